@@ -1,0 +1,124 @@
+"""The catalogue schema: one row per star, keyed by the int32 ``row`` index.
+
+Column names carry their units. Producers fill the groups they own: ingest writes the identity,
+Gaia and file columns; ``desa embed`` adds the layout and the predictions. ``validate`` checks a
+table against the schema before it is written, so a store never holds a half-shaped catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data.errors import DataError
+
+
+@dataclass(frozen=True)
+class Column:
+    """One catalogue column: name, dtype, unit and a short description."""
+
+    name: str
+    dtype: str
+    unit: str = ""
+    description: str = ""
+    ucd: str = ""
+
+
+IDENTITY = (
+    Column("row", "int32", "", "catalogue row index (0..N-1)", "meta.id;meta.main"),
+    Column("kic_id", "int64", "", "Kepler Input Catalog identifier", "meta.id"),
+    Column("lamost_obsid", "int64", "", "LAMOST observation identifier", "meta.id"),
+    Column("gaia_source_id", "int64", "", "Gaia DR3 source_id", "meta.id"),
+    Column("split", "category", "", "star-level split: train, val or test", "meta.code"),
+)
+
+GAIA = (
+    Column("ra_deg", "float64", "deg", "right ascension (ICRS)", "pos.eq.ra"),
+    Column("dec_deg", "float64", "deg", "declination (ICRS)", "pos.eq.dec"),
+    Column("parallax_mas", "float32", "mas", "parallax", "pos.parallax"),
+    Column("parallax_error_mas", "float32", "mas", "parallax error", "stat.error;pos.parallax"),
+    Column("phot_g_mean_mag", "float32", "mag", "Gaia G", "phot.mag;em.opt"),
+    Column("phot_bp_mean_mag", "float32", "mag", "Gaia BP", "phot.mag;em.opt.B"),
+    Column("phot_rp_mean_mag", "float32", "mag", "Gaia RP", "phot.mag;em.opt.R"),
+    Column("bp_rp_mag", "float32", "mag", "Gaia BP-RP colour", "phot.color"),
+    Column("abs_g_mag", "float32", "mag", "M_G = G + 5 log10(parallax/mas) - 10", "phys.magAbs"),
+    Column("ruwe", "float32", "", "Gaia renormalised unit weight error", "stat.fit.goodness"),
+    Column("radial_velocity_error_kms", "float32", "km/s", "Gaia RV error", "stat.error;spect.dopplerVeloc"),
+)
+
+FILES = (
+    Column("kepler_path", "string", "", "light-curve file, relative to the survey folder", "meta.ref"),
+    Column("lamost_path", "string", "", "spectrum file, relative to the survey folder", "meta.ref"),
+)
+
+LAYOUT = (
+    Column("umap_x", "float32", "", "2-D UMAP layout of the DESA embedding", "pos.cartesian.x"),
+    Column("umap_y", "float32", "", "2-D UMAP layout of the DESA embedding", "pos.cartesian.y"),
+)
+
+#: Properties predicted by DESA heads: column stem -> (unit, description, UCD).
+PREDICTED = {
+    "teff_k": ("K", "effective temperature", "phys.temperature.effective"),
+    "logg": ("dex", "surface gravity log10(g / cm s^-2)", "phys.gravity"),
+    "feh": ("dex", "metallicity [Fe/H]", "phys.abund.Fe"),
+    "logl": ("dex", "luminosity log10(L / Lsun)", "phys.luminosity"),
+    "abs_g_mag": ("mag", "absolute G magnitude", "phys.magAbs"),
+    "bp_rp_mag": ("mag", "BP-RP colour", "phot.color"),
+    "prot_d": ("d", "rotation period", "time.period.rotation"),
+    "age_gyr": ("Gyr", "age", "time.age"),
+}
+
+
+def prediction_columns(stem: str) -> tuple[Column, Column, Column]:
+    """Return the mean, lower and upper (68 % interval) columns of one predicted property."""
+    unit, description, ucd = PREDICTED[stem]
+    return (
+        Column(f"pred_{stem}", "float32", unit, f"predicted {description}", ucd),
+        Column(f"pred_{stem}_lo", "float32", unit, f"predicted {description}, 16th pct", ucd),
+        Column(f"pred_{stem}_hi", "float32", unit, f"predicted {description}, 84th pct", ucd),
+    )
+
+
+PREDICTIONS = (
+    *(col for stem in PREDICTED for col in prediction_columns(stem)),
+    Column("binary_prob", "float32", "", "predicted probability of binarity", "stat.probability"),
+)
+
+REQUIRED = IDENTITY + GAIA + FILES
+ALL = REQUIRED + LAYOUT + PREDICTIONS
+BY_NAME = {col.name: col for col in ALL}
+
+
+def coerce(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with known columns cast to their schema dtype (other columns kept as they are)."""
+    out = df.copy()
+    for name in out.columns.intersection(list(BY_NAME)):
+        out[name] = out[name].astype(BY_NAME[name].dtype)
+    return out
+
+
+def validate(df: pd.DataFrame, *, source: str = "catalogue", require: Iterable[Column] = REQUIRED) -> None:
+    """Raise ``DataError`` unless ``df`` has the required columns and a dense int32 ``row`` index.
+
+    Parameters
+    ----------
+    df
+        The catalogue table.
+    source
+        What to name in the error (usually the file path).
+    require
+        Columns that must be present.
+    """
+    missing = [col.name for col in require if col.name not in df.columns]
+    if missing:
+        raise DataError(source, ",".join(missing), "missing catalogue columns; re-run `desa ingest`")
+    rows = df["row"].to_numpy()
+    if rows.dtype != np.int32 or not np.array_equal(rows, np.arange(len(df), dtype=np.int32)):
+        raise DataError(source, "row", "must be int32 0..N-1 in order; re-run `desa ingest`")
+    for name in ("kic_id", "gaia_source_id"):
+        if df[name].duplicated().any():
+            dup = df.loc[df[name].duplicated(), name].iloc[0]
+            raise DataError(source, name, f"duplicate identifier {dup}: one row per star expected")

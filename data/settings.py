@@ -1,0 +1,34 @@
+"""Where data lives: the one place that reads environment variables for paths.
+
+``DESA_DATA_DIR`` sets the data root. Without it, a checkout uses ``<repo>/desa_data`` (git-ignored)
+and an installed package uses ``~/.local/share/desa``. ``DESA_SURVEY`` names the survey folder
+inside the root that the dashboard serves (default ``demo``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SURVEY = "demo"
+
+
+def data_root() -> Path:
+    """Return the data root folder (not created)."""
+    env = os.environ.get("DESA_DATA_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "desa_data"
+    return Path.home() / ".local" / "share" / "desa"
+
+
+def survey_name() -> str:
+    """Return the survey the dashboard serves, from ``DESA_SURVEY`` (default ``demo``)."""
+    return os.environ.get("DESA_SURVEY", DEFAULT_SURVEY)
+
+
+def survey_dir(name: str | None = None) -> Path:
+    """Return the folder of one survey (raw files, store and models) inside the data root."""
+    return data_root() / (name or survey_name())

@@ -1,0 +1,205 @@
+"""The on-disk layout of one survey, and atomic writes.
+
+A survey folder holds everything about one set of stars::
+
+    <survey>/raw/             files in archive formats (Kepler LLC FITS, LAMOST FITS, Gaia table)
+    <survey>/store/catalog.parquet     one row per star, keyed by int32 ``row`` (data.catalog)
+    <survey>/store/truth.parquet       ground truth for simulated stars, keyed by ``row``
+    <survey>/store/quarantine.parquet  every rejected file or star with its reason
+    <survey>/store/manifest.json       versions, seed, configs and grids of what was written
+    <survey>/store/arrays/<name>.npy   per-star arrays, first axis = ``row`` (memory-mapped)
+    <survey>/models/<run>/             checkpoints and logs of a training run
+    <survey>/reports/                  evaluation reports
+
+Every write goes to a temporary file beside its target and is then renamed with ``os.replace``,
+so a reader never sees a half-written file, even after ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data import catalog as schema
+from data.errors import DataError
+
+STORE_FORMAT_VERSION = 1
+
+QUARANTINE_COLUMNS = ("star_id", "path", "field", "reason", "stage")
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def atomic_write(target: Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp)`` and atomically move the result onto ``target``."""
+    with atomic_path(target) as tmp:
+        writer(tmp)
+    return Path(target)
+
+
+def atomic_write_text(target: Path, text: str) -> Path:
+    """Write text atomically."""
+    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class SurveyStore:
+    """Paths and readers/writers for one survey folder.
+
+    Parameters
+    ----------
+    root
+        The survey folder (see the module docstring). It need not exist yet.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # --- paths -----------------------------------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def arrays_dir(self) -> Path:
+        return self.store_dir / "arrays"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.store_dir / "catalog.parquet"
+
+    @property
+    def truth_path(self) -> Path:
+        return self.store_dir / "truth.parquet"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.store_dir / "quarantine.parquet"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.store_dir / "manifest.json"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def array_path(self, name: str) -> Path:
+        return self.arrays_dir / f"{name}.npy"
+
+    def has_catalog(self) -> bool:
+        return self.catalog_path.is_file()
+
+    # --- catalogue -------------------------------------------------------------------------
+    def write_catalog(self, df: pd.DataFrame) -> Path:
+        """Validate and atomically write the catalogue."""
+        df = schema.coerce(df)
+        schema.validate(df, source=str(self.catalog_path))
+        return atomic_write(self.catalog_path, lambda tmp: df.to_parquet(tmp, index=False))
+
+    def read_catalog(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Read the catalogue (optionally a subset of columns)."""
+        if not self.catalog_path.is_file():
+            raise DataError(self.catalog_path, "catalog", "not found; run `desa ingest` first")
+        df = pd.read_parquet(self.catalog_path, columns=columns)
+        if columns is None or "row" in columns:
+            schema.validate(df, source=str(self.catalog_path), require=schema.IDENTITY[:1])
+        return df
+
+    def update_catalog(self, new_columns: pd.DataFrame) -> Path:
+        """Add or replace columns (aligned on ``row``) and write the catalogue atomically."""
+        df = self.read_catalog()
+        if len(new_columns) != len(df):
+            raise DataError(self.catalog_path, "row", f"{len(new_columns)} rows given, {len(df)} stored")
+        for name in new_columns.columns:
+            if name != "row":
+                df[name] = new_columns[name].to_numpy()
+        return self.write_catalog(df)
+
+    # --- truth and quarantine ----------------------------------------------------------------
+    def write_truth(self, df: pd.DataFrame) -> Path:
+        return atomic_write(self.truth_path, lambda tmp: df.to_parquet(tmp, index=False))
+
+    def read_truth(self) -> pd.DataFrame | None:
+        """Ground truth keyed by ``row``, or None for a real (not simulated) survey."""
+        return pd.read_parquet(self.truth_path) if self.truth_path.is_file() else None
+
+    def write_quarantine(self, df: pd.DataFrame) -> Path:
+        missing = set(QUARANTINE_COLUMNS) - set(df.columns)
+        if missing:
+            raise DataError(self.quarantine_path, ",".join(sorted(missing)), "quarantine columns missing")
+        return atomic_write(self.quarantine_path, lambda tmp: df.to_parquet(tmp, index=False))
+
+    def read_quarantine(self) -> pd.DataFrame:
+        if not self.quarantine_path.is_file():
+            return pd.DataFrame({name: pd.Series(dtype="string") for name in QUARANTINE_COLUMNS})
+        return pd.read_parquet(self.quarantine_path)
+
+    # --- arrays ------------------------------------------------------------------------------
+    def write_array(self, name: str, array: np.ndarray) -> Path:
+        """Write one per-star array (first axis = row) atomically as ``.npy``."""
+
+        def _save(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
+                np.save(fh, np.ascontiguousarray(array))
+
+        return atomic_write(self.array_path(name), _save)
+
+    def read_array(self, name: str, *, mmap: bool = True) -> np.ndarray:
+        """Read one per-star array, memory-mapped by default (rows are read lazily)."""
+        path = self.array_path(name)
+        if not path.is_file():
+            raise DataError(path, name, "array not in the store; run the step that writes it")
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    def has_array(self, name: str) -> bool:
+        return self.array_path(name).is_file()
+
+    # --- manifest ----------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.is_file():
+            return {"format_version": STORE_FORMAT_VERSION}
+        manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format_version") != STORE_FORMAT_VERSION:
+            raise DataError(
+                self.manifest_path,
+                "format_version",
+                f"{manifest.get('format_version')} found, {STORE_FORMAT_VERSION} expected; re-ingest",
+            )
+        return manifest
+
+    def update_manifest(self, **sections: Any) -> Path:
+        """Merge top-level sections into the manifest and write it atomically."""
+        manifest = self.read_manifest()
+        manifest.update(sections)
+        manifest["format_version"] = STORE_FORMAT_VERSION
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
+        return atomic_write_text(self.manifest_path, text)
