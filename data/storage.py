@@ -203,3 +203,56 @@ class SurveyStore:
         manifest["format_version"] = STORE_FORMAT_VERSION
         text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
         return atomic_write_text(self.manifest_path, text)
+
+
+#: Output formats for ``export_table``: CLI/UI name -> (astropy format, file suffix).
+EXPORT_FORMATS = {
+    "csv": ("ascii.csv", ".csv"),
+    "ecsv": ("ascii.ecsv", ".ecsv"),
+    "votable": ("votable", ".xml"),
+    "fits": ("fits", ".fits"),
+}
+
+
+def to_astropy_table(df: pd.DataFrame, *, meta: dict[str, Any] | None = None) -> Any:
+    """Catalogue rows -> ``astropy.table.Table`` with units, descriptions and UCDs from the schema.
+
+    Identifiers stay int64 (Gaia source_id exceeds 2**53); categoricals become strings.
+    """
+    from astropy import units as u
+    from astropy.table import Table
+
+    table = Table()
+    for name in df.columns:
+        values = df[name]
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+            values = values.astype(str)
+        elif str(values.dtype) == "string":
+            values = values.astype(object).fillna("").astype(str)
+        col = schema.BY_NAME.get(name)
+        table[name] = values.to_numpy()
+        if col is not None:
+            if col.unit:
+                table[name].unit = u.Unit(col.unit)
+            table[name].description = col.description
+            if col.ucd:
+                table[name].meta["ucd"] = col.ucd
+    table.meta.update(meta or {})
+    return table
+
+
+def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any] | None = None) -> Path:
+    """Write catalogue rows atomically as CSV, ECSV, VOTable or FITS with units and provenance."""
+    if fmt not in EXPORT_FORMATS:
+        raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
+    table = to_astropy_table(df, meta=meta)
+    if fmt == "votable":
+        for name in table.colnames:
+            ucd = table[name].meta.pop("ucd", None)
+            if ucd:
+                table[name].meta["ucd"] = ucd
+    astropy_format, _ = EXPORT_FORMATS[fmt]
+    if fmt == "fits":
+        # FITS headers take short keys only; provenance goes in as HIERARCH cards.
+        table.meta = {k.upper()[:60]: str(v)[:60] for k, v in table.meta.items()}
+    return atomic_write(Path(path), lambda tmp: table.write(tmp, format=astropy_format, overwrite=True))

@@ -1,0 +1,80 @@
+# DESA stellar embedding explorer. Two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DESA_DATA_DIR ?= $(CURDIR)/desa_data
+SURVEY ?= demo
+DEMO_STARS ?= 2500
+DEMO_CONFIG ?= demo
+PORT ?= 5006
+SURVEY_DIR := $(DESA_DATA_DIR)/$(SURVEY)
+export DESA_DATA_DIR
+
+# pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
+PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: help install chromium demo demo-data serve test test-fast lint bench clean-demo
+
+help:
+	@echo "make demo   - set up .venv, build the demo survey and model if absent, serve on 127.0.0.1:$(PORT)"
+	@echo "make test   - set up .venv and Chromium, run the whole test suite (browser tests included)"
+	@echo "make lint   - ruff"
+	@echo "data root: $(DESA_DATA_DIR) (set DESA_DATA_DIR to move it)"
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q -e '.[test,dev]' 2>&1 | $(PIP_FILTER)
+	@$(BIN)/python -c "import torch; assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__"
+	@touch $@
+
+install: $(BIN)/.installed
+
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing Debian's chromium and chromium-driver (browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+# --- demo artefacts: each step runs only when its output is missing ---------------------------
+$(SURVEY_DIR)/raw/truth.parquet: | $(BIN)/.installed
+	$(BIN)/desa simulate --survey $(SURVEY) --n-stars $(DEMO_STARS) --seed 0
+
+$(SURVEY_DIR)/store/catalog.parquet: $(SURVEY_DIR)/raw/truth.parquet
+	$(BIN)/desa ingest --survey $(SURVEY) --seed 0
+
+$(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: $(SURVEY_DIR)/store/catalog.parquet
+	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
+	@touch $@
+
+$(SURVEY_DIR)/store/arrays/embedding.npy: $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
+	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
+
+demo-data: $(SURVEY_DIR)/store/arrays/embedding.npy
+
+demo: install demo-data
+	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
+
+serve: install
+	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
+
+clean-demo:
+	rm -rf $(SURVEY_DIR)
+
+# --- tests ----------------------------------------------------------------------------------
+test: install chromium
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not ui and not slow"
+
+lint: install
+	$(BIN)/ruff check desa_core training data dashboard tests
+
+bench: install
+	$(BIN)/python -m benchmarks.run

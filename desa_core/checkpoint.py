@@ -1,0 +1,95 @@
+"""Checkpoints: config, format version and tensors; loading never unpickles code.
+
+A checkpoint is a ``torch.save`` of plain containers (strings, numbers, tensors) read back with
+``torch.load(weights_only=True)``, which refuses arbitrary pickled objects. Writes go to a
+temporary file and are renamed into place, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from desa_core import __version__
+from desa_core.config import DesaConfig
+from desa_core.model import DesaModel
+
+FORMAT = "desa-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, printed as ``path: problem``."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+def save_checkpoint(path: Path, model: DesaModel, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Atomically write ``model`` with its config and JSON-serialisable ``metadata``."""
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "desa_version": __version__,
+        "config": json.dumps(model.config.to_dict()),
+        "metadata": json.dumps(metadata or {}, default=str),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Read and check the raw payload; every problem raises ``CheckpointError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            path, f"refused: the file holds pickled code or objects, not a DESA checkpoint ({exc})"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(path, f"not a readable torch checkpoint ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(path, f"not a DESA checkpoint (no format={FORMAT!r} field)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            path,
+            f"format version {payload.get('format_version')} found, {FORMAT_VERSION} expected",
+        )
+    return payload
+
+
+def load_checkpoint(path: Path) -> tuple[DesaModel, dict[str, Any]]:
+    """Build the model from the stored config, load its tensors strictly, return it with metadata."""
+    payload = read_checkpoint(path)
+    try:
+        config = DesaConfig.from_dict(json.loads(payload["config"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(path, f"bad model config ({exc})") from exc
+    model = DesaModel(config)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise CheckpointError(path, f"tensors do not match the stored config: {' '.join(first)}") from exc
+    model.eval()
+    return model, json.loads(payload.get("metadata", "{}"))

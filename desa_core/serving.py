@@ -1,0 +1,134 @@
+"""DesaService: the one face the dashboard, the CLI and notebooks use to apply a trained model.
+
+    service = DesaService.load(path)
+    vectors, table = service.embed_and_predict(lc, lc_mask, spec, spec_mask)
+    distances, rows = service.neighbours(vectors[:1], k=10)
+
+Inputs are NumPy arrays (memory-mapped arrays are fine; they are read batch by batch):
+``lc`` (N, C, T) light-curve channels, ``lc_mask`` (N, T), ``spec`` (N, L) continuum-normalised
+flux and ``spec_mask`` (N, L), masks True = valid.
+
+Missing modality: a star whose mask is all False for one modality is still embedded, from the
+other modality through the DualFormer, and flagged in the ``missing_modality`` column
+("lightcurve", "spectrum" or ""). Its predictions are less certain than the intervals say;
+the dashboard greys such stars. A star missing both modalities raises ``ValueError``.
+Runs on the CPU unless ``device="cuda"`` is asked for (or "auto" finds a GPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from desa_core.checkpoint import load_checkpoint
+from desa_core.model import DesaModel
+from desa_core.neighbours import NeighbourIndex
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class DesaService:
+    """A loaded DESA model with batched, inference-mode ``embed``, ``predict`` and ``neighbours``."""
+
+    def __init__(self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "cpu") -> None:
+        self.device = _device(device)
+        self.model = model.to(self.device).eval()
+        self.metadata = metadata or {}
+        self._index: NeighbourIndex | None = None
+
+    @classmethod
+    def load(cls, path: Path, *, device: str = "cpu") -> DesaService:
+        """Load a checkpoint written by ``desa_core.checkpoint.save_checkpoint``."""
+        model, metadata = load_checkpoint(Path(path))
+        return cls(model, metadata=metadata, device=device)
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        return self.model.heads.properties
+
+    def _batches(self, n: int, batch_size: int, progress: bool, desc: str) -> Iterator[slice]:
+        starts = range(0, n, batch_size)
+        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress):
+            yield slice(start, min(start + batch_size, n))
+
+    def _tensor(self, array: np.ndarray, sl: slice, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array[sl]), dtype=dtype, device=self.device)
+
+    @torch.inference_mode()
+    def embed_and_predict(
+        self,
+        lc: np.ndarray,
+        lc_mask: np.ndarray,
+        spec: np.ndarray,
+        spec_mask: np.ndarray,
+        *,
+        batch_size: int = 256,
+        progress: bool = True,
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """Embeddings (N, D) float32 and a predictions table (one row per star)."""
+        n = len(lc)
+        if not (len(lc_mask) == len(spec) == len(spec_mask) == n):
+            raise ValueError("light-curve and spectrum arrays must have the same number of stars")
+        vectors, parts = [], []
+        for sl in self._batches(n, batch_size, progress, "embedding"):
+            out = self.model(
+                self._tensor(lc, sl, torch.float32),
+                self._tensor(lc_mask, sl, torch.bool),
+                self._tensor(spec, sl, torch.float32),
+                self._tensor(spec_mask, sl, torch.bool),
+            )
+            vectors.append(out.embedding.float().cpu().numpy())
+            parts.append(self._table(self.model.heads.to_physical(out.heads)))
+        table = pd.concat(parts, ignore_index=True)
+        table["missing_modality"] = _missing(np.asarray(lc_mask), np.asarray(spec_mask))
+        return np.concatenate(vectors).astype(np.float32), table
+
+    def embed(self, lc: np.ndarray, lc_mask: np.ndarray, spec: np.ndarray, spec_mask: np.ndarray, **kw: Any) -> np.ndarray:
+        """Embeddings only, (N, D) float32."""
+        return self.embed_and_predict(lc, lc_mask, spec, spec_mask, **kw)[0]
+
+    def predict(self, lc: np.ndarray, lc_mask: np.ndarray, spec: np.ndarray, spec_mask: np.ndarray, **kw: Any) -> pd.DataFrame:
+        """Per property ``pred_<name>`` (median), ``pred_<name>_lo``/``_hi`` (68 %), ``binary_prob``."""
+        return self.embed_and_predict(lc, lc_mask, spec, spec_mask, **kw)[1]
+
+    def _table(self, pred: Any) -> pd.DataFrame:
+        cols: dict[str, np.ndarray] = {}
+        for i, name in enumerate(pred.properties):
+            cols[f"pred_{name}"] = pred.median[:, i].float().cpu().numpy()
+            cols[f"pred_{name}_lo"] = pred.lower[:, i].float().cpu().numpy()
+            cols[f"pred_{name}_hi"] = pred.upper[:, i].float().cpu().numpy()
+        cols["binary_prob"] = pred.binary_prob.float().cpu().numpy()
+        return pd.DataFrame(cols)
+
+    def fit_neighbours(self, vectors: np.ndarray) -> NeighbourIndex:
+        """Build the kNN index over the catalogue's embeddings (rows = catalogue rows)."""
+        self._index = NeighbourIndex().fit(vectors)
+        return self._index
+
+    def neighbours(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, rows) of the k nearest catalogue stars for each query vector."""
+        if self._index is None:
+            raise RuntimeError("call fit_neighbours(catalogue_vectors) before neighbours()")
+        return self._index.query(vectors, k)
+
+
+def _missing(lc_mask: np.ndarray, spec_mask: np.ndarray) -> np.ndarray:
+    has_lc = lc_mask.reshape(len(lc_mask), -1).any(axis=1)
+    has_spec = spec_mask.reshape(len(spec_mask), -1).any(axis=1)
+    if not (has_lc | has_spec).all():
+        bad = np.flatnonzero(~(has_lc | has_spec))[:5]
+        raise ValueError(f"stars at positions {bad.tolist()} have neither a light curve nor a spectrum")
+    out = np.full(len(lc_mask), "", dtype=object)
+    out[~has_lc] = "lightcurve"
+    out[~has_spec] = "spectrum"
+    return out

@@ -1,0 +1,98 @@
+"""The import direction (STYLE.md section 2), checked by parsing every module with ``ast``.
+
+    data       -> no other package of ours
+    desa_core  -> no other package of ours
+    training   -> desa_core, data
+    dashboard  -> desa_core.serving and data's storage layer only
+Nothing imports ``training`` or ``dashboard``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("desa_core", "training", "data", "dashboard")
+DATA_STORAGE_LAYER = {"data.storage", "data.catalog", "data.settings", "data.errors"}
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> list[str]:
+    """Absolute module names imported by one file (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(p for p in [*parts, base] if p)
+            names += [f"{base}.{alias.name}" if base in PACKAGES else base for alias in node.names]
+    return names
+
+
+def violation(package: str, module: str) -> str | None:
+    """Why ``package`` may not import ``module``, or None when it may."""
+    top = module.split(".")[0]
+    if top not in PACKAGES or top == package:
+        return None
+    if top in ("training", "dashboard"):
+        return f"nothing may import {top}"
+    if package in ("data", "desa_core"):
+        return f"{package} may not import {top}"
+    if package == "dashboard":
+        if top == "desa_core" and module != "desa_core.serving" and not module.startswith("desa_core.serving."):
+            return "dashboard may import desa_core.serving only"
+        if top == "data" and not any(module == m or module.startswith(m + ".") for m in DATA_STORAGE_LAYER):
+            return f"dashboard may import data's storage layer only ({sorted(DATA_STORAGE_LAYER)})"
+    return None
+
+
+def find_violations(root: Path = ROOT) -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            for module in imported_modules(path, root):
+                reason = violation(package, module)
+                if reason:
+                    found.append(f"{path.relative_to(root)}: imports {module}: {reason}")
+    return found
+
+
+def test_import_direction_holds() -> None:
+    problems = find_violations()
+    assert not problems, "forbidden imports:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("package", "module", "allowed"),
+    [
+        ("desa_core", "data.storage", False),
+        ("desa_core", "training.loop", False),
+        ("data", "desa_core.model", False),
+        ("dashboard", "training.cli", False),
+        ("dashboard", "data.ingest", False),
+        ("dashboard", "data.storage", True),
+        ("dashboard", "desa_core.serving", True),
+        ("dashboard", "desa_core.model", False),
+        ("training", "desa_core.model", True),
+        ("training", "data.ingest", True),
+        ("training", "dashboard.app", False),
+    ],
+)
+def test_rule_table(package: str, module: str, allowed: bool) -> None:
+    assert (violation(package, module) is None) is allowed
+
+
+def test_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
+    (tmp_path / "desa_core").mkdir()
+    for package in PACKAGES[1:]:
+        (tmp_path / package).mkdir()
+    (tmp_path / "desa_core" / "bad.py").write_text("from data import storage\nimport training.loop\n")
+    problems = find_violations(tmp_path)
+    assert len(problems) == 2, problems

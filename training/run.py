@@ -1,0 +1,129 @@
+"""Run the training stages in order, skipping finished ones, and write the model checkpoint.
+
+The run folder ``<survey>/models/<run name>/`` holds ``config.json`` (the resolved config and git
+commit), ``metrics.jsonl``, ``state/<stage>.pt`` (resumable stage state) and ``model.pt`` (a DESA
+checkpoint, rewritten after every stage, whose metadata lists the finished stages).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from data.storage import SurveyStore, atomic_write_text
+from desa_core.checkpoint import load_checkpoint, save_checkpoint
+from desa_core.config import DesaConfig
+from desa_core.model import DesaModel
+from training.config import STAGES, TrainConfig
+from training.loop import StageResult
+from training.metrics import MetricLog
+from training.stages import StageContext, align, finetune, pretrain_lightcurve, pretrain_spectrum
+from training.tensors import LABEL_SOURCES, load_survey_tensors
+
+log = logging.getLogger(__name__)
+
+STAGE_MODULES = {
+    "pretrain_lightcurve": pretrain_lightcurve,
+    "pretrain_spectrum": pretrain_spectrum,
+    "align": align,
+    "finetune": finetune,
+}
+
+
+class RunExistsError(RuntimeError):
+    """A run folder with saved state exists and neither resume nor restart was asked for."""
+
+
+@dataclass
+class TrainSummary:
+    """The checkpoint written and what each stage did."""
+
+    checkpoint: Path
+    stages: list[StageResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def git_commit() -> str:
+    """The current git commit of the code, or "unknown" outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent, timeout=5,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_dir(store: SurveyStore, config: TrainConfig) -> Path:
+    return store.models_dir / config.name
+
+
+def train(
+    config: TrainConfig,
+    store: SurveyStore,
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    stages: tuple[str, ...] = STAGES,
+    progress: bool = True,
+) -> TrainSummary:
+    """Train (or resume) the run named by ``config`` on the survey in ``store``."""
+    folder = run_dir(store, config)
+    if folder.exists() and restart:
+        shutil.rmtree(folder)
+    if folder.exists() and any(folder.iterdir()) and not resume:
+        raise RunExistsError(
+            f"{folder}: a run with this name exists; pass --resume to continue it or --restart to discard it"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
+    checkpoint = folder / "model.pt"
+    model, done = _initial_model(config, checkpoint)
+    atomic_write_text(folder / "config.json", json.dumps(
+        {"train": config.to_dict(), "model": model.config.to_dict(), "git_commit": git_commit()},
+        indent=2,
+    ))
+    data = load_survey_tensors(store, tuple(LABEL_SOURCES))
+    ctx = StageContext(folder, config.seed, MetricLog(folder / "metrics.jsonl"), progress)
+    summary = TrainSummary(checkpoint, skipped=[s for s in stages if s in done])
+    start = time.perf_counter()
+    for name in STAGES:
+        if name not in stages or name in done:
+            continue
+        log.info("stage %s", name)
+        result = STAGE_MODULES[name].run(model, data, config.stage(name), ctx)
+        summary.stages.append(result)
+        done.append(name)
+        save_checkpoint(checkpoint, model, metadata=_metadata(store, config, done, summary))
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _initial_model(config: TrainConfig, checkpoint: Path) -> tuple[DesaModel, list[str]]:
+    if checkpoint.is_file():
+        model, metadata = load_checkpoint(checkpoint)
+        return model, list(metadata.get("stages_done", []))
+    return DesaModel(DesaConfig.preset(config.model)), []
+
+
+def _metadata(store: SurveyStore, config: TrainConfig, done: list[str], summary: TrainSummary) -> dict:
+    manifest = store.read_manifest()
+    return {
+        "run": config.name,
+        "stages_done": list(done),
+        "stage_results": [asdict(r) for r in summary.stages],
+        "train_config": config.to_dict(),
+        "git_commit": git_commit(),
+        "survey": str(store.root),
+        "grids": manifest.get("grids", {}),
+        "ingest": manifest.get("ingest", {}),
+    }

@@ -1,0 +1,21 @@
+"""The four training stages, each a ``run(model, data, config, context) -> StageResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.metrics import MetricLog
+
+
+@dataclass
+class StageContext:
+    """Where a stage writes (run folder, metrics), its seed and whether to show progress."""
+
+    run_dir: Path
+    seed: int
+    metrics: MetricLog
+    progress: bool = True
+
+    def state_path(self, stage: str) -> Path:
+        return self.run_dir / "state" / f"{stage}.pt"

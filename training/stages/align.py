@@ -1,0 +1,57 @@
+"""Stage 3: DualFormer and projection W under the dual-projection loss, encoders frozen.
+
+Frozen encoders run once, in eval mode, over every star; the stage then trains on the cached
+pooled vectors (the reference code recomputed frozen encoders at every step). A cross-modal
+retrieval score (does a star's fused spectrum vector find its own light curve?) is logged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from desa_core.alignment import dual_projection_loss, retrieval_accuracy
+from desa_core.model import DesaModel
+from training.config import AlignConfig
+from training.loop import StageResult, run_loop
+from training.stages import StageContext
+from training.tensors import SurveyTensors
+
+NAME = "align"
+
+
+@torch.no_grad()
+def encode_all(model: DesaModel, data: SurveyTensors, *, batch_size: int = 256, progress: bool = True) -> tuple[Tensor, Tensor]:
+    """Pooled light-curve and spectrum vectors of every star, frozen encoders in eval mode."""
+    model.eval()
+    lcs, specs = [], []
+    n = len(data.lc)
+    for start in tqdm(range(0, n, batch_size), desc="encoding", unit="batch", disable=not progress):
+        sl = slice(start, start + batch_size)
+        lc, spec = model.encode(data.lc[sl], data.lc_mask[sl], data.spec[sl], data.spec_mask[sl])
+        lcs.append(lc)
+        specs.append(spec)
+    return torch.cat(lcs), torch.cat(specs)
+
+
+def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageContext) -> StageResult:
+    lc_pooled, spec_pooled = encode_all(model, data, progress=ctx.progress)
+    train_rows, val_rows = data.rows("train"), data.rows("val")
+
+    def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        fused = model.dualformer(spec_pooled[rows], lc_pooled[rows])
+        terms = dual_projection_loss(
+            fused.e_s, fused.e_l, model.projection,
+            var_weight=config.var_weight, cross_weight=config.cross_weight,
+        )
+        terms["retrieval"] = torch.tensor(retrieval_accuracy(fused.e_s, fused.e_l))
+        return terms
+
+    result = run_loop(
+        name=NAME, model=model, trainable=[model.dualformer], extra_params=[model.projection],
+        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
+        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+    )
+    model.refresh_eigenbasis()
+    return result

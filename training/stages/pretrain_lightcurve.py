@@ -1,0 +1,33 @@
+"""Stage 1: light-curve encoder, VICReg between augmented views + NLL on log10 Prot."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from desa_core.model import DesaModel
+from training.config import StageConfig
+from training.loop import StageResult, run_loop
+from training.stages import StageContext
+from training.stages._targets import standardise
+from training.tensors import SurveyTensors
+
+NAME = "pretrain_lightcurve"
+
+
+def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageContext) -> StageResult:
+    train_rows, val_rows = data.rows("train"), data.rows("val")
+    target, valid = standardise(data.label("prot_d"), train_rows, log10=True)
+
+    def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        return model.lightcurve_pretrainer(
+            model.lightcurve_encoder, data.lc[rows], data.lc_mask[rows],
+            target[rows, None], valid[rows, None], generator=generator,
+        )
+
+    return run_loop(
+        name=NAME, model=model,
+        trainable=[model.lightcurve_encoder, model.lightcurve_pretrainer],
+        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
+        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+    )

@@ -1,0 +1,36 @@
+"""Stage 2: spectrum encoder, masked reconstruction + NLL on Teff, logg and [Fe/H]."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from desa_core.model import DesaModel
+from desa_core.pretraining import SPECTRUM_LABELS
+from training.config import StageConfig
+from training.loop import StageResult, run_loop
+from training.stages import StageContext
+from training.stages._targets import standardise
+from training.tensors import SurveyTensors
+
+NAME = "pretrain_spectrum"
+
+
+def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageContext) -> StageResult:
+    train_rows, val_rows = data.rows("train"), data.rows("val")
+    pairs = [standardise(data.label(name), train_rows) for name in SPECTRUM_LABELS]
+    target = torch.stack([t for t, _ in pairs], dim=1)  # (N, 3)
+    valid = torch.stack([v for _, v in pairs], dim=1)
+
+    def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        return model.spectrum_pretrainer(
+            model.spectrum_encoder, data.spec[rows], data.spec_mask[rows],
+            target[rows], valid[rows], generator=generator,
+        )
+
+    return run_loop(
+        name=NAME, model=model,
+        trainable=[model.spectrum_encoder, model.spectrum_pretrainer],
+        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
+        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+    )

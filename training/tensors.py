@@ -1,0 +1,92 @@
+"""The survey as tensors for training: model inputs, labels and the star-level split.
+
+Only the four observation arrays (light-curve channels and mask, spectrum flux and mask) are model
+inputs. Labels come from the truth table of a simulated survey (or a label table of a real one)
+and from Gaia photometry; they reach supervised heads only, never an encoder or the embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from data.storage import SurveyStore
+
+#: The model's observation inputs: the only arrays an encoder ever sees.
+INPUT_ARRAYS = ("lc_channels", "lc_mask", "spec_flux", "spec_mask")
+
+#: Label columns and where they come from ("catalog" = Gaia-derived, "truth" = label table).
+LABEL_SOURCES = {
+    "teff_k": "truth",
+    "logg": "truth",
+    "feh": "truth",
+    "logl": "truth",
+    "abs_g_mag": "catalog",
+    "bp_rp_mag": "catalog",
+    "prot_d": "truth",
+    "age_gyr": "truth",
+}
+
+
+@dataclass
+class SurveyTensors:
+    """Inputs (N, ...), labels (N, P) with NaN where unknown, binary labels (N,), split names."""
+
+    lc: torch.Tensor
+    lc_mask: torch.Tensor
+    spec: torch.Tensor
+    spec_mask: torch.Tensor
+    labels: torch.Tensor
+    label_names: tuple[str, ...]
+    binary: torch.Tensor
+    split: np.ndarray
+
+    def rows(self, split: str) -> torch.Tensor:
+        return torch.as_tensor(np.flatnonzero(self.split == split))
+
+    def label(self, name: str) -> torch.Tensor:
+        return self.labels[:, self.label_names.index(name)]
+
+
+def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Labels (N, P) as a DataFrame with NaN where unknown, and binary labels (NaN if unknown)."""
+    catalog = store.read_catalog()
+    truth = store.read_truth()
+    n = len(catalog)
+    out = pd.DataFrame(index=range(n))
+    if truth is not None:
+        truth = truth.set_index("row").reindex(range(n))
+    for name in names:
+        source = LABEL_SOURCES.get(name, "truth")
+        if source == "catalog" and name in catalog:
+            out[name] = catalog[name].to_numpy(dtype=np.float64)
+        elif truth is not None and name in truth:
+            out[name] = truth[name].to_numpy(dtype=np.float64)
+        else:
+            out[name] = np.nan
+    binary = (
+        truth["is_binary"].to_numpy(dtype=np.float64)
+        if truth is not None and "is_binary" in truth
+        else np.full(n, np.nan)
+    )
+    return out, binary
+
+
+def load_survey_tensors(store: SurveyStore, label_names: tuple[str, ...]) -> SurveyTensors:
+    """Read the store's arrays into memory as tensors (a few tens of MB for the demo survey)."""
+    arrays = {name: np.asarray(store.read_array(name, mmap=False)) for name in INPUT_ARRAYS}
+    labels, binary = label_table(store, label_names)
+    split = store.read_catalog(columns=["row", "split"])["split"].astype(str).to_numpy()
+    return SurveyTensors(
+        lc=torch.from_numpy(arrays["lc_channels"]).float(),
+        lc_mask=torch.from_numpy(arrays["lc_mask"]).bool(),
+        spec=torch.from_numpy(arrays["spec_flux"]).float(),
+        spec_mask=torch.from_numpy(arrays["spec_mask"]).bool(),
+        labels=torch.from_numpy(labels.to_numpy(dtype=np.float32)),
+        label_names=tuple(label_names),
+        binary=torch.from_numpy(binary.astype(np.float32)),
+        split=split,
+    )
