@@ -60,6 +60,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        # torch.save writes a zip archive; anything else is a foreign or truncated file, and
+        # torch's legacy (non-zip) loader is never used on it.
+        raise CheckpointError(path, "not a DESA checkpoint (not a torch zip archive; truncated or foreign)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

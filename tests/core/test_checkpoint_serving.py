@@ -1,0 +1,91 @@
+"""Checkpoint safety and the serving contract."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from desa_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from desa_core.config import DesaConfig
+from desa_core.model import DesaModel
+from desa_core.serving import DesaService
+
+
+@pytest.fixture(scope="module")
+def model() -> DesaModel:
+    torch.manual_seed(0)
+    return DesaModel(DesaConfig.tiny()).eval()
+
+
+def test_round_trip_preserves_outputs(tmp_path: Path, model: DesaModel) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", model, metadata={"run": "x"})
+    loaded, meta = load_checkpoint(path)
+    assert meta == {"run": "x"}
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+class _Evil:
+    def __reduce__(self) -> tuple:
+        return (print, ("pwned",))
+
+
+def test_pickled_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "desa-checkpoint", "payload": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_checkpoint(path)
+
+
+def test_foreign_truncated_and_wrong_version_files(tmp_path: Path, model: DesaModel) -> None:
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(CheckpointError, match="foreign.pt"):
+        load_checkpoint(foreign)
+    good = save_checkpoint(tmp_path / "good.pt", model)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated.pt"):
+        load_checkpoint(truncated)
+    payload = torch.load(good, weights_only=True)
+    payload["format_version"] = 99
+    torch.save(payload, tmp_path / "v99.pt")
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(tmp_path / "v99.pt")
+
+
+def test_wrong_shapes_name_the_problem(tmp_path: Path, model: DesaModel) -> None:
+    payload = torch.load(save_checkpoint(tmp_path / "m.pt", model), weights_only=True)
+    payload["state_dict"]["projection"] = torch.zeros(3, 3)
+    torch.save(payload, tmp_path / "shapes.pt")
+    with pytest.raises(CheckpointError, match="projection"):
+        load_checkpoint(tmp_path / "shapes.pt")
+
+
+def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: DesaModel) -> None:
+    service = DesaService.load(save_checkpoint(tmp_path / "m.pt", model))
+    cfg = model.config
+    rng = np.random.default_rng(0)
+    n = 7
+    lc = rng.normal(size=(n, cfg.lightcurve.channels, cfg.lightcurve.length)).astype(np.float32)
+    lc_mask = np.ones((n, cfg.lightcurve.length), bool)
+    lc_mask[2] = False
+    spec = (1 + 0.1 * rng.normal(size=(n, cfg.spectrum.length))).astype(np.float32)
+    spec_mask = np.ones((n, cfg.spectrum.length), bool)
+    vectors, table = service.embed_and_predict(lc, lc_mask, spec, spec_mask, batch_size=3, progress=False)
+    assert vectors.shape == (n, cfg.fused_dim) and vectors.dtype == np.float32
+    assert list(table["missing_modality"]) == ["", "", "lightcurve", "", "", "", ""]
+    for name in cfg.heads.properties:
+        assert (table[f"pred_{name}_lo"] <= table[f"pred_{name}"]).all()
+        assert (table[f"pred_{name}"] <= table[f"pred_{name}_hi"]).all()
+    assert table["binary_prob"].between(0, 1).all()
+    service.fit_neighbours(vectors)
+    dist, rows = service.neighbours(vectors[:2], k=3)
+    assert rows.shape == (2, 3) and list(rows[:, 0]) == [0, 1]
+    lc_mask[4], spec_mask[4] = False, False
+    with pytest.raises(ValueError, match="neither"):
+        service.embed(lc, lc_mask, spec, spec_mask, progress=False)

@@ -1,0 +1,78 @@
+"""Shapes on the tiny preset, attention against a hand computation, DualFormer attention maps."""
+
+from __future__ import annotations
+
+import torch
+
+from desa_core.config import DesaConfig
+from desa_core.layers import Attention
+from desa_core.model import DesaModel
+
+
+def _inputs(b: int = 3, gen: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    gen = gen or torch.Generator().manual_seed(0)
+    cfg = DesaConfig.tiny()
+    lc = torch.randn(b, cfg.lightcurve.channels, cfg.lightcurve.length, generator=gen)
+    lc_mask = torch.rand(b, cfg.lightcurve.length, generator=gen) > 0.2
+    spec = 1 + 0.1 * torch.randn(b, cfg.spectrum.length, generator=gen)
+    spec_mask = torch.rand(b, cfg.spectrum.length, generator=gen) > 0.1
+    return lc, lc_mask, spec, spec_mask
+
+
+def test_tiny_forward_shapes() -> None:
+    torch.manual_seed(0)
+    model = DesaModel(DesaConfig.tiny()).eval()
+    out = model(*_inputs())
+    d = model.config.fused_dim
+    p = len(model.config.heads.properties)
+    assert out.embedding.shape == (3, d)
+    assert out.p_s.shape == out.p_l.shape == (3, d)
+    assert out.heads.mean.shape == out.heads.log_var.shape == (3, p)
+    assert out.heads.binary_logit.shape == (3,)
+    assert torch.isfinite(out.embedding).all()
+
+
+def test_fully_masked_light_curve_stays_finite() -> None:
+    torch.manual_seed(0)
+    model = DesaModel(DesaConfig.tiny()).eval()
+    lc, lc_mask, spec, spec_mask = _inputs()
+    lc_mask[0] = False
+    assert torch.isfinite(model(lc, lc_mask, spec, spec_mask).embedding).all()
+
+
+def test_attention_matches_hand_computation() -> None:
+    torch.manual_seed(0)
+    attn = Attention(16, 2, rotary=False).eval()
+    x, ctx = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    q = attn.q(x).view(2, 5, 2, 8).transpose(1, 2)
+    k, v = (t.view(2, 7, 2, 8).transpose(1, 2) for t in attn.kv(ctx).chunk(2, dim=-1))
+    weights = torch.softmax(q @ k.transpose(-1, -2) / 8**0.5, dim=-1)
+    expected = attn.out((weights @ v).transpose(1, 2).reshape(2, 5, 16))
+    torch.testing.assert_close(attn(x, ctx), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attn.weights(x, ctx), weights)
+
+
+def test_dualformer_returns_attention_only_when_asked() -> None:
+    torch.manual_seed(0)
+    model = DesaModel(DesaConfig.tiny()).eval()
+    cfg = model.config
+    s, l = torch.randn(2, cfg.spectrum.embed_dim), torch.randn(2, cfg.lightcurve.embed_dim)  # noqa: E741
+    assert model.dualformer(s, l).attention is None
+    att = model.dualformer(s, l, return_attention=True).attention
+    heads = cfg.dualformer.heads
+    assert att["spectrum_to_lightcurve"].shape == (2, heads, cfg.spectrum.embed_dim, cfg.lightcurve.embed_dim)
+    assert att["lightcurve_to_spectrum"].shape == (2, heads, cfg.lightcurve.embed_dim, cfg.spectrum.embed_dim)
+    torch.testing.assert_close(att["spectrum_to_lightcurve"].sum(-1), torch.ones(2, heads, cfg.spectrum.embed_dim))
+
+
+def test_config_round_trip_and_unknown_key() -> None:
+    cfg = DesaConfig.paper()
+    assert DesaConfig.from_dict(cfg.to_dict()) == cfg
+    raw = cfg.to_dict()
+    raw["spectrum"]["widht"] = 3
+    try:
+        DesaConfig.from_dict(raw)
+    except ValueError as exc:
+        assert "widht" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("unknown key accepted")
