@@ -28,7 +28,8 @@ def test_paper_loss_collapses_but_ours_does_not() -> None:
     end = paper_dual_projection_loss(e_s, e_l, w)["loss"].item()
     assert end < 0.02 and end < 1e-3 * start, f"paper loss should be driven to ~0: {start} -> {end}"
     assert w.detach().norm() < 0.3 * start_norm, "it gets there by shrinking W"
-    assert dual_projection_loss(e_s, e_l, w.detach())["loss"].item() > 0.5, "ours penalises that W"
+    ours_there = dual_projection_loss(e_s, e_l, w.detach())["loss"].item()
+    assert ours_there > 0.2 and ours_there > 10 * end, "ours penalises that W"
     zero = torch.zeros(8, 8)
     assert paper_dual_projection_loss(e_s, e_l, zero)["loss"].item() == 0.0
     assert dual_projection_loss(e_s, e_l, zero)["loss"].item() > 0.5, "W = 0 must be penalised"
