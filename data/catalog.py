@@ -119,6 +119,6 @@ def validate(df: pd.DataFrame, *, source: str = "catalogue", require: Iterable[C
     if rows.dtype != np.int32 or not np.array_equal(rows, np.arange(len(df), dtype=np.int32)):
         raise DataError(source, "row", "must be int32 0..N-1 in order; re-run `desa ingest`")
     for name in ("kic_id", "gaia_source_id"):
-        if df[name].duplicated().any():
+        if name in df.columns and df[name].duplicated().any():
             dup = df.loc[df[name].duplicated(), name].iloc[0]
             raise DataError(source, name, f"duplicate identifier {dup}: one row per star expected")

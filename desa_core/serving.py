@@ -62,7 +62,8 @@ class DesaService:
             yield slice(start, min(start + batch_size, n))
 
     def _tensor(self, array: np.ndarray, sl: slice, dtype: torch.dtype) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array[sl]), dtype=dtype, device=self.device)
+        # np.array copies the (possibly read-only, memory-mapped) slice into a writable batch.
+        return torch.as_tensor(np.array(array[sl]), dtype=dtype, device=self.device)
 
     @torch.inference_mode()
     def embed_and_predict(

@@ -1,0 +1,48 @@
+"""A CPU smoke run of every stage, resumption, embedding, and label independence of embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from data.storage import SurveyStore
+from desa_core.checkpoint import load_checkpoint
+from training.config import STAGES, load_config
+from training.embed import embed_survey
+from training.run import RunExistsError, train
+
+
+def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> None:
+    config = load_config("tiny")
+    summary = train(config, synthetic_store, progress=False)
+    assert [r.name for r in summary.stages] == list(STAGES)
+    assert all(np.isfinite(r.best_val) for r in summary.stages)
+    model, meta = load_checkpoint(summary.checkpoint)
+    assert meta["stages_done"] == list(STAGES)
+    assert (summary.checkpoint.parent / "metrics.jsonl").stat().st_size > 0
+    with pytest.raises(RunExistsError, match="--resume"):
+        train(config, synthetic_store, progress=False)
+    again = train(config, synthetic_store, resume=True, progress=False)
+    assert again.stages == [] and again.skipped == list(STAGES)
+    torch.testing.assert_close(model.eigen_vectors.T @ model.eigen_vectors, torch.eye(model.config.fused_dim),
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_embed_writes_layout_and_ignores_labels(synthetic_store: SurveyStore) -> None:
+    config = load_config("tiny")
+    checkpoint = train(config, synthetic_store, progress=False).checkpoint
+    embed_survey(synthetic_store, checkpoint, progress=False)
+    catalog = synthetic_store.read_catalog()
+    for column in ("umap_x", "umap_y", "pred_teff_k", "pred_teff_k_lo", "binary_prob"):
+        assert catalog[column].notna().all(), column
+    first = np.asarray(synthetic_store.read_array("embedding", mmap=False))
+    truth = synthetic_store.read_truth()
+    shuffled = truth.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    shuffled["row"] = truth["row"]
+    synthetic_store.write_truth(shuffled)
+    embed_survey(synthetic_store, checkpoint, progress=False)
+    second = np.asarray(synthetic_store.read_array("embedding", mmap=False))
+    np.testing.assert_array_equal(first, second)
+    assert synthetic_store.read_manifest()["embed"]["layout"]["mode"] == "fit_all"
