@@ -1,0 +1,74 @@
+"""Data for DESA: archive-format readers and writers, the simulated survey, ingest and storage.
+
+Imports are light: the simulator and ingest are loaded on first use (``data.simulate_survey``),
+so importing ``data`` does no work and pulls in neither torch nor MeanStars.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from data.errors import DataError
+from data.gaia import is_gaia_table, read_gaia_table, write_gaia_table
+from data.kepler import (
+    LightCurveRecord,
+    is_kepler_lightcurve,
+    read_kepler_lightcurve,
+    write_kepler_lightcurve,
+)
+from data.lamost import (
+    SpectrumRecord,
+    is_lamost_spectrum,
+    read_lamost_spectrum,
+    write_lamost_spectrum,
+)
+from data.registry import read
+from data.storage import SurveyStore
+
+if TYPE_CHECKING:
+    from data.dataset import StarDataset, assign_splits
+    from data.ingest import IngestSummary, ingest_survey
+    from data.simulate.population import SurveyConfig
+    from data.simulate.survey import SimulationSummary, simulate_survey
+
+_LAZY = {
+    "simulate_survey": "data.simulate.survey",
+    "SimulationSummary": "data.simulate.survey",
+    "SurveyConfig": "data.simulate.population",
+    "ingest_survey": "data.ingest",
+    "IngestSummary": "data.ingest",
+    "StarDataset": "data.dataset",
+    "assign_splits": "data.dataset",
+}
+
+__all__ = [
+    "DataError",
+    "IngestSummary",
+    "LightCurveRecord",
+    "SimulationSummary",
+    "SpectrumRecord",
+    "StarDataset",
+    "SurveyConfig",
+    "SurveyStore",
+    "assign_splits",
+    "ingest_survey",
+    "is_gaia_table",
+    "is_kepler_lightcurve",
+    "is_lamost_spectrum",
+    "read",
+    "read_gaia_table",
+    "read_kepler_lightcurve",
+    "read_lamost_spectrum",
+    "simulate_survey",
+    "write_gaia_table",
+    "write_kepler_lightcurve",
+    "write_lamost_spectrum",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'data' has no attribute {name!r}")

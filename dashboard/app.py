@@ -1,0 +1,50 @@
+"""The served page: ``panel serve dashboard/app.py`` (or ``desa serve``).
+
+Only assembles: the catalogue comes from ``load_catalog(survey_dir())`` (``DESA_DATA_DIR`` and
+``DESA_SURVEY``, see data/settings.py), the state and views from their modules. Re-run for every
+browser session, so nothing heavy happens here outside the cached loader.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from dashboard.state import DashboardState
+from dashboard.store import color_options, default_color, load_catalog
+from dashboard.views.cmd_view import CmdView
+from dashboard.views.controls import Controls
+from dashboard.views.hr_view import HrView
+from dashboard.views.umap_view import UmapView
+from data.errors import DataError
+from data.settings import survey_dir
+
+TITLE = "DESA stellar embedding explorer"
+
+
+def build_app() -> pn.viewable.Viewable:
+    """The page for one session: the explorer, or one clear message if there is no catalogue."""
+    folder = survey_dir()
+    try:
+        catalog = load_catalog(folder)
+    except DataError as exc:
+        message = (
+            f"**No catalogue at `{exc.path}`**; run `make demo` or `desa ingest`, or point "
+            f"`DESA_DATA_DIR` / `DESA_SURVEY` at a survey folder."
+        )
+        return pn.Column(f"# {TITLE}", pn.pane.Alert(message, alert_type="warning"))
+    state = DashboardState(
+        catalog=catalog, color_options=color_options(catalog), color_by=default_color(catalog)
+    )
+    template = pn.template.FastListTemplate(
+        title=TITLE,
+        sidebar=[Controls(state=state)],
+        sidebar_width=330,
+        main=[pn.FlexBox(UmapView(state=state), CmdView(state=state), HrView(state=state))],
+        accent="#0072B2",
+    )
+    template.main.append(pn.pane.Markdown(f"Survey: `{folder}` · {len(catalog):,} stars"))
+    return template
+
+
+if __name__.startswith("bokeh"):
+    build_app().servable(title=TITLE)

@@ -1,0 +1,88 @@
+"""DashboardState: the one shared selection of a session (plain ``param``, no server needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+
+from dashboard.selection import MODE_LABELS, Term, combine, expression_text
+
+DENSITY = "density"
+
+
+class DashboardState(param.Parameterized):
+    """Catalogue, selection mask and the expression that made it, focused row and colour-by.
+
+    Views call ``select`` with a new mask and its term; every view watches ``mask``.
+    """
+
+    catalog = param.DataFrame(doc="The catalogue, loaded once per process; read-only.")
+    mask = param.Array(default=None, doc="Boolean selection over catalogue rows; None = none.")
+    terms = param.List(default=[], doc="The (mode, term) list that produced the mask.")
+    mode = param.Selector(
+        default="replace", objects=MODE_LABELS, doc="How a new selection combines."
+    )
+    focused_row = param.Integer(default=None, allow_None=True, doc="Row shown in the star card.")
+    color_by = param.Selector(default=DENSITY, objects=[DENSITY], doc="Column colouring the views.")
+
+    def __init__(self, *, color_options: dict[str, str] | None = None, **params: Any) -> None:
+        color_by = params.pop("color_by", None)
+        super().__init__(**params)
+        if color_options:
+            # Per-instance choices (param copies the parameter on first instance access).
+            self.param.color_by.objects = color_options
+        choices = (
+            list(self.param.color_by.objects.values())
+            if isinstance(self.param.color_by.objects, dict)
+            else list(self.param.color_by.objects)
+        )
+        self.color_by = color_by if color_by in choices else choices[0]
+
+    @property
+    def n_rows(self) -> int:
+        return 0 if self.catalog is None else len(self.catalog)
+
+    @property
+    def n_selected(self) -> int:
+        return 0 if self.mask is None else int(np.count_nonzero(self.mask))
+
+    @property
+    def selected_count(self) -> str:
+        """The count shown in the UI, e.g. ``Selected: 123 / 2500``."""
+        return f"Selected: {self.n_selected} / {self.n_rows}"
+
+    @property
+    def expression(self) -> str:
+        """Readable text of the current selection (``""`` when none)."""
+        return expression_text(self.terms)
+
+    def select(self, new_mask: np.ndarray, term: dict[str, Any]) -> None:
+        """Combine ``new_mask`` with the current mask by ``mode`` and record ``term``."""
+        new_mask = np.asarray(new_mask, dtype=bool)
+        if new_mask.shape != (self.n_rows,):
+            raise ValueError(
+                f"mask of shape {new_mask.shape} for a catalogue of {self.n_rows} rows"
+            )
+        mask = combine(self.mask, new_mask, self.mode)
+        terms: list[Term] = list(self.terms)
+        if self.mode == "replace" or not terms:
+            # Adding to nothing is a fresh selection; intersecting or subtracting from nothing
+            # leaves nothing, so no term describes it.
+            terms = [("replace", term)] if self.mode in ("replace", "add") else []
+        else:
+            terms.append((self.mode, term))
+        self.param.update(mask=mask, terms=terms)
+
+    def clear(self) -> None:
+        """Select nothing."""
+        self.param.update(mask=None, terms=[])
+
+    def selected_frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The selected rows (optionally only ``columns``); empty when nothing is selected."""
+        df = self.catalog if columns is None else self.catalog[columns]
+        if self.mask is None:
+            return df.iloc[:0]
+        return df[self.mask]

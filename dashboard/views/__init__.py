@@ -1,0 +1,1 @@
+"""One ``pn.viewable.Viewer`` per panel; each holds the shared state and loads no data."""

@@ -1,0 +1,166 @@
+"""Read, write and recognise Gaia DR3 source tables (CSV, ECSV, VOTable, FITS, Parquet).
+
+Column names are the Gaia archive's (``docs/SCIENCE.md`` section 5.3), plus the cross-match
+columns ``kic_id`` and ``lamost_obsid``. ``source_id`` reaches 6.9×10¹⁸, above 2⁵³, so it is read
+as int64 in every format and never passes through float64 (a float column is refused).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Table
+
+from data.errors import DataError
+
+#: Gaia DR3 columns we read, with their units.
+GAIA_COLUMNS: dict[str, str] = {
+    "source_id": "",
+    "ra": "deg",
+    "dec": "deg",
+    "parallax": "mas",
+    "parallax_error": "mas",
+    "phot_g_mean_mag": "mag",
+    "phot_bp_mean_mag": "mag",
+    "phot_rp_mean_mag": "mag",
+    "bp_rp": "mag",
+    "ruwe": "",
+    "radial_velocity_error": "km / s",
+}
+#: Identifier columns: int64 always.
+ID_COLUMNS = ("source_id", "kic_id", "lamost_obsid")
+REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "phot_g_mean_mag", "kic_id")
+
+_FORMATS = {
+    ".csv": "csv",
+    ".ecsv": "ecsv",
+    ".xml": "votable",
+    ".vot": "votable",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".parquet": "parquet",
+}
+
+
+def _format(path: Path) -> str:
+    fmt = _FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise DataError(path, "suffix", f"unknown table format; expected one of {sorted(_FORMATS)}")
+    return fmt
+
+
+def _to_table(df: pd.DataFrame) -> Table:
+    table = Table.from_pandas(df.reset_index(drop=True))
+    for name, unit in GAIA_COLUMNS.items():
+        if unit and name in table.colnames:
+            table[name].unit = u.Unit(unit)
+    return table
+
+
+def write_gaia_table(path: Path, df: pd.DataFrame, *, table_format: str | None = None) -> Path:
+    """Write a Gaia-like table; the format follows the suffix (.csv .ecsv .xml/.vot .fits .parquet).
+
+    ``table_format`` (one of csv, ecsv, votable, fits, parquet) overrides the suffix, e.g. when
+    writing to a temporary file.
+    """
+    path = Path(path)
+    fmt = table_format or _format(path)
+    df = df.copy()
+    for name in ID_COLUMNS:
+        if name in df.columns:
+            df[name] = df[name].astype(np.int64)
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        _to_table(df).write(
+            path,
+            format={"votable": "votable", "fits": "fits"}.get(fmt, "ascii.ecsv"),
+            overwrite=True,
+        )
+    return path
+
+
+def _read_raw(path: Path, fmt: str) -> pd.DataFrame:
+    if fmt == "csv":
+        # Identifiers as strings first, so no parser ever routes them through float64.
+        df = pd.read_csv(path, dtype={name: "string" for name in ID_COLUMNS})
+        for name in ID_COLUMNS:
+            if name in df.columns:
+                df[name] = pd.to_numeric(df[name], errors="raise").astype("Int64")
+        return df
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    astro_fmt = {"votable": "votable", "fits": "fits", "ecsv": "ascii.ecsv"}[fmt]
+    return Table.read(path, format=astro_fmt).to_pandas()
+
+
+def _check_ids(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    for name in ID_COLUMNS:
+        if name not in df.columns:
+            continue
+        col = df[name]
+        if not pd.api.types.is_integer_dtype(col.dtype):
+            raise DataError(
+                path,
+                name,
+                f"stored as {col.dtype}; int64 expected (float64 loses digits above 2**53)",
+            )
+        if col.isna().any():
+            raise DataError(path, name, f"{int(col.isna().sum())} missing identifiers")
+        df[name] = col.astype(np.int64)
+    return df
+
+
+def read_gaia_table(path: Path) -> pd.DataFrame:
+    """Read a Gaia DR3 table with int64 identifiers.
+
+    Raises
+    ------
+    DataError
+        Unknown suffix, unreadable file, missing required columns or non-integer identifiers.
+    """
+    path = Path(path)
+    fmt = _format(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            df = _read_raw(path, fmt)
+        except (OSError, ValueError, TypeError, KeyError, UserWarning) as exc:
+            raise DataError(path, "file", f"unreadable {fmt} table ({exc})") from exc
+    missing = [name for name in REQUIRED_COLUMNS if name not in df.columns]
+    if missing:
+        raise DataError(path, ",".join(missing), "missing Gaia/cross-match columns")
+    return _check_ids(df, path)
+
+
+def is_gaia_table(path: Path) -> bool:
+    """True if ``path`` has a table suffix and a ``source_id`` column (reads the header only)."""
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    try:
+        if fmt == "csv":
+            with path.open(encoding="utf-8") as fh:
+                return "source_id" in fh.readline().strip().split(",")
+        if fmt == "parquet":
+            return "source_id" in pq.read_schema(path).names
+        if fmt == "fits":
+            with fits.open(path, memmap=False) as hdul:
+                return any(
+                    isinstance(hdu, fits.BinTableHDU) and "source_id" in hdu.columns.names
+                    for hdu in hdul
+                )
+        if fmt in ("ecsv", "votable"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return "source_id" in _read_raw(path, fmt).columns
+    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError):
+        return False
+    return False

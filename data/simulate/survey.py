@@ -1,0 +1,259 @@
+"""Write a simulated Kepler × LAMOST × Gaia survey in the archives' own formats.
+
+``simulate_survey`` draws the population, then simulates every star with its own child generator
+(a ``SeedSequence`` spawned per star), so a star's files do not depend on which other stars were
+written before: a run killed half-way resumes by skipping stars whose files exist. Output::
+
+    out_dir/kepler/kplr{kic:09d}-{stamp}_llc.fits   one per quarter
+    out_dir/lamost/spec-{MJD}-{PLANID}_sp{SS}-{FFF}.fits
+    out_dir/gaia_source.ecsv                        Gaia DR3-like table with kic_id, lamost_obsid
+    out_dir/truth.parquet                           the truth table (simulation only)
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from data.gaia import write_gaia_table
+from data.kepler import kepler_filename, write_kepler_lightcurve
+from data.lamost import lamost_filename, write_lamost_spectrum
+from data.simulate.lightcurve import cadence_times, simulate_lightcurve
+from data.simulate.population import SurveyConfig, draw_population
+from data.simulate.spectrum import simulate_spectrum
+from data.storage import atomic_write
+
+log = logging.getLogger(__name__)
+
+GAIA_FILENAME = "gaia_source.ecsv"
+TRUTH_FILENAME = "truth.parquet"
+_CHUNK = 25
+_FIBRES_PER_PLAN = 16 * 250
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What ``simulate_survey`` wrote."""
+
+    out_dir: Path
+    n_stars: int
+    n_written: int
+    n_skipped: int
+    population_counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _file_names(truth: pd.DataFrame, config: SurveyConfig) -> pd.DataFrame:
+    """Deterministic archive names for every star (needed to resume)."""
+    i = np.arange(len(truth))
+    plan = i // _FIBRES_PER_PLAN
+    names = pd.DataFrame(index=truth.index)
+    names["kepler_files"] = [
+        ";".join(
+            f"kepler/{kepler_filename(kic, cadence_times(q)[-1])}"
+            for q in range(config.lc_quarters)
+        )
+        for kic in truth["kic_id"]
+    ]
+    names["lamost_file"] = [
+        "lamost/"
+        + lamost_filename(56000 + 31 * p, f"KP{p + 1:03d}N", (k // 250) % 16 + 1, k % 250 + 1)
+        for p, k in zip(plan, i % _FIBRES_PER_PLAN, strict=True)
+    ]
+    names["lamost_mjd"] = 56000 + 31 * plan
+    return names
+
+
+def _spectral_header(star: dict, helio_rv: float, filename: str) -> dict:
+    snr = float(star["snr_g"])
+    return {
+        "OBSID": int(star["lamost_obsid"]),
+        "FILENAME": filename,
+        "MJD": int(star["lamost_mjd"]),
+        "PLANID": filename.split("-")[2].split("_")[0],
+        "RA": float(star["ra_deg"]),
+        "DEC": float(star["dec_deg"]),
+        "SNRU": round(snr * 0.3, 2),
+        "SNRG": round(snr, 2),
+        "SNRR": round(snr * 1.4, 2),
+        "SNRI": round(snr * 1.6, 2),
+        "SNRZ": round(snr * 1.1, 2),
+        "HELIO_RV": round(helio_rv, 2),
+        "Z": helio_rv / 299792.458,
+        "CLASS": "STAR",
+    }
+
+
+def _simulate_star(
+    star: dict, seed: np.random.SeedSequence, out_dir: Path, config: SurveyConfig
+) -> bool:
+    """Write one star's files unless they all exist; True if anything was written."""
+    kepler_paths = [out_dir / name for name in star["kepler_files"].split(";")]
+    lamost_path = out_dir / star["lamost_file"]
+    if lamost_path.is_file() and all(p.is_file() for p in kepler_paths):
+        return False
+    rng = np.random.default_rng(seed)
+    for q, path in enumerate(kepler_paths):
+        lc = simulate_lightcurve(star, rng, quarter_index=q)
+        extra = {
+            "RA_OBJ": round(star["ra_deg"], 6),
+            "DEC_OBJ": round(star["dec_deg"], 6),
+            "KEPMAG": round(star["kepmag"], 3),
+        }
+        atomic_write(
+            path,
+            lambda tmp, lc=lc, extra=extra: write_kepler_lightcurve(
+                tmp,
+                time_bkjd=lc.time_bkjd,
+                pdcsap_flux=lc.pdcsap_flux,
+                pdcsap_flux_err=lc.pdcsap_flux_err,
+                sap_flux=lc.sap_flux,
+                sap_quality=lc.sap_quality,
+                kic_id=star["kic_id"],
+                quarter=lc.quarter,
+                header_extra=extra,
+            ),
+        )
+    spec = simulate_spectrum(star, rng)
+    header = _spectral_header(star, spec.helio_rv_kms, lamost_path.name)
+    atomic_write(
+        lamost_path,
+        lambda tmp: write_lamost_spectrum(
+            tmp,
+            wavelength_aa=spec.wavelength_aa,
+            flux=spec.flux,
+            ivar=spec.ivar,
+            andmask=spec.andmask,
+            ormask=spec.ormask,
+            header=header,
+            layout=config.spectrum_layout,
+        ),
+    )
+    return True
+
+
+def _simulate_chunk(
+    args: tuple[list[dict], list[np.random.SeedSequence], Path, SurveyConfig],
+) -> int:
+    stars, seeds, out_dir, config = args
+    return sum(_simulate_star(s, q, out_dir, config) for s, q in zip(stars, seeds, strict=True))
+
+
+def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Gaia DR3-like observables of the truth table (noise, RUWE and RV errors by binarity)."""
+    n = len(truth)
+    dist, a_g = truth["distance_pc"].to_numpy(), truth["a_g_mag"].to_numpy()
+    g = truth["abs_g_mag"].to_numpy() + 5 * np.log10(dist) - 5 + a_g
+    plx_err = np.maximum(0.012, 0.025 * 10 ** (0.2 * (g - 15.0)))
+    rp = g - (truth["g_rp_mag"].to_numpy() + 0.25 * a_g) + rng.normal(0, 0.003, n)
+    bp = rp + truth["bp_rp_mag"].to_numpy() + rng.normal(0, 0.003, n)
+    porb, q = truth["porb_d"].to_numpy(), truth["q"].to_numpy()
+    # Orbits of months to decades wobble the photocentre: RUWE 1.4–3 (usual cut 1.4).
+    wobble = (porb > 100) & (porb < 10**4.5) & (q > 0.2) & (rng.random(n) < 0.85)
+    ruwe = np.where(
+        wobble, rng.uniform(1.4, 3.0, n), np.clip(rng.lognormal(0.0, 0.07, n), 0.75, None)
+    )
+    # Gaia RV error of the mean over ~20 transits, √(π/2N)·σ, with the orbital scatter K/√2 added.
+    rv_err = 0.4 + 3.0 * 10 ** (0.35 * (g - 14.0))
+    orbital = np.where(
+        porb < 1000, np.sqrt(np.pi / 40) * truth["k1_kms"].to_numpy() / np.sqrt(2), 0.0
+    )
+    rv_err = np.where(g < 15.5, np.hypot(rv_err, np.nan_to_num(orbital)), np.nan)
+    return pd.DataFrame(
+        {
+            "source_id": truth["gaia_source_id"].astype(np.int64),
+            "ra": truth["ra_deg"],
+            "dec": truth["dec_deg"],
+            "parallax": 1000.0 / dist + rng.normal(0, 1, n) * plx_err,
+            "parallax_error": plx_err,
+            "phot_g_mean_mag": g + rng.normal(0, 0.001, n),
+            "phot_bp_mean_mag": bp,
+            "phot_rp_mean_mag": rp,
+            "bp_rp": bp - rp,
+            "ruwe": ruwe,
+            "radial_velocity": np.where(
+                g < 15.5, truth["rv_kms"] + rng.normal(0, 1, n) * rv_err, np.nan
+            ),
+            "radial_velocity_error": rv_err,
+            "kic_id": truth["kic_id"].astype(np.int64),
+            "lamost_obsid": truth["lamost_obsid"].astype(np.int64),
+        }
+    )
+
+
+def simulate_survey(
+    config: SurveyConfig,
+    out_dir: Path,
+    *,
+    rng: np.random.Generator | None = None,
+    progress: bool = True,
+) -> SimulationSummary:
+    """Simulate ``config.n_stars`` stars and write their files under ``out_dir``.
+
+    Parameters
+    ----------
+    config
+        Survey size, population mix and set-up; ``config.seed`` seeds ``rng`` when none is given.
+    out_dir
+        Raw folder (``<survey>/raw``); created. Existing star files are kept (resume).
+    rng
+        Source of all randomness. Same generator state -> identical files and truth.
+    progress
+        Show a tqdm bar.
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(config.seed) if rng is None else rng
+    truth = draw_population(config, rng)
+    gaia = gaia_table(truth, np.random.default_rng(rng.integers(2**63)))
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(len(truth))
+    names = _file_names(truth, config)
+    truth = pd.concat([truth, names], axis=1)
+    for sub in ("kepler", "lamost"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    records = truth.to_dict("records")
+    tasks = [
+        (records[i : i + _CHUNK], seeds[i : i + _CHUNK], out_dir, config)
+        for i in range(0, len(records), _CHUNK)
+    ]
+    written = 0
+    with tqdm(total=len(records), desc="simulate", unit="star", disable=not progress) as bar:
+        if config.workers > 1 and len(tasks) > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx) as pool:
+                for task, n in zip(tasks, pool.map(_simulate_chunk, tasks), strict=True):
+                    written += n
+                    bar.update(len(task[0]))
+        else:
+            for task in tasks:
+                written += _simulate_chunk(task)
+                bar.update(len(task[0]))
+    atomic_write(
+        out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv")
+    )
+    atomic_write(out_dir / TRUTH_FILENAME, lambda tmp: truth.to_parquet(tmp, index=False))
+    counts = truth["population"].value_counts().to_dict()
+    seconds = time.perf_counter() - start
+    log.info(
+        "simulated %d stars (%d written, %d kept) in %.1f s",
+        len(truth),
+        written,
+        len(truth) - written,
+        seconds,
+    )
+    return SimulationSummary(
+        out_dir,
+        len(truth),
+        written,
+        len(truth) - written,
+        {str(k): int(v) for k, v in counts.items()},
+        seconds,
+    )

@@ -1,0 +1,131 @@
+"""A small synthetic survey store for dashboard tests: plausible columns, no training needed.
+
+Populations sit in separate UMAP blobs and on sensible CMD/HR loci, so box selections in one view
+land on coherent groups in the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data import catalog as schema
+from data.storage import SurveyStore
+
+POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
+_WEIGHTS = (0.45, 0.12, 0.08, 0.12, 0.13, 0.10)
+_UMAP_CENTRES = {
+    "single": (0.0, 0.0),
+    "young": (4.0, 3.0),
+    "sync_binary": (-4.0, 3.5),
+    "wide_binary": (1.5, -4.0),
+    "giant": (7.0, -2.0),
+    "subgiant": (-5.0, -3.0),
+}
+
+
+def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(catalogue, truth)`` for ``n`` stars drawn with ``np.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    pop = rng.choice(len(POPULATIONS), size=n, p=_WEIGHTS)
+    names = np.asarray(POPULATIONS)[pop]
+    giant = names == "giant"
+    sub = names == "subgiant"
+    teff = np.where(
+        giant,
+        rng.normal(4700, 250, n),
+        np.where(sub, rng.normal(5600, 300, n), rng.uniform(3500, 7000, n)),
+    )
+    ms_logl = 4.0 * np.log10(teff / 5772.0) * 1.9
+    logl = np.where(
+        giant,
+        rng.normal(1.7, 0.4, n),
+        np.where(sub, ms_logl + rng.normal(0.7, 0.15, n), ms_logl + rng.normal(0, 0.08, n)),
+    )
+    logl = logl + np.where(np.isin(names, ["sync_binary", "wide_binary"]), 0.3, 0.0)
+    bp_rp = 0.82 + 2.6 * (5772.0 / teff - 1.0) + rng.normal(0, 0.03, n)
+    abs_g = 4.67 - 2.5 * logl + 0.4 * (bp_rp - 0.82) + rng.normal(0, 0.05, n)
+    centres = np.array([_UMAP_CENTRES[p] for p in names])
+    umap = centres + rng.normal(0, 0.9, (n, 2))
+    parallax = rng.uniform(0.5, 5.0, n)
+    g = abs_g - 5 * np.log10(parallax) + 10
+    rows = np.arange(n, dtype=np.int32)
+    cat = pd.DataFrame(
+        {
+            "row": rows,
+            "kic_id": 1_000_000 + rows.astype(np.int64),
+            "lamost_obsid": 500_000_000 + rows.astype(np.int64),
+            "gaia_source_id": 2_100_000_000_000_000_000 + rows.astype(np.int64) * 7919,
+            "split": rng.choice(["train", "val", "test"], size=n, p=[0.7, 0.15, 0.15]),
+            "ra_deg": rng.uniform(280, 300, n),
+            "dec_deg": rng.uniform(36, 52, n),
+            "parallax_mas": parallax,
+            "parallax_error_mas": parallax * 0.02,
+            "phot_g_mean_mag": g,
+            "phot_bp_mean_mag": g + 0.4 * bp_rp,
+            "phot_rp_mean_mag": g - 0.6 * bp_rp,
+            "bp_rp_mag": bp_rp,
+            "abs_g_mag": abs_g,
+            "ruwe": np.where(
+                names == "sync_binary", rng.uniform(1.3, 3, n), rng.uniform(0.8, 1.2, n)
+            ),
+            "radial_velocity_error_kms": rng.uniform(0.5, 3, n),
+            "kepler_path": [f"raw/kepler/kplr{k:09d}_llc.fits" for k in 1_000_000 + rows],
+            "lamost_path": [f"raw/lamost/spec-{k}.fits" for k in 500_000_000 + rows],
+            "umap_x": umap[:, 0],
+            "umap_y": umap[:, 1],
+        }
+    )
+    age = np.where(names == "young", rng.uniform(0.05, 0.5, n), rng.uniform(1, 10, n))
+    prot = np.where(names == "young", rng.uniform(0.5, 5, n), rng.uniform(10, 40, n))
+    truth_values = {
+        "teff_k": teff,
+        "logl": logl,
+        "age_gyr": age,
+        "prot_d": prot,
+        "logg": 4.4 - 1.0 * (logl - ms_logl),
+        "feh": rng.normal(0, 0.2, n),
+        "abs_g_mag": abs_g,
+        "bp_rp_mag": bp_rp,
+    }
+    scale = {
+        "teff_k": 80.0,
+        "logl": 0.05,
+        "age_gyr": 0.8,
+        "prot_d": 1.5,
+        "logg": 0.08,
+        "feh": 0.08,
+        "abs_g_mag": 0.1,
+        "bp_rp_mag": 0.03,
+    }
+    for stem in schema.PREDICTED:
+        pred = truth_values[stem] + rng.normal(0, scale[stem], n)
+        cat[f"pred_{stem}"] = pred
+        cat[f"pred_{stem}_lo"] = pred - scale[stem]
+        cat[f"pred_{stem}_hi"] = pred + scale[stem]
+    is_binary = np.isin(names, ["sync_binary", "wide_binary"])
+    cat["binary_prob"] = np.clip(is_binary * 0.7 + rng.uniform(0, 0.3, n), 0, 1)
+    truth = pd.DataFrame(
+        {
+            "row": rows,
+            "population": names,
+            "teff_k": teff,
+            "logl": logl,
+            "age_gyr": age,
+            "prot_d": prot,
+            "porb_d": np.where(names == "sync_binary", prot, np.nan),
+            "is_binary": is_binary,
+        }
+    )
+    return cat, truth
+
+
+def write_synthetic_survey(root: Path, n: int = 3000, seed: int = 0) -> SurveyStore:
+    """Write the synthetic catalogue and truth into a survey folder and return its store."""
+    store = SurveyStore(root)
+    cat, truth = synthetic_catalog(n, seed)
+    store.write_catalog(cat)
+    store.write_truth(truth)
+    return store

@@ -1,0 +1,79 @@
+"""Views and app without a server: a box in one view reaches the state and every view's Pipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+
+from dashboard.app import build_app
+from dashboard.state import DashboardState
+from dashboard.store import color_options
+from dashboard.views.cmd_view import CmdView
+from dashboard.views.controls import Controls
+from dashboard.views.hr_view import HrView
+from dashboard.views.umap_view import UmapView
+
+
+def test_box_in_umap_updates_state_and_every_views_selected_layer(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog, color_options=color_options(catalog))
+    views = [UmapView(state=state), CmdView(state=state), HrView(state=state)]
+    views[0]._on_box(bounds=(-1.0, -1.0, 1.0, 1.0))
+    expected = ((catalog["umap_x"].between(-1, 1)) & (catalog["umap_y"].between(-1, 1))).to_numpy()
+    np.testing.assert_array_equal(state.mask, expected)
+    assert state.expression == "umap_x in [-1, 1] and umap_y in [-1, 1]"
+    for view in views:
+        assert len(view._pipe.data) == expected.sum(), type(view).__name__
+    views[1]._on_lasso(geometry=None)  # an empty lasso event changes nothing
+    assert state.n_selected == expected.sum()
+
+
+def test_lasso_in_cmd_with_intersect_mode(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog)
+    umap, cmd = UmapView(state=state), CmdView(state=state)
+    umap._on_box(bounds=(-10.0, -10.0, 10.0, 10.0))
+    state.mode = "intersect"
+    cmd._on_lasso(geometry=np.array([[0.0, -5.0], [1.0, -5.0], [1.0, 20.0], [0.0, 20.0]]))
+    in_colour = catalog["bp_rp_mag"].between(0, 1).to_numpy()
+    assert 0 < state.n_selected <= in_colour.sum()
+    assert [mode for mode, _ in state.terms] == ["replace", "intersect"]
+
+
+def test_colour_change_rebuilds_plots_and_controls_show_the_count(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog, color_options=color_options(catalog))
+    view = UmapView(state=state)
+    first = view._pane.object
+    state.color_by = "pred_teff_k"
+    assert view._pane.object is not first
+    controls = Controls(state=state)
+    assert controls._count.object == f"Selected: 0 / {len(catalog)}"
+    state.select(
+        np.arange(len(catalog)) < 7, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}}
+    )
+    assert controls._count.object == f"Selected: 7 / {len(catalog)}"
+    assert "umap_x in [0, 1]" in controls._expression.object
+
+
+def test_app_without_catalogue_shows_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DESA_SURVEY", "missing")
+    page = build_app()
+    alerts = [obj for obj in page.select(pn.pane.Alert)]
+    assert len(alerts) == 1
+    assert str(tmp_path / "missing") in alerts[0].object
+    assert "make demo" in alerts[0].object and "desa ingest" in alerts[0].object
+
+
+def test_app_with_catalogue_builds_the_template(
+    survey_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESA_DATA_DIR", str(survey_dir.parent))
+    monkeypatch.setenv("DESA_SURVEY", survey_dir.name)
+    page = build_app()
+    assert isinstance(page, pn.template.FastListTemplate)
+    assert page.title == "DESA stellar embedding explorer"

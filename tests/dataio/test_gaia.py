@@ -1,0 +1,66 @@
+"""Gaia tables: every format keeps int64 identifiers above 2**53 exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.errors import DataError
+from data.gaia import is_gaia_table, read_gaia_table, write_gaia_table
+
+BIG = 2**53 + 1  # not representable in float64
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_id": np.array(
+                [BIG, 6_917_528_443_525_529_729, 2_076_392_838_230_907_905], dtype=np.int64
+            ),
+            "ra": [290.1, 291.2, 292.3],
+            "dec": [44.1, 44.2, 44.3],
+            "parallax": [1.5, 0.5, 2.5],
+            "parallax_error": [0.02, 0.03, 0.02],
+            "phot_g_mean_mag": [12.1, 15.2, 13.3],
+            "phot_bp_mean_mag": [12.5, 15.7, 13.8],
+            "phot_rp_mean_mag": [11.6, 14.6, 12.7],
+            "bp_rp": [0.9, 1.1, 1.1],
+            "ruwe": [1.0, 2.1, 0.95],
+            "radial_velocity_error": [1.0, np.nan, 2.0],
+            "kic_id": np.array([757450, 10002792, 8006161], dtype=np.int64),
+            "lamost_obsid": np.array([101, 202, 303], dtype=np.int64),
+        }
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".xml", ".vot", ".fits", ".parquet"])
+def test_source_id_survives_every_format(tmp_path: Path, suffix: str) -> None:
+    df = _table()
+    path = write_gaia_table(tmp_path / f"gaia{suffix}", df)
+    assert is_gaia_table(path)
+    back = read_gaia_table(path)
+    assert back["source_id"].dtype == np.int64
+    assert back["source_id"].tolist() == df["source_id"].tolist()
+    assert back["kic_id"].tolist() == df["kic_id"].tolist()
+    np.testing.assert_allclose(back["parallax"], df["parallax"])
+
+
+def test_float_source_id_is_refused(tmp_path: Path) -> None:
+    df = _table()
+    df["source_id"] = df["source_id"].astype(np.float64)
+    path = tmp_path / "floaty.parquet"
+    df.to_parquet(path)
+    with pytest.raises(DataError, match=r"floaty\.parquet: source_id"):
+        read_gaia_table(path)
+
+
+def test_missing_column_and_unknown_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "nokic.csv"
+    _table().drop(columns="kic_id").to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"nokic\.csv: kic_id"):
+        read_gaia_table(path)
+    with pytest.raises(DataError, match=r"gaia\.txt"):
+        read_gaia_table(tmp_path / "gaia.txt")

@@ -1,0 +1,83 @@
+"""Preprocessing onto the model grids: shapes, masks and physical sanity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data import preprocess as pp
+from data.lamost import lamost_grid
+
+
+def _lightcurve(
+    rng: np.random.Generator, period: float = 5.0, gap: bool = True
+) -> tuple[np.ndarray, ...]:
+    time = 100.0 + 0.02043359821692 * np.arange(4400)
+    flux = 1e4 * (1 + 0.01 * np.sin(2 * np.pi * time / period)) + rng.normal(0, 5, time.size)
+    valid = np.ones(time.size, bool)
+    if gap:
+        valid[2000:2100] = False
+    return time, flux, valid
+
+
+def test_lightcurve_shapes_and_mask(rng: np.random.Generator) -> None:
+    channels, mask = pp.lightcurve_channels(*_lightcurve(rng))
+    assert channels.shape == (3, pp.LC_LENGTH) and channels.dtype == np.float32
+    assert mask.shape == (pp.LC_LENGTH,) and mask.dtype == bool
+    assert 0.9 < mask.mean() < 1.0, "the gap and the tail past 89.9 d are masked"
+    assert np.all(channels[0][~mask] == pp.LC_FILL_VALUE)
+    assert channels[1, 0] == pytest.approx(1.0)
+    assert abs(np.mean(channels[2])) < 1e-5 and np.std(channels[2]) == pytest.approx(1.0, rel=1e-4)
+    assert pp.lightcurve_problem(mask) is None
+    assert np.ptp(channels[0][mask]) == pytest.approx(2.0, rel=0.1), "1 % sine = 2 % peak to peak"
+
+
+def test_acf_peaks_at_the_period(rng: np.random.Generator) -> None:
+    channels, _ = pp.lightcurve_channels(*_lightcurve(rng, period=5.0))
+    lag_d = np.arange(pp.LC_LENGTH) * pp.LC_SPAN_D / pp.LC_LENGTH
+    window = (lag_d > 2.5) & (lag_d < 8.0)
+    assert lag_d[window][np.argmax(channels[1][window])] == pytest.approx(5.0, abs=0.2)
+
+
+def test_sparse_lightcurve_gives_a_reason(rng: np.random.Generator) -> None:
+    time, flux, valid = _lightcurve(rng)
+    valid[500:] = False
+    _, mask = pp.lightcurve_channels(time, flux, valid)
+    assert pp.lightcurve_problem(mask) is not None
+    _, mask = pp.lightcurve_channels(time, flux, np.zeros_like(valid))
+    assert not mask.any() and pp.lightcurve_problem(mask) is not None
+
+
+def test_spectrum_grid() -> None:
+    grid = pp.spectrum_grid()
+    assert grid.size == pp.SPEC_LENGTH
+    assert grid[0] == pytest.approx(3841.0) and grid[-1] == pytest.approx(8798.0)
+    assert np.allclose(np.diff(np.log10(grid)), np.log10(grid[1] / grid[0]))
+
+
+def test_spectrum_rest_frame_continuum_and_mask() -> None:
+    wave = lamost_grid()
+    rv = 150.0
+    line = 6564.6 * (1 + rv / pp.C_KMS)
+    flux = (2e-4 * (wave - 3500) + 0.5) * (1 - 0.5 * np.exp(-0.5 * ((wave - line) / 3.0) ** 2))
+    good = np.ones(wave.size, bool)
+    good[1500:1510] = False
+    out, mask = pp.spectrum_to_grid(wave, flux, good, rv)
+    grid = pp.spectrum_grid()
+    assert out.shape == mask.shape == (pp.SPEC_LENGTH,) and out.dtype == np.float32
+    assert grid[np.argmin(np.where(mask, out, 9))] == pytest.approx(6564.6, abs=2.0), (
+        "line back at rest"
+    )
+    assert np.median(out[mask]) == pytest.approx(1.0, abs=0.01)
+    bad_aa = wave[1500:1510] / (1 + rv / pp.C_KMS)
+    hit = (grid > bad_aa[0]) & (grid < bad_aa[-1])
+    assert hit.any() and not mask[hit].any(), "bad source pixels are masked"
+    assert np.all(out[~mask] == pp.SPEC_FILL_VALUE)
+    assert out.min() >= pp.SPEC_CLIP[0] and out.max() <= pp.SPEC_CLIP[1]
+
+
+def test_grid_description_is_json_ready() -> None:
+    import json
+
+    desc = pp.grid_description()
+    assert json.loads(json.dumps(desc))["lc_length"] == 1024

@@ -1,0 +1,105 @@
+"""Real-browser fixtures: Debian's Chromium and a served dashboard on a synthetic survey.
+
+Recipe of docs/DASHBOARD.md section 4.2: never `playwright install`; the server runs in its own
+process group and is stopped as a group (``--num-procs`` would fork workers).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dashboard
+
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+N_STARS = 3000
+_SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
+
+
+def _synthetic_module() -> Any:
+    spec = importlib.util.spec_from_file_location("dashboard_synthetic", _SYNTHETIC)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": FLAGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}}
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_root = tmp_path_factory.mktemp("desa_data")
+    _synthetic_module().write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = Path(dashboard.__file__).with_name("app.py")
+    env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": "uitest"}
+    log_path = tmp_path_factory.mktemp("serve") / "panel.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "panel",
+                "serve",
+                str(app),
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        url, deadline = f"http://127.0.0.1:{port}/app", time.monotonic() + 90
+        try:
+            while not _answers(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"panel serve did not start; see {log_path}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
