@@ -41,7 +41,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else store.raw_dir
     config = SurveyConfig(n_stars=args.n_stars, seed=args.seed, spectrum_layout=args.spectrum_layout)
     summary = simulate_survey(config, out, rng=np.random.default_rng(args.seed), progress=not args.quiet)
-    print(f"simulated {summary} into {out}")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.population_counts.items()))
+    print(f"simulated {summary.n_stars} stars into {out} ({summary.n_written} written, "
+          f"{summary.n_skipped} already present) in {summary.seconds:.0f} s: {counts}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
