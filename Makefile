@@ -17,7 +17,7 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install chromium demo demo-data serve test test-fast lint bench clean-demo
+.PHONY: help install chromium demo demo-data serve test test-fast lint clean-demo
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey and model if absent, serve on 127.0.0.1:$(PORT)"
@@ -75,6 +75,3 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check desa_core training data dashboard tests
-
-bench: install
-	$(BIN)/python -m benchmarks.run

@@ -1,0 +1,59 @@
+"""The `desa` command: help for every subcommand, one-line errors, and the whole slice end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.cli import build_parser, main, serve_command
+
+SUBCOMMANDS = ("simulate", "ingest", "train", "embed", "evaluate", "export", "serve")
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: desa " + name in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--survey-dir", str(tmp_path / "nowhere"), "--config", "no_such_config"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.startswith("desa: error:") and "no_such_config" in err and "\n" not in err
+    code = main(["embed", "--survey-dir", str(tmp_path / "nowhere"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "model.pt" in err and "Traceback" not in err
+
+
+def test_serve_refuses_public_address_without_auth() -> None:
+    args = build_parser().parse_args(["serve", "--address", "0.0.0.0"])
+    with pytest.raises(PermissionError, match="authentication"):
+        serve_command(args)
+    args = build_parser().parse_args(["serve", "--address", "0.0.0.0", "--allow-anonymous"])
+    assert "0.0.0.0" in serve_command(args)
+
+
+@pytest.mark.slow
+def test_simulate_ingest_train_embed_evaluate_export(tmp_path: Path) -> None:
+    survey = ["--survey-dir", str(tmp_path / "s"), "--quiet"]
+    assert main(["simulate", "--n-stars", "80", "--seed", "3", *survey]) == 0
+    assert main(["ingest", *survey]) == 0
+    assert main(["train", "--config", "tiny", *survey]) == 0
+    assert main(["embed", "--run", "tiny", *survey]) == 0
+    assert main(["evaluate", "--run", "tiny", *survey]) == 0
+    reports = sorted((tmp_path / "s" / "reports").glob("*/report.json"))
+    figures = json.loads(reports[-1].read_text())
+    assert -1.0 <= figures["few_shot_r2_cmd"]["mean"] <= 1.0
+    out = tmp_path / "picks.xml"
+    assert main(["export", "--query", "binary_prob >= 0", "--format", "votable", "--out", str(out), *survey]) == 0
+    from astropy.table import Table
+
+    table = Table.read(out)
+    assert len(table) > 0 and str(table["phot_g_mean_mag"].unit) == "mag"
+    assert table["gaia_source_id"].dtype.kind == "i"
+    assert "checkpoint_sha256" in table.meta
