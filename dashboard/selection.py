@@ -68,9 +68,7 @@ def lasso_mask(
 
     poly = np.asarray(polygon, dtype=np.float64)
     if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
-        raise ValueError(
-            f"a lasso polygon needs at least 3 (x, y) vertices, got shape {poly.shape}"
-        )
+        raise ValueError(f"a lasso polygon needs at least 3 (x, y) vertices, got shape {poly.shape}")
     x, y = _xy(df, xcol, ycol)
     (xmin, ymin), (xmax, ymax) = poly.min(axis=0), poly.max(axis=0)
     candidates = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
@@ -94,9 +92,7 @@ def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def lasso_term(
-    xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]
-) -> dict[str, Any]:
+def lasso_term(xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]) -> dict[str, Any]:
     """The expression term of a lasso: axis names and the polygon's vertices."""
     poly = np.asarray(polygon, dtype=np.float64)
     return {"lasso": {"x": xcol, "y": ycol, "polygon": poly.tolist()}}
@@ -130,9 +126,7 @@ def term_text(term: dict[str, Any]) -> str:
     if "box" in term:
         spec = term["box"]
         x0, y0, x1, y1 = spec["bounds"]
-        return (
-            f"{spec['x']} in [{_fmt(x0)}, {_fmt(x1)}] and {spec['y']} in [{_fmt(y0)}, {_fmt(y1)}]"
-        )
+        return f"{spec['x']} in [{_fmt(x0)}, {_fmt(x1)}] and {spec['y']} in [{_fmt(y0)}, {_fmt(y1)}]"
     if "lasso" in term:
         spec = term["lasso"]
         return f"({spec['x']}, {spec['y']}) inside lasso of {len(spec['polygon'])} vertices"

@@ -22,9 +22,7 @@ class DashboardState(param.Parameterized):
     catalog = param.DataFrame(doc="The catalogue, loaded once per process; read-only.")
     mask = param.Array(default=None, doc="Boolean selection over catalogue rows; None = none.")
     terms = param.List(default=[], doc="The (mode, term) list that produced the mask.")
-    mode = param.Selector(
-        default="replace", objects=MODE_LABELS, doc="How a new selection combines."
-    )
+    mode = param.Selector(default="replace", objects=MODE_LABELS, doc="How a new selection combines.")
     focused_row = param.Integer(default=None, allow_None=True, doc="Row shown in the star card.")
     color_by = param.Selector(default=DENSITY, objects=[DENSITY], doc="Column colouring the views.")
 
@@ -63,9 +61,7 @@ class DashboardState(param.Parameterized):
         """Combine ``new_mask`` with the current mask by ``mode`` and record ``term``."""
         new_mask = np.asarray(new_mask, dtype=bool)
         if new_mask.shape != (self.n_rows,):
-            raise ValueError(
-                f"mask of shape {new_mask.shape} for a catalogue of {self.n_rows} rows"
-            )
+            raise ValueError(f"mask of shape {new_mask.shape} for a catalogue of {self.n_rows} rows")
         mask = combine(self.mask, new_mask, self.mode)
         terms: list[Term] = list(self.terms)
         if self.mode == "replace" or not terms:

@@ -107,11 +107,7 @@ def column_label(name: str) -> str:
             stem = stem.removesuffix(suffix)
             break
     text = stem.replace("_", " ")
-    kind = (
-        "true "
-        if name.startswith(TRUTH_PREFIX)
-        else ("predicted " if base.startswith("pred_") else "")
-    )
+    kind = "true " if name.startswith(TRUTH_PREFIX) else ("predicted " if base.startswith("pred_") else "")
     return f"{kind}{text}" + (f" [{unit}]" if unit else "")
 
 
@@ -127,7 +123,5 @@ def color_options(df: pd.DataFrame) -> dict[str, str]:
 def default_color(df: pd.DataFrame) -> str:
     """The first view's colouring: the true population when known, else density."""
     return (
-        f"{TRUTH_PREFIX}population"
-        if f"{TRUTH_PREFIX}population" in categorical_columns(df)
-        else "density"
+        f"{TRUTH_PREFIX}population" if f"{TRUTH_PREFIX}population" in categorical_columns(df) else "density"
     )

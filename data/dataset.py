@@ -92,9 +92,7 @@ class StarDataset(Dataset):
         for name in self.label_columns:
             source = table if name in table.columns else catalog.set_index("row")
             if name not in source.columns:
-                raise DataError(
-                    store.truth_path, name, "label column not in the truth table or catalogue"
-                )
+                raise DataError(store.truth_path, name, "label column not in the truth table or catalogue")
             cols.append(source[name].to_numpy(dtype=np.float64))
         if not cols:
             return np.zeros((len(catalog), 0), dtype=np.float32)

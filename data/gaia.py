@@ -154,8 +154,7 @@ def is_gaia_table(path: Path) -> bool:
         if fmt == "fits":
             with fits.open(path, memmap=False) as hdul:
                 return any(
-                    isinstance(hdu, fits.BinTableHDU) and "source_id" in hdu.columns.names
-                    for hdu in hdul
+                    isinstance(hdu, fits.BinTableHDU) and "source_id" in hdu.columns.names for hdu in hdul
                 )
         if fmt in ("ecsv", "votable"):
             with warnings.catch_warnings():

@@ -57,9 +57,7 @@ class _Result:
     problem: tuple[str, str, str, str] | None = None  # path, field, reason, stage
 
 
-def _problem(
-    category: str, path: Path, fld: str, reason: str, stage: str
-) -> tuple[str, str, str, str]:
+def _problem(category: str, path: Path, fld: str, reason: str, stage: str) -> tuple[str, str, str, str]:
     return (str(path), fld, f"{category}: {reason}", stage)
 
 
@@ -70,12 +68,8 @@ def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
         try:
             rec = read_kepler_lightcurve(path)
         except DataError as exc:
-            category = (
-                quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
-            )
-            return _Result(
-                "lc", kic, paths, problem=_problem(category, path, exc.field, exc.reason, "read")
-            )
+            category = quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
+            return _Result("lc", kic, paths, problem=_problem(category, path, exc.field, exc.reason, "read"))
         kic = rec.kic_id
         good = rec.valid & np.isfinite(rec.flux)
         median = np.median(rec.flux[good]) if good.any() else np.nan
@@ -91,9 +85,7 @@ def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
             "lc",
             kic,
             paths,
-            problem=_problem(
-                quality.REASON_TOO_FEW_VALID, paths[0], "LIGHTCURVE", reason, "preprocess"
-            ),
+            problem=_problem(quality.REASON_TOO_FEW_VALID, paths[0], "LIGHTCURVE", reason, "preprocess"),
         )
     return _Result("lc", kic, paths, arrays=(channels, mask))
 
@@ -103,15 +95,9 @@ def _read_spectrum(paths: tuple[Path, ...]) -> _Result:
     try:
         rec = read_lamost_spectrum(path)
     except DataError as exc:
-        category = (
-            quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
-        )
-        return _Result(
-            "spec", None, paths, problem=_problem(category, path, exc.field, exc.reason, "read")
-        )
-    flux, mask = preprocess.spectrum_to_grid(
-        rec.wavelength_aa, rec.flux, rec.mask, rec.helio_rv_kms
-    )
+        category = quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
+        return _Result("spec", None, paths, problem=_problem(category, path, exc.field, exc.reason, "read"))
+    flux, mask = preprocess.spectrum_to_grid(rec.wavelength_aa, rec.flux, rec.mask, rec.helio_rv_kms)
     reason = preprocess.spectrum_problem(mask)
     if reason:
         return _Result(
@@ -203,8 +189,7 @@ def _index(results: list[_Result], kind: str, quarantine: list[dict]) -> dict[in
                     (
                         str(res.paths[0]),
                         "id",
-                        f"{quality.REASON_DUPLICATE}: "
-                        f"{res.key} already read from {good[res.key].paths[0]}",
+                        f"{quality.REASON_DUPLICATE}: {res.key} already read from {good[res.key].paths[0]}",
                         "match",
                     ),
                 )
@@ -288,9 +273,7 @@ def ingest_survey(
     dup = gaia["kic_id"].duplicated(keep="first") | gaia["source_id"].duplicated(keep="first")
     for kic in gaia.loc[dup, "kic_id"]:
         quarantine.append(
-            _quarantine_row(
-                kic, (str(gaia_path), "kic_id", f"{quality.REASON_DUPLICATE}: Gaia row", "match")
-            )
+            _quarantine_row(kic, (str(gaia_path), "kic_id", f"{quality.REASON_DUPLICATE}: Gaia row", "match"))
         )
     gaia = gaia.loc[~dup]
     has_lc = gaia["kic_id"].isin(list(lcs)).to_numpy()
@@ -298,9 +281,7 @@ def ingest_survey(
     for (_, row), lc_ok, spec_ok in zip(gaia.iterrows(), has_lc, has_spec, strict=True):
         star = str(int(row["kic_id"]))
         if not lc_ok and star not in failed:
-            quarantine.append(
-                _quarantine_row(star, ("", "kepler", quality.REASON_NO_LIGHTCURVE, "match"))
-            )
+            quarantine.append(_quarantine_row(star, ("", "kepler", quality.REASON_NO_LIGHTCURVE, "match")))
         if not spec_ok:
             quarantine.append(
                 _quarantine_row(
@@ -315,15 +296,11 @@ def ingest_survey(
             )
     for key in set(lcs) - set(gaia["kic_id"]):
         quarantine.append(
-            _quarantine_row(
-                key, (str(lcs[key].paths[0]), "KEPLERID", quality.REASON_UNMATCHED_FILE, "match")
-            )
+            _quarantine_row(key, (str(lcs[key].paths[0]), "KEPLERID", quality.REASON_UNMATCHED_FILE, "match"))
         )
     for key in set(specs) - set(gaia["lamost_obsid"]):
         quarantine.append(
-            _quarantine_row(
-                "", (str(specs[key].paths[0]), "OBSID", quality.REASON_UNMATCHED_FILE, "match")
-            )
+            _quarantine_row("", (str(specs[key].paths[0]), "OBSID", quality.REASON_UNMATCHED_FILE, "match"))
         )
 
     keep = gaia.loc[has_lc & has_spec].reset_index(drop=True)
@@ -331,22 +308,16 @@ def ingest_survey(
         raise DataError(raw_dir, "stars", "no star has both a light curve and a spectrum")
     catalog = _catalogue(keep, lcs, specs, store.root, seed)
     store.write_catalog(catalog)
-    store.write_array(
-        "lc_channels", np.stack([lcs[k].arrays[0] for k in keep["kic_id"]]).astype(np.float32)
-    )
+    store.write_array("lc_channels", np.stack([lcs[k].arrays[0] for k in keep["kic_id"]]).astype(np.float32))
     store.write_array("lc_mask", np.stack([lcs[k].arrays[1] for k in keep["kic_id"]]).astype(bool))
     store.write_array(
         "spec_flux", np.stack([specs[o].arrays[0] for o in keep["lamost_obsid"]]).astype(np.float32)
     )
-    store.write_array(
-        "spec_mask", np.stack([specs[o].arrays[1] for o in keep["lamost_obsid"]]).astype(bool)
-    )
+    store.write_array("spec_mask", np.stack([specs[o].arrays[1] for o in keep["lamost_obsid"]]).astype(bool))
     truth_path = raw_dir / "truth.parquet"
     if truth_path.is_file():
         truth = pd.read_parquet(truth_path)
-        truth = catalog[["row", "kic_id"]].merge(
-            truth, on="kic_id", how="left", validate="one_to_one"
-        )
+        truth = catalog[["row", "kic_id"]].merge(truth, on="kic_id", how="left", validate="one_to_one")
         store.write_truth(truth.sort_values("row").reset_index(drop=True))
     qdf = pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)).astype("string")
     store.write_quarantine(qdf)

@@ -115,13 +115,9 @@ def write_kepler_lightcurve(
         fits.Column("TIMECORR", "E", unit="d", array=np.zeros(n, np.float32)),
         fits.Column("CADENCENO", "J", array=np.arange(n, dtype=np.int32) + 1105 * int(quarter)),
         fits.Column("SAP_FLUX", "E", unit="e-/s", array=sap),
-        fits.Column(
-            "SAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)
-        ),
+        fits.Column("SAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)),
         fits.Column("PDCSAP_FLUX", "E", unit="e-/s", array=np.asarray(pdcsap_flux, np.float32)),
-        fits.Column(
-            "PDCSAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)
-        ),
+        fits.Column("PDCSAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)),
         fits.Column("SAP_QUALITY", "J", array=np.asarray(sap_quality, dtype=np.int32)),
     ]
     table = fits.BinTableHDU.from_columns(columns, name="LIGHTCURVE")
@@ -135,9 +131,7 @@ def write_kepler_lightcurve(
     th["TSTOP"] = (t1 + BJDREF_KEPLER, "observation stop time in BJD")
     th["TELAPSE"] = (t1 - t0, "[d] TSTOP - TSTART")
     aperture = fits.ImageHDU(np.full((5, 5), 3, dtype=np.int32), name="APERTURE")
-    hdul = fits.HDUList(
-        [fits.PrimaryHDU(header=_primary_header(kic_id, quarter, extra)), table, aperture]
-    )
+    hdul = fits.HDUList([fits.PrimaryHDU(header=_primary_header(kic_id, quarter, extra)), table, aperture])
     hdul.writeto(path, overwrite=True, checksum=False)
     return Path(path)
 
@@ -160,9 +154,7 @@ def _column(hdul: fits.HDUList, path: Path, name: str, dtype: type = np.float64)
     try:
         return np.asarray(hdul["LIGHTCURVE"].data[name], dtype=dtype)
     except KeyError as exc:
-        raise DataError(
-            path, f"LIGHTCURVE.{name}", "missing column; is this a Kepler LLC file?"
-        ) from exc
+        raise DataError(path, f"LIGHTCURVE.{name}", "missing column; is this a Kepler LLC file?") from exc
 
 
 def _segment(primary: fits.Header, mission: str) -> int:
@@ -189,9 +181,7 @@ def _read(hdul: fits.HDUList, path: Path, bitmask: int) -> LightCurveRecord:
     id_key = "TICID" if mission.upper() == "TESS" else "KEPLERID"
     if id_key not in primary:
         raise DataError(path, f"PRIMARY.{id_key}", "missing target identifier keyword")
-    bjdref = float(table.header.get("BJDREFI", BJDREF_KEPLER)) + float(
-        table.header.get("BJDREFF", 0.0)
-    )
+    bjdref = float(table.header.get("BJDREFI", BJDREF_KEPLER)) + float(table.header.get("BJDREFF", 0.0))
     has_time = np.isfinite(time)
     valid = np.isfinite(flux) & ((quality & int(bitmask)) == 0)
     n_masked = int((~(valid & has_time)).sum())

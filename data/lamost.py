@@ -95,9 +95,7 @@ def write_lamost_spectrum(
         arrays["NORMALIZATION"] = np.ones_like(wave)
         n = wave.size
         cols = [fits.Column(name, f"{n}E", array=a[None, :]) for name, a in arrays.items()]
-        hdul = fits.HDUList(
-            [fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="COADD")]
-        )
+        hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="COADD")])
     elif layout == "image":
         hdr["COEFF0"] = (float(np.log10(wave[0])), "log10 of the first wavelength")
         hdr["COEFF1"] = (float(np.median(np.diff(np.log10(wave.astype(np.float64))))), "log10 step")
@@ -130,9 +128,7 @@ def _from_table(hdul: fits.HDUList, path: Path) -> dict[str, np.ndarray]:
         try:
             out[name] = np.asarray(data[name][0], dtype=np.float64).ravel()
         except KeyError as exc:
-            raise DataError(
-                path, f"HDU1.{name}", "missing column; is this a LAMOST LRS file?"
-            ) from exc
+            raise DataError(path, f"HDU1.{name}", "missing column; is this a LAMOST LRS file?") from exc
     return out
 
 

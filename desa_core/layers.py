@@ -57,9 +57,7 @@ class Attention(nn.Module):
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # (B, H, N, Dh)
 
-    def forward(
-        self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
         """(B, N, D) queries attend to (B, M, D) context (default: themselves) -> (B, N, D)."""
         context = x if context is None else context
         q = self._split(self.q(x))
@@ -113,9 +111,7 @@ class TransformerStack(nn.Module):
 
     def __init__(self, width: int, heads: int, depth: int, *, dropout: float = 0.0) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            TransformerBlock(width, heads, dropout=dropout) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(TransformerBlock(width, heads, dropout=dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:

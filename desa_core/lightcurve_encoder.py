@@ -30,9 +30,7 @@ class LightCurveEncoder(nn.Module):
             nn.GELU(),
             nn.Conv1d(stem, config.width, kernel_size=config.patch, stride=config.patch),
         )
-        self.blocks = TransformerStack(
-            config.width, config.heads, config.depth, dropout=config.dropout
-        )
+        self.blocks = TransformerStack(config.width, config.heads, config.depth, dropout=config.dropout)
         self.head = nn.Linear(config.width, config.embed_dim)
 
     def forward(self, channels: Tensor, mask: Tensor) -> EncoderOutput:

@@ -1,11 +1,11 @@
 """DesaModel: the two encoders, the DualFormer, the shared projection W, the eigenbasis and heads.
 
-    light curve (B, C, T) --LightCurveEncoder--> (B, El) --+
-                                                           +--DualFormer--> e_s, e_l (B, D)
-    spectrum    (B, L)    --SpectrumEncoder----> (B, Es) --+
-    p_s = W e_s, p_l = W^T e_l                       (alignment space, desa_core.alignment)
-    embedding = (e_s + e_l) V, V = eigh((W + W^T)/2) (desa_core.eigen)
-    heads([p_s, p_l]) -> properties with uncertainty and P(binary)  (desa_core.heads)
+light curve (B, C, T) --LightCurveEncoder--> (B, El) --+
+                                                       +--DualFormer--> e_s, e_l (B, D)
+spectrum    (B, L)    --SpectrumEncoder----> (B, Es) --+
+p_s = W e_s, p_l = W^T e_l                       (alignment space, desa_core.alignment)
+embedding = (e_s + e_l) V, V = eigh((W + W^T)/2) (desa_core.eigen)
+heads([p_s, p_l]) -> properties with uncertainty and P(binary)  (desa_core.heads)
 """
 
 from __future__ import annotations
@@ -55,9 +55,7 @@ class DesaModel(nn.Module):
         self.register_buffer("eigen_vectors", torch.eye(d))
 
     # --- stages ----------------------------------------------------------------------------
-    def encode(
-        self, lc: Tensor, lc_mask: Tensor, spec: Tensor, spec_mask: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def encode(self, lc: Tensor, lc_mask: Tensor, spec: Tensor, spec_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Pooled light-curve (B, El) and spectrum (B, Es) embeddings."""
         return self.lightcurve_encoder(lc, lc_mask).pooled, self.spectrum_encoder(spec, spec_mask).pooled
 

@@ -36,9 +36,7 @@ def augment_lightcurve(
     return out, mask & keep
 
 
-def hide_pixels(
-    mask: Tensor, *, fraction: float = 0.15, generator: torch.Generator | None = None
-) -> Tensor:
+def hide_pixels(mask: Tensor, *, fraction: float = 0.15, generator: torch.Generator | None = None) -> Tensor:
     """Choose pixels to hide from the encoder: (B, L) boolean, True = hidden."""
     draws = torch.rand(mask.shape, generator=generator).to(mask.device)
     return (draws < fraction) & mask

@@ -40,7 +40,9 @@ def _device(name: str) -> torch.device:
 class DesaService:
     """A loaded DESA model with batched, inference-mode ``embed``, ``predict`` and ``neighbours``."""
 
-    def __init__(self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "cpu"
+    ) -> None:
         self.device = _device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata or {}
@@ -94,11 +96,25 @@ class DesaService:
         table["missing_modality"] = _missing(np.asarray(lc_mask), np.asarray(spec_mask))
         return np.concatenate(vectors).astype(np.float32), table
 
-    def embed(self, lc: np.ndarray, lc_mask: np.ndarray, spec: np.ndarray, spec_mask: np.ndarray, **kw: Any) -> np.ndarray:
+    def embed(
+        self,
+        lc: np.ndarray,
+        lc_mask: np.ndarray,
+        spec: np.ndarray,
+        spec_mask: np.ndarray,
+        **kw: Any,
+    ) -> np.ndarray:
         """Embeddings only, (N, D) float32."""
         return self.embed_and_predict(lc, lc_mask, spec, spec_mask, **kw)[0]
 
-    def predict(self, lc: np.ndarray, lc_mask: np.ndarray, spec: np.ndarray, spec_mask: np.ndarray, **kw: Any) -> pd.DataFrame:
+    def predict(
+        self,
+        lc: np.ndarray,
+        lc_mask: np.ndarray,
+        spec: np.ndarray,
+        spec_mask: np.ndarray,
+        **kw: Any,
+    ) -> pd.DataFrame:
         """Per property ``pred_<name>`` (median), ``pred_<name>_lo``/``_hi`` (68 %), ``binary_prob``."""
         return self.embed_and_predict(lc, lc_mask, spec, spec_mask, **kw)[1]
 

@@ -46,7 +46,11 @@ def violation(package: str, module: str) -> str | None:
     if package in ("data", "desa_core"):
         return f"{package} may not import {top}"
     if package == "dashboard":
-        if top == "desa_core" and module != "desa_core.serving" and not module.startswith("desa_core.serving."):
+        if (
+            top == "desa_core"
+            and module != "desa_core.serving"
+            and not module.startswith("desa_core.serving.")
+        ):
             return "dashboard may import desa_core.serving only"
         if top == "data" and not any(module == m or module.startswith(m + ".") for m in DATA_STORAGE_LAYER):
             return f"dashboard may import data's storage layer only ({sorted(DATA_STORAGE_LAYER)})"

@@ -64,12 +64,20 @@ def _build(klass: type, raw: dict[str, Any], where: str) -> Any:
     kwargs = {}
     for key, value in raw.items():
         f = names[key]
-        sub = {"pretrain_lightcurve": StageConfig, "pretrain_spectrum": StageConfig,
-               "finetune": StageConfig, "align": AlignConfig}.get(key) if klass is TrainConfig else None
+        sub = (
+            {
+                "pretrain_lightcurve": StageConfig,
+                "pretrain_spectrum": StageConfig,
+                "finetune": StageConfig,
+                "align": AlignConfig,
+            }.get(key)
+            if klass is TrainConfig
+            else None
+        )
         if sub is not None:
             kwargs[key] = _build(sub, value, f"{where} [{key}]")
             continue
-        expected = {"int": int, "float": float, "str": str}.get(str(f.type), None)
+        expected = {"int": int, "float": float, "str": str}.get(str(f.type))
         if expected is float and isinstance(value, int):
             value = float(value)
         if expected is not None and not isinstance(value, expected):
@@ -95,8 +103,11 @@ def resolve_config_path(name_or_path: str) -> Path:
         return path
     shipped = resources.files("training") / "configs" / f"{name_or_path}.toml"
     if not shipped.is_file():
-        names = sorted(p.name.removesuffix(".toml") for p in (resources.files("training") / "configs").iterdir()
-                       if p.name.endswith(".toml"))
+        names = sorted(
+            p.name.removesuffix(".toml")
+            for p in (resources.files("training") / "configs").iterdir()
+            if p.name.endswith(".toml")
+        )
         raise FileNotFoundError(f"{name_or_path}: no such config; shipped configs are {names}")
     return Path(str(shipped))
 

@@ -53,8 +53,10 @@ def embed_survey(
     start = time.perf_counter()
     service = DesaService.load(checkpoint)
     vectors, table = service.embed_and_predict(
-        store.read_array("lc_channels"), store.read_array("lc_mask"),
-        store.read_array("spec_flux"), store.read_array("spec_mask"),
+        store.read_array("lc_channels"),
+        store.read_array("lc_mask"),
+        store.read_array("spec_flux"),
+        store.read_array("spec_mask"),
         progress=progress,
     )
     projector = Projector(max_fit=max_fit, random_state=random_state)
@@ -65,14 +67,17 @@ def embed_survey(
     table["missing_modality"] = pd.Categorical(table["missing_modality"])
     store.update_catalog(table)
     sha = file_sha256(checkpoint)
-    store.update_manifest(embed={
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha,
-        "run": service.metadata.get("run"),
-        "git_commit": service.metadata.get("git_commit"),
-        "dim": int(vectors.shape[1]),
-        "layout": projector.params_,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
-    return EmbedSummary(len(vectors), int(vectors.shape[1]), projector.params_, sha,
-                        time.perf_counter() - start)
+    store.update_manifest(
+        embed={
+            "checkpoint": str(checkpoint),
+            "checkpoint_sha256": sha,
+            "run": service.metadata.get("run"),
+            "git_commit": service.metadata.get("git_commit"),
+            "dim": int(vectors.shape[1]),
+            "layout": projector.params_,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    return EmbedSummary(
+        len(vectors), int(vectors.shape[1]), projector.params_, sha, time.perf_counter() - start
+    )

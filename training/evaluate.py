@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import average_precision_score, r2_score, roc_auc_score, silhouette_score
 from sklearn.neighbors import NearestNeighbors
@@ -36,7 +35,15 @@ class Report:
     folder: Path
 
 
-def few_shot_r2(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *, fraction: float, seeds: int) -> tuple[float, float]:
+def few_shot_r2(
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    fraction: float,
+    seeds: int,
+) -> tuple[float, float]:
     """Mean and std over seeds of the test R² of a linear probe fit on a fraction of train rows."""
     scores = []
     for seed in range(seeds):
@@ -65,7 +72,12 @@ def evaluate_survey(store: SurveyStore, *, seed: int = 0, fraction: float = 0.1,
     emb = np.asarray(store.read_array("embedding", mmap=False), dtype=np.float64)
     split = df["split"].astype(str).to_numpy()
     train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
-    figures: dict = {"n_train": int(len(train)), "n_test": int(len(test)), "fraction": fraction, "seeds": seeds}
+    figures: dict = {
+        "n_train": len(train),
+        "n_test": len(test),
+        "fraction": fraction,
+        "seeds": seeds,
+    }
 
     for task, (a, b) in PROBES.items():
         cols = [a if a in df else f"true_{a}", b if b in df else f"true_{b}"]
@@ -76,10 +88,14 @@ def evaluate_survey(store: SurveyStore, *, seed: int = 0, fraction: float = 0.1,
 
     t = df.iloc[test]
     is_bin = t["true_is_binary"].astype(bool).to_numpy()
-    figures["binary_auc"] = float(roc_auc_score(is_bin, t["binary_prob"])) if is_bin.any() and (~is_bin).any() else None
+    figures["binary_auc"] = (
+        float(roc_auc_score(is_bin, t["binary_prob"])) if is_bin.any() and (~is_bin).any() else None
+    )
     figures["binary_ap"] = float(average_precision_score(is_bin, t["binary_prob"])) if is_bin.any() else None
     age_ok = np.isfinite(t["true_age_gyr"]) & np.isfinite(t["pred_age_gyr"])
-    figures["age_rmse_gyr"] = float(np.sqrt(np.mean((t["pred_age_gyr"][age_ok] - t["true_age_gyr"][age_ok]) ** 2)))
+    figures["age_rmse_gyr"] = float(
+        np.sqrt(np.mean((t["pred_age_gyr"][age_ok] - t["true_age_gyr"][age_ok]) ** 2))
+    )
     p_ok = np.isfinite(t["true_prot_d"]) & (t["true_prot_d"] > 0)
     rel = np.abs(t["pred_prot_d"][p_ok] / t["true_prot_d"][p_ok] - 1)
     figures["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
@@ -106,11 +122,19 @@ def evaluate_survey(store: SurveyStore, *, seed: int = 0, fraction: float = 0.1,
 
 def render_markdown(f: dict) -> str:
     """A short table of the figures, as measured."""
+
     def fmt(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
+
     rows = [
-        ("few-shot R² CMD (BP-RP, M_G)", f"{fmt(f['few_shot_r2_cmd']['mean'])} ± {fmt(f['few_shot_r2_cmd']['std'])}"),
-        ("few-shot R² HR (Teff, log L)", f"{fmt(f['few_shot_r2_hr']['mean'])} ± {fmt(f['few_shot_r2_hr']['std'])}"),
+        (
+            "few-shot R² CMD (BP-RP, M_G)",
+            f"{fmt(f['few_shot_r2_cmd']['mean'])} ± {fmt(f['few_shot_r2_cmd']['std'])}",
+        ),
+        (
+            "few-shot R² HR (Teff, log L)",
+            f"{fmt(f['few_shot_r2_hr']['mean'])} ± {fmt(f['few_shot_r2_hr']['std'])}",
+        ),
         ("binary AUC", fmt(f["binary_auc"])),
         ("binary AP", fmt(f["binary_ap"])),
         ("age RMSE (Gyr)", fmt(f["age_rmse_gyr"])),
@@ -123,7 +147,12 @@ def render_markdown(f: dict) -> str:
             ("sync vs young kNN purity (UMAP)", fmt(s["knn_purity_umap"])),
             ("sync vs young silhouette (embedding)", fmt(s["silhouette_embedding"])),
         ]
-    lines = [f"# DESA evaluation ({f['n_test']} test stars, probes on {int(f['fraction'] * 100)} % of "
-             f"{f['n_train']} training labels, {f['seeds']} seeds)", "", "| task | value |", "|---|---|"]
+    lines = [
+        f"# DESA evaluation ({f['n_test']} test stars, probes on {int(f['fraction'] * 100)} % of "
+        f"{f['n_train']} training labels, {f['seeds']} seeds)",
+        "",
+        "| task | value |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines) + "\n"

@@ -54,10 +54,10 @@ def _validate(step: Step, rows: Tensor, batch_size: int, seed: int) -> float:
         return math.nan
     gen = torch.Generator().manual_seed(seed)
     losses = [(step(b, gen)["loss"].item(), len(b)) for b in rows.split(batch_size) if len(b) > 1]
-    return sum(l * n for l, n in losses) / sum(n for _, n in losses)
+    return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
 
 
-def run_loop(  # noqa: PLR0913 (the orchestrator of a stage, in commented phases)
+def run_loop(
     *,
     name: str,
     model: nn.Module,
@@ -93,18 +93,31 @@ def run_loop(  # noqa: PLR0913 (the orchestrator of a stage, in commented phases
         schedule.load_state_dict(saved["schedule"])
         generator.set_state(saved["generator"])
         epoch, done_in_epoch = saved["epoch"], saved["done_in_epoch"]
-        global_step, best_val, bad_epochs = saved["global_step"], saved["best_val"], saved["bad_epochs"]
+        global_step, best_val, bad_epochs = (
+            saved["global_step"],
+            saved["best_val"],
+            saved["bad_epochs"],
+        )
         best_state, stopped = saved.get("best_state"), saved.get("stopped", False)
         log.info("%s: resumed at epoch %d, batch %d", name, epoch, done_in_epoch)
 
     def checkpoint() -> None:
-        save_state(state_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "generator": generator.get_state(),
-            "epoch": epoch, "done_in_epoch": done_in_epoch, "global_step": global_step,
-            "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
-            "stopped": stopped,
-        })
+        save_state(
+            state_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "generator": generator.get_state(),
+                "epoch": epoch,
+                "done_in_epoch": done_in_epoch,
+                "global_step": global_step,
+                "best_val": best_val,
+                "bad_epochs": bad_epochs,
+                "best_state": best_state,
+                "stopped": stopped,
+            },
+        )
 
     start = time.perf_counter()
     bar = tqdm(total=total, initial=min(global_step, total), desc=name, unit="step", disable=not progress)
@@ -126,8 +139,12 @@ def run_loop(  # noqa: PLR0913 (the orchestrator of a stage, in commented phases
             done_in_epoch, global_step = done_in_epoch + 1, global_step + 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            metrics.write(stage=name, epoch=epoch, step=global_step,
-                          **{k: float(v.detach()) for k, v in terms.items()})
+            metrics.write(
+                stage=name,
+                epoch=epoch,
+                step=global_step,
+                **{k: float(v.detach()) for k, v in terms.items()},
+            )
             if global_step % config.checkpoint_every == 0:
                 checkpoint()
         model.eval()

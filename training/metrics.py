@@ -17,9 +17,7 @@ class MetricLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, **record: Any) -> None:
-        clean = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
-        }
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         clean["time"] = round(time.time(), 3)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(clean) + "\n")

@@ -55,8 +55,12 @@ def git_commit() -> str:
     """The current git commit of the code, or "unknown" outside a checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -88,10 +92,17 @@ def train(
     torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
     checkpoint = folder / "model.pt"
     model, done = _initial_model(config, checkpoint)
-    atomic_write_text(folder / "config.json", json.dumps(
-        {"train": config.to_dict(), "model": model.config.to_dict(), "git_commit": git_commit()},
-        indent=2,
-    ))
+    atomic_write_text(
+        folder / "config.json",
+        json.dumps(
+            {
+                "train": config.to_dict(),
+                "model": model.config.to_dict(),
+                "git_commit": git_commit(),
+            },
+            indent=2,
+        ),
+    )
     data = load_survey_tensors(store, tuple(LABEL_SOURCES))
     ctx = StageContext(folder, config.seed, MetricLog(folder / "metrics.jsonl"), progress)
     summary = TrainSummary(checkpoint, skipped=[s for s in stages if s in done])

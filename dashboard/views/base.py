@@ -72,9 +72,7 @@ class ScatterView(pn.viewable.Viewer):
         if geometry is None or len(geometry) < 3:
             return
         x, y = self.columns()
-        self.state.select(
-            lasso_mask(self.state.catalog, x, y, geometry), lasso_term(x, y, geometry)
-        )
+        self.state.select(lasso_mask(self.state.catalog, x, y, geometry), lasso_term(x, y, geometry))
 
     # --- state -> plot -----------------------------------------------------------------------
     def _on_mask(self, _event: param.parameterized.Event) -> None:

@@ -12,6 +12,4 @@ class CmdView(ScatterView):
     builder = staticmethod(plots.cmd_plot)
 
     def columns(self) -> tuple[str, str] | None:
-        return (
-            plots.CMD_COLUMNS if plots.has_columns(self.state.catalog, plots.CMD_COLUMNS) else None
-        )
+        return plots.CMD_COLUMNS if plots.has_columns(self.state.catalog, plots.CMD_COLUMNS) else None

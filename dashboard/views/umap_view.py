@@ -12,8 +12,4 @@ class UmapView(ScatterView):
     builder = staticmethod(plots.umap_plot)
 
     def columns(self) -> tuple[str, str] | None:
-        return (
-            plots.UMAP_COLUMNS
-            if plots.has_columns(self.state.catalog, plots.UMAP_COLUMNS)
-            else None
-        )
+        return plots.UMAP_COLUMNS if plots.has_columns(self.state.catalog, plots.UMAP_COLUMNS) else None

@@ -87,9 +87,7 @@ def _disk_overlap(d: np.ndarray, r1: float, r2: float) -> np.ndarray:
     dp = d[part]
     c1 = np.clip((dp**2 + r1**2 - r2**2) / (2 * dp * r1), -1, 1)
     c2 = np.clip((dp**2 + r2**2 - r1**2) / (2 * dp * r2), -1, 1)
-    tri = 0.5 * np.sqrt(
-        np.clip((-dp + r1 + r2) * (dp + r1 - r2) * (dp - r1 + r2) * (dp + r1 + r2), 0, None)
-    )
+    tri = 0.5 * np.sqrt(np.clip((-dp + r1 + r2) * (dp + r1 - r2) * (dp - r1 + r2) * (dp + r1 + r2), 0, None))
     area[part] = r1**2 * np.arccos(c1) + r2**2 * np.arccos(c2) - tri
     return area
 
@@ -102,18 +100,14 @@ def binary_signal(t: np.ndarray, star: dict, rng: np.random.Generator) -> np.nda
     l2 = star["flux_ratio_g"] / (1.0 + star["flux_ratio_g"])  # light fraction of the companion
     phase = 2 * np.pi * ((t - t[0]) / p + star["orbit_phase"])
     # Ellipsoidal: A ≈ q (R₁/a)³ sin² i for the primary, plus the companion's, weighted by light.
-    amp = (1 - l2) * q * (r1 / a) ** 3 * np.sin(inc) ** 2 + l2 / q * (r2 / a) ** 3 * np.sin(
-        inc
-    ) ** 2
+    amp = (1 - l2) * q * (r1 / a) ** 3 * np.sin(inc) ** 2 + l2 / q * (r2 / a) ** 3 * np.sin(inc) ** 2
     signal = -amp * np.cos(2 * phase)
     # Sky-projected separation; star 2 in front at cos(phase) > 0 (primary eclipse).
     sep = a * np.sqrt(np.sin(phase) ** 2 + (np.cos(inc) * np.cos(phase)) ** 2)
     if a * np.cos(inc) < r1 + r2:
         overlap = _disk_overlap(sep, r1, r2)
         front2 = np.cos(phase) > 0
-        signal -= np.where(
-            front2, (1 - l2) * overlap / (np.pi * r1**2), l2 * overlap / (np.pi * r2**2)
-        )
+        signal -= np.where(front2, (1 - l2) * overlap / (np.pi * r1**2), l2 * overlap / (np.pi * r2**2))
     return signal
 
 

@@ -131,9 +131,7 @@ def _companion(props: dict, q: np.ndarray, feh: np.ndarray) -> dict[str, np.ndar
     return out
 
 
-def _draw_sync_binary(
-    n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray
-) -> dict:
+def _draw_sync_binary(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray) -> dict:
     props = _single(n, rng, rng.uniform(1.0, 8.0, n), feh)
     q = np.where(rng.random(n) < 0.8, rng.uniform(0.7, 1.0, n), rng.uniform(0.3, 0.7, n))
     porb = _log_uniform(rng, 1.0, 10.0, n)
@@ -145,9 +143,7 @@ def _draw_sync_binary(
     return out
 
 
-def _draw_wide_binary(
-    n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray
-) -> dict:
+def _draw_wide_binary(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray) -> dict:
     props = _draw_single(n, config, rng, feh)
     q = rng.uniform(0.1, 1.0, n)  # roughly flat q (Raghavan et al. 2010)
     # Raghavan log-normal (median log P = 5.0, σ = 2.3), truncated to P > 30 d: not synchronized.
@@ -166,9 +162,7 @@ def _draw_evolved(n: int, rng: np.random.Generator, feh: np.ndarray, *, giant: b
         mass = rng.uniform(0.9, 2.0, n)
         clump = rng.random(n) < 0.35
         logg = np.where(clump, rng.normal(2.4, 0.1, n), rng.uniform(1.5, 3.5, n))
-        teff = np.where(
-            clump, rng.uniform(4600, 4900, n), 4500 + 350 * (logg - 2.5) + rng.normal(0, 100, n)
-        )
+        teff = np.where(clump, rng.uniform(4600, 4900, n), 4500 + 350 * (logg - 2.5) + rng.normal(0, 100, n))
         teff = np.clip(teff - 150 * feh, 4000, 5200)
         prot = _log_uniform(rng, 40.0, 200.0, n)
         amp = _log_uniform(rng, 0.005, 0.05, n)
@@ -228,9 +222,7 @@ def _orbits(df: pd.DataFrame, rng: np.random.Generator) -> None:
     df["k1_kms"] = np.nan_to_num(k1)
     df["k2_kms"] = np.nan_to_num(k2)
     df["orbit_phase"] = rng.uniform(0.0, 1.0, n)
-    df["delta_rv_kms"] = (df["k1_kms"] + df["k2_kms"]) * np.abs(
-        np.sin(2 * np.pi * df["orbit_phase"])
-    )
+    df["delta_rv_kms"] = (df["k1_kms"] + df["k2_kms"]) * np.abs(np.sin(2 * np.pi * df["orbit_phase"]))
     df["sb2_visible"] = (df["porb_d"] < 3.0) & (df["delta_rv_kms"] > LRS_FWHM_KMS)
     df["rv_kms"] = rng.normal(-20.0, 30.0, n)  # systemic velocity, thin/thick disc mix
 
@@ -291,11 +283,7 @@ def _activity(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) 
     df.loc[df["logg"] < 3.5, "halpha_fill"] = 0.0
     df["li_ew_ma"] = stars.lithium_ew_ma(df["a_li"].to_numpy(), df["teff_k"].to_numpy())
     g = df["abs_g_mag"] + 5 * np.log10(df["distance_pc"]) - 5 + df["a_g_mag"]
-    snr = (
-        config.spectrum_snr_median
-        * 10 ** (-0.2 * (g - 14.0))
-        * np.exp(rng.normal(0, 0.45, len(df)))
-    )
+    snr = config.spectrum_snr_median * 10 ** (-0.2 * (g - 14.0)) * np.exp(rng.normal(0, 0.45, len(df)))
     df["snr_g"] = np.clip(snr, 4.0, 400.0)
 
 

@@ -102,9 +102,7 @@ def planck(wavelength_aa: np.ndarray, teff_k: float) -> np.ndarray:
     return (wavelength_aa / 5500.0) ** -5 / np.expm1(np.minimum(x, 700.0))
 
 
-def _add_lines(
-    tau: np.ndarray, centres: np.ndarray, ews: np.ndarray, sigma_int: np.ndarray
-) -> None:
+def _add_lines(tau: np.ndarray, centres: np.ndarray, ews: np.ndarray, sigma_int: np.ndarray) -> None:
     """Add Gaussian lines (area = EW, Å) convolved with the R = 1800 profile to ``tau``."""
     px = (np.log10(centres) - COEFF0) / COEFF1
     sigma = np.sqrt(sigma_int**2 + (centres / RESOLUTION * _SIG_PER_FWHM) ** 2)
@@ -173,9 +171,7 @@ def simulate_spectrum(star: dict, rng: np.random.Generator) -> SimulatedSpectrum
     if star["is_binary"]:
         v2 = star["rv_kms"] - star["k2_kms"] * phase
         comp = stars_li_ew(star)
-        flux = flux + star["radius2_rsun"] ** 2 * planck(
-            wave, star["teff2_k"]
-        ) * normalised_spectrum(
+        flux = flux + star["radius2_rsun"] ** 2 * planck(wave, star["teff2_k"]) * normalised_spectrum(
             star["teff2_k"], star["logg2"], star["feh"], li_ew_ma=comp, fill=fill, rv_kms=v2
         )
     flux = flux * instrument_response(wave)

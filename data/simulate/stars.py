@@ -113,9 +113,7 @@ def dwarf_properties(mass_msun: np.ndarray, feh: np.ndarray) -> dict[str, np.nda
     }
 
 
-def evolved_properties(
-    teff_k: np.ndarray, logg: np.ndarray, mass_msun: np.ndarray
-) -> dict[str, np.ndarray]:
+def evolved_properties(teff_k: np.ndarray, logg: np.ndarray, mass_msun: np.ndarray) -> dict[str, np.ndarray]:
     """Radius, logL and magnitudes of subgiants/giants from Teff, logg and mass.
 
     R² = M / 10^(logg − logg☉); L from Stefan–Boltzmann; M_G = M_bol − BC_G, with the bolometric
@@ -159,9 +157,7 @@ def convective_turnover_d(mass_msun: np.ndarray) -> np.ndarray:
     return 10 ** (1.16 - 1.49 * lm - 0.54 * lm**2)
 
 
-def lithium_abundance(
-    teff_k: np.ndarray, age_gyr: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def lithium_abundance(teff_k: np.ndarray, age_gyr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A(Li) of a dwarf: 3.3 at birth, depleted by c(Teff)·log10(1 + (t/300 Myr)^1.5).
 
     Our recipe: c = 1 + 1.5·clip((6000 − Teff)/1000, 0, 1), so a 4.5 Gyr Sun gets ≈1.0, an old K

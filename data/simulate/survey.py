@@ -57,15 +57,11 @@ def _file_names(truth: pd.DataFrame, config: SurveyConfig) -> pd.DataFrame:
     plan = i // _FIBRES_PER_PLAN
     names = pd.DataFrame(index=truth.index)
     names["kepler_files"] = [
-        ";".join(
-            f"kepler/{kepler_filename(kic, cadence_times(q)[-1])}"
-            for q in range(config.lc_quarters)
-        )
+        ";".join(f"kepler/{kepler_filename(kic, cadence_times(q)[-1])}" for q in range(config.lc_quarters))
         for kic in truth["kic_id"]
     ]
     names["lamost_file"] = [
-        "lamost/"
-        + lamost_filename(56000 + 31 * p, f"KP{p + 1:03d}N", (k // 250) % 16 + 1, k % 250 + 1)
+        "lamost/" + lamost_filename(56000 + 31 * p, f"KP{p + 1:03d}N", (k // 250) % 16 + 1, k % 250 + 1)
         for p, k in zip(plan, i % _FIBRES_PER_PLAN, strict=True)
     ]
     names["lamost_mjd"] = 56000 + 31 * plan
@@ -92,9 +88,7 @@ def _spectral_header(star: dict, helio_rv: float, filename: str) -> dict:
     }
 
 
-def _simulate_star(
-    star: dict, seed: np.random.SeedSequence, out_dir: Path, config: SurveyConfig
-) -> bool:
+def _simulate_star(star: dict, seed: np.random.SeedSequence, out_dir: Path, config: SurveyConfig) -> bool:
     """Write one star's files unless they all exist; True if anything was written."""
     kepler_paths = [out_dir / name for name in star["kepler_files"].split(";")]
     lamost_path = out_dir / star["lamost_file"]
@@ -158,14 +152,10 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     porb, q = truth["porb_d"].to_numpy(), truth["q"].to_numpy()
     # Orbits of months to decades wobble the photocentre: RUWE 1.4–3 (usual cut 1.4).
     wobble = (porb > 100) & (porb < 10**4.5) & (q > 0.2) & (rng.random(n) < 0.85)
-    ruwe = np.where(
-        wobble, rng.uniform(1.4, 3.0, n), np.clip(rng.lognormal(0.0, 0.07, n), 0.75, None)
-    )
+    ruwe = np.where(wobble, rng.uniform(1.4, 3.0, n), np.clip(rng.lognormal(0.0, 0.07, n), 0.75, None))
     # Gaia RV error of the mean over ~20 transits, √(π/2N)·σ, with the orbital scatter K/√2 added.
     rv_err = 0.4 + 3.0 * 10 ** (0.35 * (g - 14.0))
-    orbital = np.where(
-        porb < 1000, np.sqrt(np.pi / 40) * truth["k1_kms"].to_numpy() / np.sqrt(2), 0.0
-    )
+    orbital = np.where(porb < 1000, np.sqrt(np.pi / 40) * truth["k1_kms"].to_numpy() / np.sqrt(2), 0.0)
     rv_err = np.where(g < 15.5, np.hypot(rv_err, np.nan_to_num(orbital)), np.nan)
     return pd.DataFrame(
         {
@@ -179,9 +169,7 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "phot_rp_mean_mag": rp,
             "bp_rp": bp - rp,
             "ruwe": ruwe,
-            "radial_velocity": np.where(
-                g < 15.5, truth["rv_kms"] + rng.normal(0, 1, n) * rv_err, np.nan
-            ),
+            "radial_velocity": np.where(g < 15.5, truth["rv_kms"] + rng.normal(0, 1, n) * rv_err, np.nan),
             "radial_velocity_error": rv_err,
             "kic_id": truth["kic_id"].astype(np.int64),
             "lamost_obsid": truth["lamost_obsid"].astype(np.int64),
@@ -236,9 +224,7 @@ def simulate_survey(
             for task in tasks:
                 written += _simulate_chunk(task)
                 bar.update(len(task[0]))
-    atomic_write(
-        out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv")
-    )
+    atomic_write(out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv"))
     atomic_write(out_dir / TRUTH_FILENAME, lambda tmp: truth.to_parquet(tmp, index=False))
     counts = truth["population"].value_counts().to_dict()
     seconds = time.perf_counter() - start

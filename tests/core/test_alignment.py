@@ -10,7 +10,11 @@ from desa_core.eigen import eigenbasis
 
 def test_dual_term_matches_bilinear_forms() -> None:
     gen = torch.Generator().manual_seed(1)
-    e_s, e_l, w = torch.randn(8, 4, generator=gen), torch.randn(8, 4, generator=gen), torch.randn(4, 4, generator=gen)
+    e_s, e_l, w = (
+        torch.randn(8, 4, generator=gen),
+        torch.randn(8, 4, generator=gen),
+        torch.randn(4, 4, generator=gen),
+    )
     expected = torch.stack([(e_s[b] @ w @ e_s[b] - e_l[b] @ w @ e_l[b]) ** 2 for b in range(8)]).mean()
     torch.testing.assert_close(dual_projection_loss(e_s, e_l, w)["dual"], expected)
 
@@ -19,7 +23,10 @@ def test_paper_loss_collapses_but_ours_does_not() -> None:
     gen = torch.Generator().manual_seed(2)
     e_s, e_l = torch.randn(64, 8, generator=gen), torch.randn(64, 8, generator=gen)
     w = torch.nn.Parameter(torch.randn(8, 8, generator=gen))
-    start, start_norm = paper_dual_projection_loss(e_s, e_l, w)["loss"].item(), w.detach().norm().item()
+    start, start_norm = (
+        paper_dual_projection_loss(e_s, e_l, w)["loss"].item(),
+        w.detach().norm().item(),
+    )
     opt = torch.optim.Adam([w], lr=0.05)
     for _ in range(400):
         opt.zero_grad()
@@ -58,4 +65,6 @@ def test_eigenbasis_is_orthonormal_sorted_and_deterministic() -> None:
 def test_eigenbasis_ignores_the_antisymmetric_part() -> None:
     w = torch.randn(5, 5, generator=torch.Generator().manual_seed(4))
     skew = torch.randn(5, 5, generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(eigenbasis(w).vectors, eigenbasis(w + skew - skew.T).vectors, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        eigenbasis(w).vectors, eigenbasis(w + skew - skew.T).vectors, atol=1e-5, rtol=0
+    )

@@ -37,19 +37,19 @@ class _Evil:
 def test_pickled_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "desa-checkpoint", "payload": _Evil()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt"):
         load_checkpoint(path)
 
 
 def test_foreign_truncated_and_wrong_version_files(tmp_path: Path, model: DesaModel) -> None:
     foreign = tmp_path / "foreign.pt"
     foreign.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(CheckpointError, match="foreign.pt"):
+    with pytest.raises(CheckpointError, match=r"foreign\.pt"):
         load_checkpoint(foreign)
     good = save_checkpoint(tmp_path / "good.pt", model)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="truncated.pt"):
+    with pytest.raises(CheckpointError, match=r"truncated\.pt"):
         load_checkpoint(truncated)
     payload = torch.load(good, weights_only=True)
     payload["format_version"] = 99
@@ -84,7 +84,7 @@ def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: Des
         assert (table[f"pred_{name}"] <= table[f"pred_{name}_hi"]).all()
     assert table["binary_prob"].between(0, 1).all()
     service.fit_neighbours(vectors)
-    dist, rows = service.neighbours(vectors[:2], k=3)
+    _, rows = service.neighbours(vectors[:2], k=3)
     assert rows.shape == (2, 3) and list(rows[:, 0]) == [0, 1]
     lc_mask[4], spec_mask[4] = False, False
     with pytest.raises(ValueError, match="neither"):

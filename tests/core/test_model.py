@@ -60,9 +60,21 @@ def test_dualformer_returns_attention_only_when_asked() -> None:
     assert model.dualformer(s, l).attention is None
     att = model.dualformer(s, l, return_attention=True).attention
     heads = cfg.dualformer.heads
-    assert att["spectrum_to_lightcurve"].shape == (2, heads, cfg.spectrum.embed_dim, cfg.lightcurve.embed_dim)
-    assert att["lightcurve_to_spectrum"].shape == (2, heads, cfg.lightcurve.embed_dim, cfg.spectrum.embed_dim)
-    torch.testing.assert_close(att["spectrum_to_lightcurve"].sum(-1), torch.ones(2, heads, cfg.spectrum.embed_dim))
+    assert att["spectrum_to_lightcurve"].shape == (
+        2,
+        heads,
+        cfg.spectrum.embed_dim,
+        cfg.lightcurve.embed_dim,
+    )
+    assert att["lightcurve_to_spectrum"].shape == (
+        2,
+        heads,
+        cfg.lightcurve.embed_dim,
+        cfg.spectrum.embed_dim,
+    )
+    torch.testing.assert_close(
+        att["spectrum_to_lightcurve"].sum(-1), torch.ones(2, heads, cfg.spectrum.embed_dim)
+    )
 
 
 def test_config_round_trip_and_unknown_key() -> None:

@@ -68,9 +68,7 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
             "phot_rp_mean_mag": g - 0.6 * bp_rp,
             "bp_rp_mag": bp_rp,
             "abs_g_mag": abs_g,
-            "ruwe": np.where(
-                names == "sync_binary", rng.uniform(1.3, 3, n), rng.uniform(0.8, 1.2, n)
-            ),
+            "ruwe": np.where(names == "sync_binary", rng.uniform(1.3, 3, n), rng.uniform(0.8, 1.2, n)),
             "radial_velocity_error_kms": rng.uniform(0.5, 3, n),
             "kepler_path": [f"raw/kepler/kplr{k:09d}_llc.fits" for k in 1_000_000 + rows],
             "lamost_path": [f"raw/lamost/spec-{k}.fits" for k in 500_000_000 + rows],

@@ -15,9 +15,7 @@ def _figure(obj: hv.core.Dimensioned):
 
 
 @pytest.mark.parametrize("color_by", ["density", "true_population", "pred_teff_k"])
-def test_views_are_overlays_of_rasters_with_select_tools(
-    catalog: pd.DataFrame, color_by: str
-) -> None:
+def test_views_are_overlays_of_rasters_with_select_tools(catalog: pd.DataFrame, color_by: str) -> None:
     for builder in (plots.umap_plot, plots.cmd_plot, plots.hr_plot):
         obj = builder(catalog, color_by=color_by)
         assert isinstance(obj, hv.DynamicMap), builder.__name__

@@ -71,9 +71,7 @@ def test_expression_text_is_readable_and_replays_to_the_same_mask(grid: pd.DataF
         ("add", lasso_term("x", "y", [[1.5, 1.5], [2.5, 1.5], [2.5, 2.5], [1.5, 2.5]])),
     ]
     text = expression_text(terms)
-    assert text.startswith(
-        "((x in [0, 1.5] and y in [0, 2]) and not (x in [0, 0] and y in [1, 1]))"
-    )
+    assert text.startswith("((x in [0, 1.5] and y in [0, 2]) and not (x in [0, 0] and y in [1, 1]))")
     assert text.endswith("or ((x, y) inside lasso of 4 vertices)")
     mask = mask_from_terms(grid, terms)
     assert mask.tolist() == [True, True, False, False, True, False, True, True, True, False]

@@ -71,9 +71,7 @@ def test_select_rejects_a_mask_of_the_wrong_length(state: DashboardState) -> Non
 
 def test_colour_choices_come_from_the_catalogue() -> None:
     df = pd.DataFrame({"x": [1.0], "y": [2.0]})
-    state = DashboardState(
-        catalog=df, color_options={"density": "density", "x value": "x"}, color_by="x"
-    )
+    state = DashboardState(catalog=df, color_options={"density": "density", "x value": "x"}, color_by="x")
     assert state.color_by == "x"
     fallback = DashboardState(catalog=df, color_options={"density": "density"}, color_by="missing")
     assert fallback.color_by == "density"

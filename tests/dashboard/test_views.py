@@ -50,9 +50,7 @@ def test_colour_change_rebuilds_plots_and_controls_show_the_count(catalog: pd.Da
     assert view._pane.object is not first
     controls = Controls(state=state)
     assert controls._count.object == f"Selected: 0 / {len(catalog)}"
-    state.select(
-        np.arange(len(catalog)) < 7, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}}
-    )
+    state.select(np.arange(len(catalog)) < 7, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}})
     assert controls._count.object == f"Selected: 7 / {len(catalog)}"
     assert "umap_x in [0, 1]" in controls._expression.object
 
@@ -69,9 +67,7 @@ def test_app_without_catalogue_shows_one_clear_message(
     assert "make demo" in alerts[0].object and "desa ingest" in alerts[0].object
 
 
-def test_app_with_catalogue_builds_the_template(
-    survey_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_app_with_catalogue_builds_the_template(survey_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESA_DATA_DIR", str(survey_dir.parent))
     monkeypatch.setenv("DESA_SURVEY", survey_dir.name)
     page = build_app()

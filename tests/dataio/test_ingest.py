@@ -29,9 +29,9 @@ def test_clean_ingest(store: SurveyStore) -> None:
     cat = store.read_catalog()
     assert set(col.name for col in REQUIRED) <= set(cat.columns)
     assert cat["row"].dtype == np.int32 and cat["gaia_source_id"].dtype == np.int64
-    assert (store.root / cat["kepler_path"].iloc[0]).is_file() and cat["kepler_path"].iloc[
-        0
-    ].startswith("raw/")
+    assert (store.root / cat["kepler_path"].iloc[0]).is_file() and cat["kepler_path"].iloc[0].startswith(
+        "raw/"
+    )
     assert store.read_array("lc_channels").shape == (N, 3, pp.LC_LENGTH)
     assert store.read_array("lc_mask").dtype == bool
     assert store.read_array("spec_flux").shape == (N, pp.SPEC_LENGTH)
@@ -58,9 +58,7 @@ def test_corrupted_file_is_quarantined_and_good_stars_kept(store: SurveyStore) -
     q = store.read_quarantine()
     bad = q[q["path"] == str(victim)]
     assert len(bad) == 1 and bad["stage"].iloc[0] == "read"
-    assert "unreadable" in bad["reason"].iloc[0] and bad["star_id"].iloc[0] == str(
-        int(victim.name[4:13])
-    )
+    assert "unreadable" in bad["reason"].iloc[0] and bad["star_id"].iloc[0] == str(int(victim.name[4:13]))
     assert q["reason"].str.startswith("no spectrum").sum() == 1
     assert summary.reasons == {"unreadable file": 1, "no spectrum for this star": 1}
     kept = set(store.read_catalog()["kic_id"].astype(str))

@@ -35,14 +35,10 @@ def test_layout_matches_the_archive(kepler_file: Path) -> None:
     with fits.open(kepler_file) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "LIGHTCURVE", "APERTURE"]
         primary, lc = hdul[0].header, hdul[1].header
-        assert (
-            primary["TELESCOP"] == "Kepler" and "FluxExporter2PipelineModule" in primary["CREATOR"]
-        )
+        assert primary["TELESCOP"] == "Kepler" and "FluxExporter2PipelineModule" in primary["CREATOR"]
         assert primary["OBJECT"] == "KIC 757450" and primary["OBSMODE"] == "long cadence"
         assert lc["BJDREFI"] == 2454833 and lc["TIMEDEL"] == pytest.approx(0.02043359821692)
-        assert (
-            hdul[1].columns["TIME"].format == "D" and hdul[1].columns["SAP_QUALITY"].format == "J"
-        )
+        assert hdul[1].columns["TIME"].format == "D" and hdul[1].columns["SAP_QUALITY"].format == "J"
         assert hdul[2].data.dtype == np.dtype(">i4")
     assert is_kepler_lightcurve(kepler_file)
 
@@ -65,9 +61,7 @@ def test_missing_column_names_file_and_field(kepler_file: Path, tmp_path: Path) 
         fits.HDUList(
             [
                 hdul[0],
-                fits.BinTableHDU.from_columns(
-                    hdul[1].columns, header=hdul[1].header, name="LIGHTCURVE"
-                ),
+                fits.BinTableHDU.from_columns(hdul[1].columns, header=hdul[1].header, name="LIGHTCURVE"),
             ]
         ).writeto(bad)
     with pytest.raises(DataError, match=r"nocol_llc\.fits: LIGHTCURVE\.PDCSAP_FLUX"):

@@ -9,9 +9,7 @@ from data import preprocess as pp
 from data.lamost import lamost_grid
 
 
-def _lightcurve(
-    rng: np.random.Generator, period: float = 5.0, gap: bool = True
-) -> tuple[np.ndarray, ...]:
+def _lightcurve(rng: np.random.Generator, period: float = 5.0, gap: bool = True) -> tuple[np.ndarray, ...]:
     time = 100.0 + 0.02043359821692 * np.arange(4400)
     flux = 1e4 * (1 + 0.01 * np.sin(2 * np.pi * time / period)) + rng.normal(0, 5, time.size)
     valid = np.ones(time.size, bool)
@@ -65,9 +63,7 @@ def test_spectrum_rest_frame_continuum_and_mask() -> None:
     out, mask = pp.spectrum_to_grid(wave, flux, good, rv)
     grid = pp.spectrum_grid()
     assert out.shape == mask.shape == (pp.SPEC_LENGTH,) and out.dtype == np.float32
-    assert grid[np.argmin(np.where(mask, out, 9))] == pytest.approx(6564.6, abs=2.0), (
-        "line back at rest"
-    )
+    assert grid[np.argmin(np.where(mask, out, 9))] == pytest.approx(6564.6, abs=2.0), "line back at rest"
     assert np.median(out[mask]) == pytest.approx(1.0, abs=0.01)
     bad_aa = wave[1500:1510] / (1 + rv / pp.C_KMS)
     hit = (grid > bad_aa[0]) & (grid < bad_aa[-1])

@@ -127,9 +127,7 @@ def science_sample() -> pd.DataFrame:
         valid = np.isfinite(lc.time_bkjd) & np.isfinite(lc.pdcsap_flux)
         channels, mask = pp.lightcurve_channels(lc.time_bkjd, lc.pdcsap_flux, valid)
         spec = simulate_spectrum(star, rng)
-        flux, smask = pp.spectrum_to_grid(
-            spec.wavelength_aa, spec.flux, spec.ivar > 0, spec.helio_rv_kms
-        )
+        flux, smask = pp.spectrum_to_grid(spec.wavelength_aa, spec.flux, spec.ivar > 0, spec.helio_rv_kms)
         lo, hi = np.percentile(channels[0][mask], [5, 95])
         rows.append(
             {
@@ -149,9 +147,7 @@ def test_young_and_sync_binaries_overlap_in_light_curves(science_sample: pd.Data
         ratio = young[col].median() / sync[col].median()
         assert 1 / 1.5 < ratio < 1.5, f"{col}: medians differ by {ratio:.2f}"
         lo, hi = sync[col].quantile([0.1, 0.9])
-        assert young[col].between(lo, hi).mean() > 0.6, (
-            f"{col}: young mostly outside the binaries' range"
-        )
+        assert young[col].between(lo, hi).mean() > 0.6, f"{col}: young mostly outside the binaries' range"
     # The measured period tracks the true rotation period for most stars.
     rel = np.abs(science_sample["period_d"] / science_sample["prot_d"] - 1)
     assert (rel < 0.2).mean() > 0.7
@@ -161,9 +157,7 @@ def test_young_and_sync_binaries_differ_in_lithium_and_cmd(science_sample: pd.Da
     young = science_sample[science_sample["population"] == "young"]
     sync = science_sample[science_sample["population"] == "sync_binary"]
     assert young["li_ew_ma"].median() > 5 * sync["li_ew_ma"].median()
-    assert young["li_ew_aa"].median() > sync["li_ew_aa"].median() + 0.08, (
-        "Li visible in the spectra"
-    )
+    assert young["li_ew_aa"].median() > sync["li_ew_aa"].median() + 0.08, "Li visible in the spectra"
     assert (young["delta_g_ms_mag"] == 0).all()
     assert sync["delta_g_ms_mag"].median() > 0.2
     assert (sync["delta_g_ms_mag"] > 0.1).mean() > 0.6

@@ -25,8 +25,12 @@ def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> N
         train(config, synthetic_store, progress=False)
     again = train(config, synthetic_store, resume=True, progress=False)
     assert again.stages == [] and again.skipped == list(STAGES)
-    torch.testing.assert_close(model.eigen_vectors.T @ model.eigen_vectors, torch.eye(model.config.fused_dim),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        model.eigen_vectors.T @ model.eigen_vectors,
+        torch.eye(model.config.fused_dim),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 @pytest.mark.slow

@@ -21,9 +21,7 @@ def _selected_pixels(canvas: Locator) -> int:
     return int(np.count_nonzero((r > 180) & (g < 110) & (b > 70) & (b < 210) & (r - b > 40)))
 
 
-def _wait_for_selected_pixels(
-    page: Page, canvas: Locator, more_than: int, timeout_ms: int = 30_000
-) -> int:
+def _wait_for_selected_pixels(page: Page, canvas: Locator, more_than: int, timeout_ms: int = 30_000) -> int:
     """Poll (no fixed sleep) until the canvas shows selected stars; return their pixel count."""
     pixels = 0
     for _ in range(timeout_ms // 250):
@@ -46,9 +44,7 @@ def test_box_on_umap_selects_in_all_views(page: Page, app_url: str) -> None:
     expect(umap).to_be_visible()
     # A few anti-aliased pixels of the toolbar logo and the orange/vermillion stars pass the
     # colour test; the selection adds hundreds.
-    before = {
-        name: _selected_pixels(c) for name, c in (("CMD", cmd), ("HR diagram", hrd), ("UMAP", umap))
-    }
+    before = {name: _selected_pixels(c) for name, c in (("CMD", cmd), ("HR diagram", hrd), ("UMAP", umap))}
 
     # box_select is the active drag tool of every view (plots.scatter_view), so a drag selects.
     box = umap.bounding_box()

@@ -22,7 +22,9 @@ NAME = "align"
 
 
 @torch.no_grad()
-def encode_all(model: DesaModel, data: SurveyTensors, *, batch_size: int = 256, progress: bool = True) -> tuple[Tensor, Tensor]:
+def encode_all(
+    model: DesaModel, data: SurveyTensors, *, batch_size: int = 256, progress: bool = True
+) -> tuple[Tensor, Tensor]:
     """Pooled light-curve and spectrum vectors of every star, frozen encoders in eval mode."""
     model.eval()
     lcs, specs = [], []
@@ -42,16 +44,28 @@ def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageCo
     def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         fused = model.dualformer(spec_pooled[rows], lc_pooled[rows])
         terms = dual_projection_loss(
-            fused.e_s, fused.e_l, model.projection,
-            var_weight=config.var_weight, cross_weight=config.cross_weight,
+            fused.e_s,
+            fused.e_l,
+            model.projection,
+            var_weight=config.var_weight,
+            cross_weight=config.cross_weight,
         )
         terms["retrieval"] = torch.tensor(retrieval_accuracy(fused.e_s, fused.e_l))
         return terms
 
     result = run_loop(
-        name=NAME, model=model, trainable=[model.dualformer], extra_params=[model.projection],
-        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
-        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+        name=NAME,
+        model=model,
+        trainable=[model.dualformer],
+        extra_params=[model.projection],
+        step=step,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        config=config,
+        state_path=ctx.state_path(NAME),
+        metrics=ctx.metrics,
+        seed=ctx.seed,
+        progress=ctx.progress,
     )
     model.refresh_eigenbasis()
     return result

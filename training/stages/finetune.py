@@ -44,9 +44,17 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
         return {"loss": nll + bce, "nll": nll, "bce": bce}
 
     result = run_loop(
-        name=NAME, model=model, trainable=[heads],
-        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
-        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+        name=NAME,
+        model=model,
+        trainable=[heads],
+        step=step,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        config=config,
+        state_path=ctx.state_path(NAME),
+        metrics=ctx.metrics,
+        seed=ctx.seed,
+        progress=ctx.progress,
     )
     if len(val_rows):
         heads.eval()

@@ -21,13 +21,24 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
 
     def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         return model.lightcurve_pretrainer(
-            model.lightcurve_encoder, data.lc[rows], data.lc_mask[rows],
-            target[rows, None], valid[rows, None], generator=generator,
+            model.lightcurve_encoder,
+            data.lc[rows],
+            data.lc_mask[rows],
+            target[rows, None],
+            valid[rows, None],
+            generator=generator,
         )
 
     return run_loop(
-        name=NAME, model=model,
+        name=NAME,
+        model=model,
         trainable=[model.lightcurve_encoder, model.lightcurve_pretrainer],
-        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
-        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+        step=step,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        config=config,
+        state_path=ctx.state_path(NAME),
+        metrics=ctx.metrics,
+        seed=ctx.seed,
+        progress=ctx.progress,
     )

@@ -24,13 +24,24 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
 
     def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         return model.spectrum_pretrainer(
-            model.spectrum_encoder, data.spec[rows], data.spec_mask[rows],
-            target[rows], valid[rows], generator=generator,
+            model.spectrum_encoder,
+            data.spec[rows],
+            data.spec_mask[rows],
+            target[rows],
+            valid[rows],
+            generator=generator,
         )
 
     return run_loop(
-        name=NAME, model=model,
+        name=NAME,
+        model=model,
         trainable=[model.spectrum_encoder, model.spectrum_pretrainer],
-        step=step, train_rows=train_rows, val_rows=val_rows, config=config,
-        state_path=ctx.state_path(NAME), metrics=ctx.metrics, seed=ctx.seed, progress=ctx.progress,
+        step=step,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        config=config,
+        state_path=ctx.state_path(NAME),
+        metrics=ctx.metrics,
+        seed=ctx.seed,
+        progress=ctx.progress,
     )
