@@ -247,12 +247,32 @@ def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any]
         raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
     table = to_astropy_table(df, meta=meta)
     if fmt == "votable":
+        # VOUnit has no "dex"; such columns keep their unit in the description instead of
+        # making the writer warn (astropy W50). UCDs travel through column meta.
         for name in table.colnames:
-            ucd = table[name].meta.pop("ucd", None)
-            if ucd:
-                table[name].meta["ucd"] = ucd
+            unit = table[name].unit
+            if unit is None:
+                continue
+            try:
+                unit.to_string("vounit")
+            except ValueError:
+                table[name].unit = None
+                table[name].description = f"{table[name].description or ''} [{unit}]".strip()
     astropy_format, _ = EXPORT_FORMATS[fmt]
+    if fmt == "votable":
+        return atomic_write(Path(path), lambda tmp: _write_votable(table, tmp))
     if fmt == "fits":
         # FITS headers take short keys only; provenance goes in as HIERARCH cards.
         table.meta = {k.upper()[:60]: str(v)[:60] for k, v in table.meta.items()}
     return atomic_write(Path(path), lambda tmp: table.write(tmp, format=astropy_format, overwrite=True))
+
+
+def _write_votable(table: Any, path: Path) -> None:
+    """VOTable with provenance as RESOURCE INFO elements (what TOPCAT shows as parameters)."""
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    votable = from_table(table)
+    for key, value in table.meta.items():
+        votable.resources[0].infos.append(Info(name=str(key), value=str(value)))
+    votable.to_xml(str(path))

@@ -71,4 +71,7 @@ def test_simulate_ingest_train_embed_evaluate_export(tmp_path: Path) -> None:
     table = Table.read(out)
     assert len(table) > 0 and str(table["phot_g_mean_mag"].unit) == "mag"
     assert table["gaia_source_id"].dtype.kind == "i"
-    assert "checkpoint_sha256" in table.meta
+    from astropy.io.votable import parse
+
+    infos = {info.name: info.value for info in parse(out).resources[0].infos}
+    assert len(infos["checkpoint_sha256"]) == 64 and infos["selection"] == "binary_prob >= 0"
