@@ -42,17 +42,19 @@ chromium:
 	fi
 
 # --- demo artefacts: each step runs only when its output is missing ---------------------------
+# Order-only prerequisites (after `|`): `desa embed` rewrites catalog.parquet, and timestamps must
+# not make a second `make demo` retrain or re-embed.
 $(SURVEY_DIR)/raw/truth.parquet: | $(BIN)/.installed
 	$(BIN)/desa simulate --survey $(SURVEY) --n-stars $(DEMO_STARS) --seed 0
 
-$(SURVEY_DIR)/store/catalog.parquet: $(SURVEY_DIR)/raw/truth.parquet
+$(SURVEY_DIR)/store/catalog.parquet: | $(SURVEY_DIR)/raw/truth.parquet
 	$(BIN)/desa ingest --survey $(SURVEY) --seed 0
 
-$(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: $(SURVEY_DIR)/store/catalog.parquet
+$(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/catalog.parquet
 	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
 	@touch $@
 
-$(SURVEY_DIR)/store/arrays/embedding.npy: $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
+$(SURVEY_DIR)/store/arrays/embedding.npy: | $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
 	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
 
 demo-data: $(SURVEY_DIR)/store/arrays/embedding.npy
