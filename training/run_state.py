@@ -7,24 +7,17 @@ validation loss with its weights, and the random generator state, so that ``--re
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from desa_core.checkpoint import atomic_torch_save
+
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors, numbers, strings, nested containers) via a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_torch_save(state, path)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:

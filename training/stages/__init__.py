@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from training.loop import StageResult, run_loop
 from training.metrics import MetricLog
 
 
@@ -19,3 +21,14 @@ class StageContext:
 
     def state_path(self, stage: str) -> Path:
         return self.run_dir / "state" / f"{stage}.pt"
+
+    def loop(self, name: str, **kwargs: Any) -> StageResult:
+        """``run_loop`` with this run's state file, metrics log, seed and progress setting."""
+        return run_loop(
+            name=name,
+            state_path=self.state_path(name),
+            metrics=self.metrics,
+            seed=self.seed,
+            progress=self.progress,
+            **kwargs,
+        )

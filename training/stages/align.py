@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from desa_core.alignment import dual_projection_loss, retrieval_accuracy
 from desa_core.model import DesaModel
 from training.config import AlignConfig
-from training.loop import StageResult, run_loop
+from training.loop import StageResult
 from training.stages import StageContext
 from training.tensors import SurveyTensors
 
@@ -53,8 +53,8 @@ def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageCo
         terms["retrieval"] = torch.tensor(retrieval_accuracy(fused.e_s, fused.e_l))
         return terms
 
-    result = run_loop(
-        name=NAME,
+    result = ctx.loop(
+        NAME,
         model=model,
         trainable=[model.dualformer],
         extra_params=[model.projection],
@@ -62,10 +62,6 @@ def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageCo
         train_rows=train_rows,
         val_rows=val_rows,
         config=config,
-        state_path=ctx.state_path(NAME),
-        metrics=ctx.metrics,
-        seed=ctx.seed,
-        progress=ctx.progress,
     )
     model.refresh_eigenbasis()
     return result

@@ -8,7 +8,7 @@ from torch import Tensor
 from desa_core.losses import binary_cross_entropy, gaussian_nll
 from desa_core.model import DesaModel
 from training.config import StageConfig
-from training.loop import StageResult, run_loop
+from training.loop import StageResult
 from training.stages import StageContext
 from training.stages.align import encode_all
 from training.tensors import SurveyTensors
@@ -43,18 +43,14 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
         bce = binary_cross_entropy(out.binary_logit, binary[rows], binary_valid[rows])
         return {"loss": nll + bce, "nll": nll, "bce": bce}
 
-    result = run_loop(
-        name=NAME,
+    result = ctx.loop(
+        NAME,
         model=model,
         trainable=[heads],
         step=step,
         train_rows=train_rows,
         val_rows=val_rows,
         config=config,
-        state_path=ctx.state_path(NAME),
-        metrics=ctx.metrics,
-        seed=ctx.seed,
-        progress=ctx.progress,
     )
     if len(val_rows):
         heads.eval()

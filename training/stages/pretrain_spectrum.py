@@ -8,7 +8,7 @@ from torch import Tensor
 from desa_core.model import DesaModel
 from desa_core.pretraining import SPECTRUM_LABELS
 from training.config import StageConfig
-from training.loop import StageResult, run_loop
+from training.loop import StageResult
 from training.stages import StageContext
 from training.stages._targets import standardise
 from training.tensors import SurveyTensors
@@ -32,16 +32,12 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
             generator=generator,
         )
 
-    return run_loop(
-        name=NAME,
+    return ctx.loop(
+        NAME,
         model=model,
         trainable=[model.spectrum_encoder, model.spectrum_pretrainer],
         step=step,
         train_rows=train_rows,
         val_rows=val_rows,
         config=config,
-        state_path=ctx.state_path(NAME),
-        metrics=ctx.metrics,
-        seed=ctx.seed,
-        progress=ctx.progress,
     )
