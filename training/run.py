@@ -92,13 +92,14 @@ def train(
     torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
     checkpoint = folder / "model.pt"
     model, done = _initial_model(config, checkpoint)
+    commit = git_commit()  # once per run, not once per stage
     atomic_write_text(
         folder / "config.json",
         json.dumps(
             {
                 "train": config.to_dict(),
                 "model": model.config.to_dict(),
-                "git_commit": git_commit(),
+                "git_commit": commit,
             },
             indent=2,
         ),
@@ -114,7 +115,7 @@ def train(
         result = STAGE_MODULES[name].run(model, data, config.stage(name), ctx)
         summary.stages.append(result)
         done.append(name)
-        save_checkpoint(checkpoint, model, metadata=_metadata(store, config, done, summary))
+        save_checkpoint(checkpoint, model, metadata=_metadata(store, config, done, summary, commit))
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -126,14 +127,16 @@ def _initial_model(config: TrainConfig, checkpoint: Path) -> tuple[DesaModel, li
     return DesaModel(DesaConfig.preset(config.model)), []
 
 
-def _metadata(store: SurveyStore, config: TrainConfig, done: list[str], summary: TrainSummary) -> dict:
+def _metadata(
+    store: SurveyStore, config: TrainConfig, done: list[str], summary: TrainSummary, commit: str
+) -> dict:
     manifest = store.read_manifest()
     return {
         "run": config.name,
         "stages_done": list(done),
         "stage_results": [asdict(r) for r in summary.stages],
         "train_config": config.to_dict(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "survey": str(store.root),
         "grids": manifest.get("grids", {}),
         "ingest": manifest.get("ingest", {}),
