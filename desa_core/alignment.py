@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from desa_core.distributed import gather_batch
+
 
 def off_diagonal_cov(p: Tensor) -> Tensor:
     """(1/D) sum of squared off-diagonal batch covariances of p (B, D)."""
@@ -73,10 +75,11 @@ def dual_projection_loss(
         ``loss`` and the named terms ``dual``, ``cov``, ``var``, ``cross``.
     """
     p_s, p_l = project(e_s, e_l, w)  # (B, D) each
-    dual = ((p_s * e_s).sum(-1) - (p_l * e_l).sum(-1)).pow(2).mean()
-    cov = off_diagonal_cov(p_s) + off_diagonal_cov(p_l)
-    var = variance_hinge(p_s, p_l)  # without it, W -> 0 drives dual and cov to zero
-    cross = cross_covariance(p_s, p_l)
+    dual = ((p_s * e_s).sum(-1) - (p_l * e_l).sum(-1)).pow(2).mean()  # per star: local rows
+    g_s, g_l = gather_batch(p_s), gather_batch(p_l)  # batch statistics: the global batch
+    cov = off_diagonal_cov(g_s) + off_diagonal_cov(g_l)
+    var = variance_hinge(g_s, g_l)  # without it, W -> 0 drives dual and cov to zero
+    cross = cross_covariance(g_s, g_l)
     loss = 0.5 * (dual + cov) + var_weight * var + cross_weight * cross
     return {"loss": loss, "dual": dual, "cov": cov, "var": var, "cross": cross}
 

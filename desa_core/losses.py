@@ -9,13 +9,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from desa_core.alignment import off_diagonal_cov
+from desa_core.distributed import gather_batch
 
 
 def vicreg_loss(
     z1: Tensor, z2: Tensor, *, sim: float = 25.0, var: float = 25.0, cov: float = 1.0
 ) -> dict[str, Tensor]:
     """VICReg (Bardes et al. 2022) between two views' projections, (B, K) each."""
-    invariance = F.mse_loss(z1, z2)
+    invariance = F.mse_loss(z1, z2)  # per star: local rows
+    z1, z2 = gather_batch(z1), gather_batch(z2)  # batch statistics: the global batch
     std1, std2 = (torch.sqrt(z.var(dim=0) + 1e-4) for z in (z1, z2))
     variance = 0.5 * (torch.relu(1 - std1).mean() + torch.relu(1 - std2).mean())
     covariance = off_diagonal_cov(z1) + off_diagonal_cov(z2)
@@ -23,13 +25,21 @@ def vicreg_loss(
     return {"loss": loss, "invariance": invariance, "variance": variance, "covariance": covariance}
 
 
-def gaussian_nll(mean: Tensor, log_var: Tensor, target: Tensor, valid: Tensor) -> Tensor:
+def gaussian_nll(
+    mean: Tensor, log_var: Tensor, target: Tensor, valid: Tensor, *, beta: float = 0.5
+) -> Tensor:
     """Gaussian negative log-likelihood over valid entries; (B, P) each, ``valid`` boolean.
 
-    Entries without a label (valid False) contribute nothing; an all-invalid batch gives 0.
+    ``beta`` > 0 gives the beta-NLL of Seitzer et al. (2022, ICLR): each star's term is weighted
+    by its detached variance to the power beta. Plain NLL (beta = 0) lets a network "give up" on
+    rare, hard stars (giants among dwarfs) by inflating their variance instead of moving their
+    mean; beta = 0.5 keeps calibrated variances while the means still learn. Entries without a
+    label (valid False) contribute nothing; an all-invalid batch gives 0.
     """
     log_var = log_var.clamp(-10.0, 10.0)
     nll = 0.5 * (log_var + (target - mean).pow(2) * torch.exp(-log_var) + math.log(2 * math.pi))
+    if beta:
+        nll = nll * torch.exp(beta * log_var).detach()
     weights = valid.to(nll.dtype)
     return (nll * weights).sum() / weights.sum().clamp_min(1.0)
 

@@ -12,7 +12,8 @@ Missing modality: a star whose mask is all False for one modality is still embed
 other modality through the DualFormer, and flagged in the ``missing_modality`` column
 ("lightcurve", "spectrum" or ""). Its predictions are less certain than the intervals say;
 the dashboard greys such stars. A star missing both modalities raises ``ValueError``.
-Runs on the CPU unless ``device="cuda"`` is asked for (or "auto" finds a GPU).
+Runs on CUDA when a GPU is present and on the CPU otherwise (``device="auto"``, the default);
+pass ``device="cpu"`` or ``"cuda:N"`` to choose.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class DesaService:
     """A loaded DESA model with batched, inference-mode ``embed``, ``predict`` and ``neighbours``."""
 
     def __init__(
-        self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "cpu"
+        self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "auto"
     ) -> None:
         self.device = _device(device)
         self.model = model.to(self.device).eval()
@@ -49,7 +50,7 @@ class DesaService:
         self._index: NeighbourIndex | None = None
 
     @classmethod
-    def load(cls, path: Path, *, device: str = "cpu") -> DesaService:
+    def load(cls, path: Path, *, device: str = "auto") -> DesaService:
         """Load a checkpoint written by ``desa_core.checkpoint.save_checkpoint``."""
         model, metadata = load_checkpoint(Path(path))
         return cls(model, metadata=metadata, device=device)

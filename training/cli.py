@@ -7,6 +7,7 @@ Every subcommand has ``--help``. Long work shows tqdm bars. Errors print one lin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -40,12 +41,19 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     store = _store(args)
     out = Path(args.out) if args.out else store.raw_dir
     config = SurveyConfig(n_stars=args.n_stars, seed=args.seed, spectrum_layout=args.spectrum_layout)
+    if args.workers:
+        config = dataclasses.replace(config, workers=args.workers)
     summary = simulate_survey(config, out, rng=np.random.default_rng(args.seed), progress=not args.quiet)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.population_counts.items()))
     print(
         f"simulated {summary.n_stars} stars into {out} ({summary.n_written} written, "
         f"{summary.n_skipped} already present) in {summary.seconds:.0f} s: {counts}"
     )
+    if args.report:
+        from data.simulate.report import write_report
+
+        for path in write_report(out, out / "report"):
+            print(f"report figure: {path}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
@@ -62,10 +70,40 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         print(f"  quarantined {count:6d}  {reason}")
 
 
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """The torchrun command line that re-runs this ``desa train`` as ``nproc`` processes."""
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item == "--nproc-per-node":
+            skip = True
+            continue
+        if item.startswith("--nproc-per-node="):
+            continue
+        rest.append(item)
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "training.cli",
+        *rest,
+    ]
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from training.config import STAGES, load_config
     from training.run import train
 
+    if args.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:
+        # Data-parallel: hand over to torchrun, which starts one `desa train` per process.
+        command = torchrun_command(sys.argv[1:] if args.argv is None else args.argv, args.nproc_per_node)
+        print("running:", " ".join(command), flush=True)
+        raise SystemExit(subprocess.call(command))
     config = load_config(args.config, args.set)
     stages = tuple(args.stages.split(",")) if args.stages else STAGES
     unknown = set(stages) - set(STAGES)
@@ -78,7 +116,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         restart=args.restart,
         stages=stages,
         progress=not args.quiet,
+        device=args.device,
     )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     for result in summary.stages:
         print(
             f"  {result.name:20s} {result.epochs:4d} epochs  best val {result.best_val:9.4f}  "
@@ -108,7 +149,13 @@ def cmd_embed(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_survey
 
-    report = evaluate_survey(_store(args), seed=args.seed)
+    report = evaluate_survey(
+        _store(args),
+        checkpoint=_checkpoint(args),
+        seed=args.seed,
+        baselines=not args.no_baselines,
+        progress=not args.quiet,
+    )
     print(report.markdown)
     print(f"report written to {report.folder}")
 
@@ -133,12 +180,33 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {len(selected)} stars to {path}")
 
 
+#: ``desa serve`` options passed to ``panel serve`` unchanged (secrets go through the environment).
+OAUTH_OPTIONS = ("oauth_provider", "oauth_key", "oauth_redirect_uri", "oauth_extra_params", "oauth_jwt_user")
+COOKIE_SECRET_FILE = ".desa_cookie_secret"
+
+
+def _auth_on(args: argparse.Namespace) -> bool:
+    return bool(args.basic_auth or args.oauth_provider)
+
+
 def serve_command(args: argparse.Namespace) -> list[str]:
-    """The ``panel serve`` command line for the dashboard (nothing imports the dashboard)."""
+    """The ``panel serve`` command line for the dashboard (nothing imports the dashboard).
+
+    Secrets (cookie secret, OAuth secret and encryption key) are not on it: they go through the
+    environment (:func:`serve_environment`), so ``ps`` does not show them. A ``--basic-auth``
+    argument should be a password file; a literal password would be visible to ``ps``.
+    """
     spec = importlib.util.find_spec("dashboard")
     if spec is None or spec.origin is None:
         raise RuntimeError("the dashboard package is not installed")
     app = Path(spec.origin).with_name("app.py")
+    if args.address not in LOOPBACK and not (_auth_on(args) or args.allow_anonymous):
+        raise PermissionError(
+            f"refusing to serve on {args.address} without authentication: give --basic-auth FILE "
+            "(a JSON file user -> password), --oauth-provider ..., or --allow-anonymous"
+        )
+    if args.num_procs < 0:
+        raise ValueError(f"--num-procs {args.num_procs}: 1 or more worker processes (0 = one per core)")
     cmd = [
         sys.executable,
         "-m",
@@ -152,29 +220,73 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         "--num-procs",
         str(args.num_procs),
     ]
-    if args.address not in LOOPBACK:
-        if not (args.basic_auth or args.allow_anonymous):
-            raise PermissionError(
-                f"refusing to serve on {args.address} without authentication: "
-                "give --basic-auth FILE (with --cookie-secret) or --allow-anonymous"
-            )
-        for origin in args.allow_websocket_origin or []:
-            cmd += ["--allow-websocket-origin", origin]
+    # Behind a reverse proxy the browser's Origin is the public host, not the bound address.
+    for origin in args.allow_websocket_origin or []:
+        cmd += ["--allow-websocket-origin", origin]
+    if args.prefix:
+        cmd += ["--prefix", args.prefix]
     if args.basic_auth:
-        cmd += ["--basic-auth", args.basic_auth, "--cookie-secret", args.cookie_secret or ""]
+        cmd += ["--basic-auth", args.basic_auth]
+    for name in OAUTH_OPTIONS:
+        value = getattr(args, name)
+        if value:
+            cmd += [f"--{name.replace('_', '-')}", value]
     if args.liveness:
-        cmd += ["--liveness"]
+        cmd += ["--liveness", "--liveness-endpoint", args.liveness_endpoint.strip("/")]
     return cmd
+
+
+def cookie_secret(data_root: Path) -> str:
+    """The server's cookie secret: read from ``<data root>/.desa_cookie_secret``, created (0600) once.
+
+    The same secret across restarts keeps users logged in; a file others can read is refused.
+    """
+    import secrets
+    import stat
+
+    from data.storage import atomic_write_text
+
+    path = Path(data_root) / COOKIE_SECRET_FILE
+    if path.is_file():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise PermissionError(f"{path}: readable by others (mode {mode:o}); run `chmod 600 {path}`")
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) < 32:
+            raise ValueError(f"{path}: cookie secret shorter than 32 characters; delete the file to renew it")
+        return secret
+    secret = secrets.token_urlsafe(48)
+    atomic_write_text(path, secret + "\n")  # mkstemp creates the temporary file with mode 0600
+    os.chmod(path, 0o600)
+    log.info("created cookie secret %s (mode 600)", path)
+    return secret
+
+
+def serve_environment(args: argparse.Namespace, data_root: Path) -> dict[str, str]:
+    """Environment for ``panel serve``: cookie secret (when authentication is on) and OAuth secrets."""
+    env: dict[str, str] = {}
+    if _auth_on(args):
+        env["PANEL_COOKIE_SECRET"] = args.cookie_secret or cookie_secret(data_root)
+    if args.oauth_secret:
+        env["PANEL_OAUTH_SECRET"] = args.oauth_secret
+    if args.oauth_encryption_key:
+        env["PANEL_OAUTH_ENCRYPTION"] = args.oauth_encryption_key
+    return env
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     cmd = serve_command(args)
-    if args.basic_auth and not args.cookie_secret:
-        raise ValueError("--basic-auth needs --cookie-secret (a long random string kept out of git)")
+    if args.basic_auth and not Path(args.basic_auth).is_file() and args.address not in LOOPBACK:
+        log.warning("--basic-auth is a literal password: other users see it in `ps`; use a JSON file")
     store = _store(args)
     if not store.has_catalog():
         raise DataError(store.catalog_path, "catalog", "not found; run `make demo` or `desa ingest` first")
-    env = {**os.environ, "DESA_DATA_DIR": str(store.root.parent), "DESA_SURVEY": store.root.name}
+    env = {
+        **os.environ,
+        **serve_environment(args, store.root.parent),
+        "DESA_DATA_DIR": str(store.root.parent),
+        "DESA_SURVEY": store.root.name,
+    }
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
     subprocess.run(cmd, env=env, check=False)
 
@@ -233,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="LAMOST file layout: current table (default) or older 5-row image",
     )
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
+    s.add_argument(
+        "--report",
+        action="store_true",
+        help="also write PNG figures (CMD, HR, Prot-Teff, examples) to <out>/report",
+    )
     s = subs["ingest"]
     s.add_argument(
         "--raw",
@@ -252,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stages", default=None, help="comma-separated subset of stages to run")
     s.add_argument("--resume", action="store_true", help="continue an interrupted or finished run")
     s.add_argument("--restart", action="store_true", help="discard an existing run of this name")
+    s.add_argument(
+        "--nproc-per-node",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine, launched with torchrun (gloo on CPU, nccl on GPU)",
+    )
+    s.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     for name in ("embed", "evaluate"):
         subs[name].add_argument("--run", default="demo", help="training run name (default demo)")
         subs[name].add_argument("--checkpoint", default=None, help="explicit checkpoint path")
@@ -262,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="above this many stars, fit UMAP on a sample and transform the rest",
     )
     subs["evaluate"].add_argument("--seed", type=int, default=0, help="few-shot sampling seed")
+    subs["evaluate"].add_argument(
+        "--no-baselines", action="store_true", help="skip the four baselines (DESA's figures only)"
+    )
     s = subs["export"]
     s.add_argument(
         "--query",
@@ -273,17 +401,47 @@ def build_parser() -> argparse.ArgumentParser:
     s = subs["serve"]
     s.add_argument("--address", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
-    s.add_argument("--num-procs", type=int, default=1, help="worker processes (HoloViews is not thread-safe)")
-    s.add_argument("--basic-auth", default=None, help="password or JSON file user -> password")
-    s.add_argument("--cookie-secret", default=None, help="cookie secret for --basic-auth")
+    s.add_argument(
+        "--num-procs",
+        type=int,
+        default=1,
+        help="worker processes, each with its own sessions and catalogue cache (0 = one per core)",
+    )
+    s.add_argument(
+        "--basic-auth",
+        default=None,
+        metavar="FILE",
+        help="JSON file {user: password} (chmod 600), or one password (visible in `ps`)",
+    )
+    s.add_argument(
+        "--cookie-secret",
+        default=None,
+        help="secret signing login cookies (default with auth: created once in <data root>/"
+        f"{COOKIE_SECRET_FILE}, mode 600)",
+    )
+    s.add_argument("--oauth-provider", default=None, help="Panel OAuth provider, e.g. github, google, azure")
+    s.add_argument("--oauth-key", default=None, help="OAuth client id")
+    s.add_argument("--oauth-secret", default=None, help="OAuth client secret (passed via the environment)")
+    s.add_argument("--oauth-redirect-uri", default=None, help="public URL of the login callback")
+    s.add_argument("--oauth-extra-params", default=None, help="extra provider parameters (a dict literal)")
+    s.add_argument("--oauth-jwt-user", default=None, help="JWT claim naming the user")
+    s.add_argument("--oauth-encryption-key", default=None, help="key encrypting user info in cookies")
     s.add_argument("--allow-anonymous", action="store_true", help="serve a non-loopback address without auth")
-    s.add_argument("--allow-websocket-origin", action="append", help="public host[:port] of the server")
-    s.add_argument("--liveness", action="store_true", help="enable /liveness for monitors")
+    s.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="public host[:port] the browser uses (behind a reverse proxy); repeatable",
+    )
+    s.add_argument("--prefix", default=None, help="URL prefix when the proxy serves under a sub-path")
+    s.add_argument("--liveness", action="store_true", help="answer GET /liveness for monitors and probes")
+    s.add_argument("--liveness-endpoint", default="liveness", help="path of the liveness endpoint")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         with logging_redirect_tqdm():

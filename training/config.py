@@ -38,6 +38,21 @@ class AlignConfig(StageConfig):
 
 
 @dataclass(frozen=True)
+class FinetuneConfig(StageConfig):
+    """Fine-tuning: the heads and, as in the paper, the DualFormer and W (encoders stay frozen).
+
+    ``tune_fusion`` trains the DualFormer and the projection W with the heads; the
+    dual-projection loss (weight ``align_weight``, with its variance hinge) stays on so that
+    supervision cannot undo the alignment. ``tune_fusion = false`` trains the heads alone on
+    frozen features.
+    """
+
+    tune_fusion: bool = True
+    align_weight: float = 1.0
+    var_weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A training run: model preset, seed and the four stages."""
 
@@ -47,7 +62,7 @@ class TrainConfig:
     pretrain_lightcurve: StageConfig = field(default_factory=StageConfig)
     pretrain_spectrum: StageConfig = field(default_factory=StageConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
-    finetune: StageConfig = field(default_factory=StageConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)
@@ -68,7 +83,7 @@ def _build(klass: type, raw: dict[str, Any], where: str) -> Any:
             {
                 "pretrain_lightcurve": StageConfig,
                 "pretrain_spectrum": StageConfig,
-                "finetune": StageConfig,
+                "finetune": FinetuneConfig,
                 "align": AlignConfig,
             }.get(key)
             if klass is TrainConfig
@@ -77,7 +92,7 @@ def _build(klass: type, raw: dict[str, Any], where: str) -> Any:
         if sub is not None:
             kwargs[key] = _build(sub, value, f"{where} [{key}]")
             continue
-        expected = {"int": int, "float": float, "str": str}.get(str(f.type))
+        expected = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type))
         if expected is float and isinstance(value, int):
             value = float(value)
         if expected is not None and not isinstance(value, expected):

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from training import distributed
 from training.config import StageConfig
 from training.metrics import MetricLog
 from training.run_state import load_state, save_state
@@ -41,20 +42,34 @@ class StageResult:
     seconds: float
 
 
-def _batches(rows: Tensor, batch_size: int, seed: int, epoch: int) -> list[Tensor]:
+def _usable(batch: Tensor, world: int) -> bool:
+    # Batch statistics (VICReg, covariances) need two stars or more in the global batch, and
+    # every process needs the same number of rows.
+    return len(batch) // world >= 1 and (len(batch) // world) * world > 1
+
+
+def _batches(rows: Tensor, batch_size: int, seed: int, epoch: int, world: int = 1) -> list[Tensor]:
+    """The global batches of an epoch, in an order fixed by the seed and the epoch."""
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
     shuffled = rows[order]
-    # Drop a final batch of one: batch statistics (VICReg, covariances) need two stars or more.
-    return [b for b in shuffled.split(batch_size) if len(b) > 1]
+    return [b for b in shuffled.split(batch_size) if _usable(b, world)]
 
 
 @torch.no_grad()
 def _validate(step: Step, rows: Tensor, batch_size: int, seed: int) -> float:
+    info = distributed.current()
     if len(rows) < 2:
         return math.nan
     gen = torch.Generator().manual_seed(seed)
-    losses = [(step(b, gen)["loss"].item(), len(b)) for b in rows.split(batch_size) if len(b) > 1]
-    return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
+    losses = [
+        (step(distributed.local_rows(b, info), gen)["loss"].item(), len(b))
+        for b in rows.split(batch_size)
+        if _usable(b, info.world)
+    ]
+    if not losses:
+        return math.nan
+    local = sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
+    return distributed.mean_over_processes(local)
 
 
 def run_loop(
@@ -72,7 +87,12 @@ def run_loop(
     seed: int,
     progress: bool = True,
 ) -> StageResult:
-    """Train ``trainable`` modules of ``model`` with ``step`` and return a ``StageResult``."""
+    """Train ``trainable`` modules of ``model`` with ``step`` and return a ``StageResult``.
+
+    Under torchrun every process runs this loop on its share of each global batch; gradients and
+    validation losses are averaged across processes and only rank 0 writes state and metrics.
+    """
+    info = distributed.current()
     trainable = list(trainable)
     params = [p for m in trainable for p in m.parameters()] + list(extra_params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -101,7 +121,11 @@ def run_loop(
         best_state, stopped = saved.get("best_state"), saved.get("stopped", False)
         log.info("%s: resumed at epoch %d, batch %d", name, epoch, done_in_epoch)
 
+    distributed.broadcast_module(model)  # identical starting weights in every process
+
     def checkpoint() -> None:
+        if not info.is_main:
+            return
         save_state(
             state_path,
             {
@@ -120,36 +144,41 @@ def run_loop(
         )
 
     start = time.perf_counter()
-    bar = tqdm(total=total, initial=min(global_step, total), desc=name, unit="step", disable=not progress)
+    bar = tqdm(
+        total=total,
+        initial=min(global_step, total),
+        desc=name,
+        unit="step",
+        disable=not (progress and info.is_main),
+    )
     # Phase 2: epochs of training, validation, early stopping.
     while epoch < config.epochs and not stopped:
         model.eval()
         for module in trainable:
             module.train()
-        for batch in _batches(train_rows, config.batch_size, seed, epoch)[done_in_epoch:]:
-            terms = step(batch, generator)
+        for batch in _batches(train_rows, config.batch_size, seed, epoch, info.world)[done_in_epoch:]:
+            terms = step(distributed.local_rows(batch, info), generator)
             loss = terms["loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{name}: non-finite loss at step {global_step}: {loss.item()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             schedule.step()
             done_in_epoch, global_step = done_in_epoch + 1, global_step + 1
+            logged = distributed.mean_terms({k: float(v.detach()) for k, v in terms.items()})
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            metrics.write(
-                stage=name,
-                epoch=epoch,
-                step=global_step,
-                **{k: float(v.detach()) for k, v in terms.items()},
-            )
+            bar.set_postfix(loss=f"{logged['loss']:.3f}")
+            if info.is_main:
+                metrics.write(stage=name, epoch=epoch, step=global_step, **logged)
             if global_step % config.checkpoint_every == 0:
                 checkpoint()
         model.eval()
         val = _validate(step, val_rows, config.batch_size, seed)
-        metrics.write(stage=name, epoch=epoch, step=global_step, val_loss=val)
+        if info.is_main:
+            metrics.write(stage=name, epoch=epoch, step=global_step, val_loss=val)
         if not math.isnan(val) and val < best_val - 1e-6:
             best_val, bad_epochs = val, 0
             best_state = copy.deepcopy(model.state_dict())

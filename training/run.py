@@ -21,6 +21,7 @@ from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig
 from desa_core.model import DesaModel
+from training import distributed
 from training.config import STAGES, TrainConfig
 from training.loop import StageResult
 from training.metrics import MetricLog
@@ -79,32 +80,46 @@ def train(
     restart: bool = False,
     stages: tuple[str, ...] = STAGES,
     progress: bool = True,
+    device: str | None = None,
 ) -> TrainSummary:
-    """Train (or resume) the run named by ``config`` on the survey in ``store``."""
+    """Train (or resume) the run named by ``config`` on the survey in ``store``.
+
+    Runs as one process, or as one of several under torchrun (``training.distributed``): then
+    every process trains on its share of each batch and only rank 0 writes files. ``device``
+    defaults to CUDA when present, else the CPU.
+    """
+    info = distributed.setup(device)
     folder = run_dir(store, config)
-    if folder.exists() and restart:
-        shutil.rmtree(folder)
-    if folder.exists() and any(folder.iterdir()) and not resume:
-        raise RunExistsError(
-            f"{folder}: a run with this name exists; pass --resume to continue it or --restart to discard it"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
+    if info.is_main:
+        if folder.exists() and restart:
+            shutil.rmtree(folder)
+        if folder.exists() and any(folder.iterdir()) and not resume:
+            raise RunExistsError(
+                f"{folder}: a run with this name exists; pass --resume to continue it or --restart "
+                "to discard it"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+    distributed.barrier()
     torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
     checkpoint = folder / "model.pt"
     model, done = _initial_model(config, checkpoint)
+    model.to(info.device)
     commit = git_commit()  # once per run, not once per stage
-    atomic_write_text(
-        folder / "config.json",
-        json.dumps(
-            {
-                "train": config.to_dict(),
-                "model": model.config.to_dict(),
-                "git_commit": commit,
-            },
-            indent=2,
-        ),
-    )
-    data = load_survey_tensors(store, tuple(LABEL_SOURCES))
+    if info.is_main:
+        atomic_write_text(
+            folder / "config.json",
+            json.dumps(
+                {
+                    "train": config.to_dict(),
+                    "model": model.config.to_dict(),
+                    "git_commit": commit,
+                    "processes": info.world,
+                    "device": info.device,
+                },
+                indent=2,
+            ),
+        )
+    data = load_survey_tensors(store, tuple(LABEL_SOURCES)).to(info.device)
     ctx = StageContext(folder, config.seed, MetricLog(folder / "metrics.jsonl"), progress)
     summary = TrainSummary(checkpoint, skipped=[s for s in stages if s in done])
     start = time.perf_counter()
@@ -115,8 +130,15 @@ def train(
         result = STAGE_MODULES[name].run(model, data, config.stage(name), ctx)
         summary.stages.append(result)
         done.append(name)
-        save_checkpoint(checkpoint, model, metadata=_metadata(store, config, done, summary, commit))
+        if info.is_main:
+            metadata = _metadata(store, config, done, summary, commit)
+            save_checkpoint(checkpoint, model, metadata=metadata)
+            if name == "align":  # kept for the evaluation's "aligned only" ablation
+                save_checkpoint(folder / "aligned.pt", model, metadata=metadata)
+        distributed.barrier()
     summary.seconds = time.perf_counter() - start
+    if info.world > 1:
+        distributed.teardown()
     return summary
 
 

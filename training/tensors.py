@@ -45,7 +45,17 @@ class SurveyTensors:
     split: np.ndarray
 
     def rows(self, split: str) -> torch.Tensor:
-        return torch.as_tensor(np.flatnonzero(self.split == split))
+        return torch.as_tensor(np.flatnonzero(self.split == split), device=self.lc.device)
+
+    def to(self, device: str | torch.device) -> SurveyTensors:
+        """The same survey with every tensor on ``device``."""
+        if torch.device(device) == self.lc.device:
+            return self
+        move = {
+            name: getattr(self, name).to(device)
+            for name in ("lc", "lc_mask", "spec", "spec_mask", "labels", "binary")
+        }
+        return SurveyTensors(**move, label_names=self.label_names, split=self.split)
 
     def label(self, name: str) -> torch.Tensor:
         return self.labels[:, self.label_names.index(name)]

@@ -74,3 +74,9 @@ def write_synthetic_store(root: Path, *, n: int = N_STARS, seed: int = 0) -> Sur
 @pytest.fixture
 def synthetic_store(tmp_path: Path) -> SurveyStore:
     return write_synthetic_store(tmp_path / "survey")
+
+
+@pytest.fixture
+def make_store():
+    """``write_synthetic_store`` for tests that need several stores."""
+    return write_synthetic_store
