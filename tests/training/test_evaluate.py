@@ -1,0 +1,103 @@
+"""Baselines and the evaluation's scoring functions on small synthetic inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.baselines import ClipConfig, baseline_embeddings, train_clip
+from training.evaluate import embedding_scores, interval_coverage, render_markdown
+
+
+def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 4))  # the star's physical state, seen by both modalities
+    lc = z @ rng.normal(size=(4, 12)) + 0.05 * rng.normal(size=(n, 12))
+    spec = z @ rng.normal(size=(4, 16)) + 0.05 * rng.normal(size=(n, 16))
+    return z, lc, spec
+
+
+def test_clip_baseline_learns_to_retrieve_the_partner_modality() -> None:
+    _, lc, spec = _paired()
+    train, val = np.arange(0, 240), np.arange(240, 300)
+    vectors, info = train_clip(lc, spec, train, val, ClipConfig(dim=8, epochs=15, batch_size=64))
+    assert vectors.shape == (300, 16)
+    assert info["val_retrieval"] > 5 / len(val)  # chance is 1/60
+    assert info["val_infonce"][-1] < info["val_infonce"][0]
+
+
+def test_four_baselines_have_the_expected_widths() -> None:
+    _, lc, spec = _paired(120)
+    vectors, _ = baseline_embeddings(lc, spec, np.arange(90), np.arange(90, 120), ClipConfig(dim=4, epochs=2))
+    assert {k: v.shape[1] for k, v in vectors.items()} == {
+        "lightcurve_only": 12,
+        "spectrum_only": 16,
+        "concat": 28,
+        "clip": 8,
+    }
+
+
+def _frame(z: np.ndarray) -> pd.DataFrame:
+    n = len(z)
+    young = z[:, 3] > 0
+    return pd.DataFrame(
+        {
+            "bp_rp_mag": z[:, 0],
+            "abs_g_mag": 2 * z[:, 1],
+            "true_teff_k": 5000 + 500 * z[:, 0],
+            "true_logl": z[:, 2],
+            "true_is_binary": z[:, 3] < -0.5,
+            "true_population": np.where(young, "young", np.where(z[:, 3] < 0, "sync_binary", "single")),
+        },
+        index=range(n),
+    )
+
+
+def test_an_embedding_holding_the_targets_scores_high_and_noise_scores_low() -> None:
+    z, _, _ = _paired(400)
+    df = _frame(z)
+    train, test = np.arange(0, 300), np.arange(300, 400)
+    good = embedding_scores(z, df, train, test, fraction=0.3, seeds=3)
+    noise = embedding_scores(
+        np.random.default_rng(1).normal(size=(400, 4)), df, train, test, fraction=0.3, seeds=3
+    )
+    assert good["few_shot_r2_cmd"]["mean"] > 0.95 and noise["few_shot_r2_cmd"]["mean"] < 0.2
+    assert good["binary_auc_probe"] > 0.95 and noise["binary_auc_probe"] < 0.75
+    assert good["sync_vs_young"]["knn_purity"] > noise["sync_vs_young"]["knn_purity"]
+
+
+def test_interval_coverage_and_markdown() -> None:
+    t = pd.DataFrame(
+        {
+            "true_teff_k": [5000.0, 5500.0, 6000.0, 4000.0],
+            "pred_teff_k": [5000.0, 5400.0, 6000.0, 4500.0],
+            "pred_teff_k_lo": [4900.0, 5300.0, 5900.0, 4400.0],
+            "pred_teff_k_hi": [5100.0, 5600.0, 6100.0, 4600.0],
+        }
+    )
+    assert interval_coverage(t) == {"teff_k": 0.75}
+    r2 = {"mean": 0.5, "std": 0.1}
+    method = {
+        "dim": 4,
+        "few_shot_r2_cmd": r2,
+        "few_shot_r2_hr": r2,
+        "binary_auc_probe": 0.7,
+        "binary_ap_probe": 0.4,
+    }
+    text = render_markdown(
+        {
+            "n_test": 4,
+            "n_train": 10,
+            "fraction": 0.1,
+            "seeds": 5,
+            "few_shot_r2_cmd": r2,
+            "few_shot_r2_hr": r2,
+            "binary_auc": 0.8,
+            "binary_ap": None,
+            "age_rmse_gyr": 1.0,
+            "prot_median_rel_error": 0.2,
+            "methods": {"desa": method, "clip": method},
+            "interval_coverage": {"teff_k": 0.75},
+        }
+    )
+    assert "CLIP-style contrastive alignment" in text and "| coverage | 0.75 |" in text and "n/a" in text
