@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import panel as pn
 
+from dashboard.overlays import OverlaySettings
+from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.store import color_options, default_color, load_catalog
+from dashboard.urlstate import link_url
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
+from dashboard.views.export_view import ExportView
 from dashboard.views.hr_view import HrView
+from dashboard.views.star_card import StarCard
+from dashboard.views.table_view import TableView
+from dashboard.views.templates_view import TemplatesView
 from dashboard.views.umap_view import UmapView
 from data.errors import DataError
 from data.settings import survey_dir
@@ -33,15 +40,31 @@ def build_app() -> pn.viewable.Viewable:
         )
         return pn.Column(f"# {TITLE}", pn.pane.Alert(message, alert_type="warning"))
     state = DashboardState(
-        catalog=catalog, color_options=color_options(catalog), color_by=default_color(catalog)
+        catalog=catalog,
+        color_options=color_options(catalog),
+        color_by=default_color(catalog),
+        similar=similar_for_survey(folder, len(catalog)),
     )
+    url = link_url(state)  # restores the selection of a shared link, then keeps the URL in step
+    overlays = OverlaySettings()
     template = pn.template.FastListTemplate(
         title=TITLE,
-        sidebar=[Controls(state=state)],
+        sidebar=[Controls(state=state), overlays.controls(), ExportView(state=state, survey_dir=folder)],
         sidebar_width=330,
-        main=[pn.FlexBox(UmapView(state=state), CmdView(state=state), HrView(state=state))],
+        main=[
+            pn.FlexBox(
+                UmapView(state=state),
+                CmdView(state=state, overlays=overlays),
+                HrView(state=state, overlays=overlays),
+            ),
+            TableView(state=state),
+            StarCard(state=state, survey_dir=folder),
+            TemplatesView(state=state),
+        ],
         accent="#0072B2",
     )
+    if url is not None and url.problems:
+        template.main.insert(0, pn.pane.Alert("\n\n".join(url.problems), alert_type="warning"))
     template.main.append(pn.pane.Markdown(f"Survey: `{folder}` · {len(catalog):,} stars"))
     return template
 

@@ -2,9 +2,13 @@
 
 A selection is one boolean mask over catalogue rows plus the list of terms that made it. A term is
 ``(mode, geometry)`` where ``geometry`` is ``{"box": {"x": col, "y": col, "bounds": [x0, y0, x1,
-y1]}}`` or ``{"lasso": {"x": col, "y": col, "polygon": [[x, y], ...]}}``. The terms are what the
-UI shows (``expression_text``) and can be replayed on a new catalogue (``mask_from_terms``); the
-mask is what the views draw. See docs/DASHBOARD.md section 2.3.
+y1]}}``, ``{"lasso": {"x": col, "y": col, "polygon": [[x, y], ...]}}`` or ``{"expr": text}`` (a
+typed expression in the grammar of dashboard/expression.py). The terms are what the UI shows
+(``expression_text``, in that grammar: ``A and B`` for intersect, ``A or B`` for add, ``A and not
+B`` for subtract) and can be replayed on a new catalogue (``mask_from_terms``); the mask is what
+the views draw. Drawn boxes and lasso vertices are rounded to ``DIGITS`` significant digits before
+their mask is computed, so the text shows exactly the geometry that selected the stars and parses
+back to the same mask. See docs/DASHBOARD.md section 2.3.
 """
 
 from __future__ import annotations
@@ -28,8 +32,6 @@ COMBINE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 #: Labels shown in the UI for each mode.
 MODE_LABELS = {"new": "replace", "add": "add", "intersect": "intersect", "subtract": "subtract"}
 
-_JOIN = {"add": "or", "intersect": "and", "subtract": "and not"}
-
 
 def combine(old: np.ndarray | None, new: np.ndarray, mode: str) -> np.ndarray:
     """Combine a new boolean mask with the current one (``None`` = nothing selected)."""
@@ -42,15 +44,31 @@ def combine(old: np.ndarray | None, new: np.ndarray, mode: str) -> np.ndarray:
     return np.asarray(COMBINE[mode](old, new), dtype=bool)
 
 
+#: Significant digits kept of drawn box bounds and lasso vertices (far below a screen pixel).
+DIGITS = 6
+
+
+def round_geometry(values: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Round drawn coordinates to ``DIGITS`` significant digits (what the expression text shows)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return np.vectorize(lambda v: float(f"{v:.{DIGITS}g}"), otypes=[np.float64])(arr) if arr.size else arr
+
+
 def _xy(df: pd.DataFrame, xcol: str, ycol: str) -> tuple[np.ndarray, np.ndarray]:
     return df[xcol].to_numpy(dtype=np.float64), df[ycol].to_numpy(dtype=np.float64)
 
 
 def box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) -> np.ndarray:
-    """Rows whose ``(xcol, ycol)`` lie in ``bounds = (x0, y0, x1, y1)`` (edges included, NaN out).
+    """Rows whose ``(xcol, ycol)`` lie in a drawn box ``bounds = (x0, y0, x1, y1)``.
 
-    The corners may come in any order (an inverted axis gives ``x0 > x1``).
+    Edges are included, NaN is out; the corners may come in any order (an inverted axis gives
+    ``x0 > x1``). The bounds are first rounded as ``box_term`` rounds them.
     """
+    return exact_box_mask(df, xcol, ycol, round_geometry(bounds))
+
+
+def exact_box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) -> np.ndarray:
+    """``box_mask`` without rounding the bounds (what an expression's ``box()`` evaluates)."""
     x0, y0, x1, y1 = (float(v) for v in bounds)
     x, y = _xy(df, xcol, ycol)
     return (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
@@ -62,8 +80,16 @@ def lasso_mask(
     """Rows whose ``(xcol, ycol)`` lie inside ``polygon`` (an ``(M, 2)`` vertex array, M >= 3).
 
     A bounding-box pre-filter keeps the spatialpandas point-in-polygon test to the candidates
-    (43 ms for 10^6 points and 60 vertices, DASHBOARD.md section 2.2).
+    (43 ms for 10^6 points and 60 vertices, DASHBOARD.md section 2.2). The vertices are first
+    rounded as ``lasso_term`` rounds them.
     """
+    return exact_lasso_mask(df, xcol, ycol, round_geometry(polygon))
+
+
+def exact_lasso_mask(
+    df: pd.DataFrame, xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]
+) -> np.ndarray:
+    """``lasso_mask`` without rounding the vertices (what an expression's ``lasso()`` evaluates)."""
     from spatialpandas.geometry import PointArray, Polygon
 
     poly = np.asarray(polygon, dtype=np.float64)
@@ -81,8 +107,8 @@ def lasso_mask(
 
 
 def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
-    """The expression term of a box: axis names and sorted bounds, rounded for display."""
-    x0, y0, x1, y1 = (float(v) for v in bounds)
+    """The expression term of a box: axis names and sorted bounds, rounded to ``DIGITS`` digits."""
+    x0, y0, x1, y1 = (float(v) for v in round_geometry(bounds))
     return {
         "box": {
             "x": xcol,
@@ -93,54 +119,102 @@ def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
 
 
 def lasso_term(xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]) -> dict[str, Any]:
-    """The expression term of a lasso: axis names and the polygon's vertices."""
-    poly = np.asarray(polygon, dtype=np.float64)
+    """The expression term of a lasso: axis names and the polygon's vertices, rounded."""
+    poly = round_geometry(polygon)
     return {"lasso": {"x": xcol, "y": ycol, "polygon": poly.tolist()}}
 
 
-def term_mask(df: pd.DataFrame, term: dict[str, Any]) -> np.ndarray:
-    """Evaluate one geometry term on ``df``."""
+def expression_term(text: str) -> dict[str, Any]:
+    """The term of a typed expression, stored in its canonical text (raises ExpressionError)."""
+    from dashboard.expression import normalise
+
+    return {"expr": normalise(text)}
+
+
+def term_node(term: dict[str, Any]) -> Any:
+    """The expression tree (dashboard/expression.py) of one term."""
+    from dashboard import expression as ex
+
     if "box" in term:
         spec = term["box"]
-        return box_mask(df, spec["x"], spec["y"], spec["bounds"])
+        x0, y0, x1, y1 = (float(v) for v in spec["bounds"])
+        return ex.Box(spec["x"], spec["y"], x0, x1, y0, y1)
     if "lasso" in term:
         spec = term["lasso"]
-        return lasso_mask(df, spec["x"], spec["y"], spec["polygon"])
-    raise ValueError(f"unknown selection term {sorted(term)}; expected 'box' or 'lasso'")
+        return ex.Lasso(spec["x"], spec["y"], tuple((float(x), float(y)) for x, y in spec["polygon"]))
+    if "expr" in term:
+        return ex.parse(term["expr"])
+    raise ValueError(f"unknown selection term {sorted(term)}; expected 'box', 'lasso' or 'expr'")
 
 
-def mask_from_terms(df: pd.DataFrame, terms: Sequence[Term]) -> np.ndarray:
+def terms_node(terms: Sequence[Term]) -> Any:
+    """The expression tree of a whole selection (None when nothing is selected).
+
+    Modes join in order: add = ``or``, intersect = ``and``, subtract = ``and not``; a replace
+    starts afresh.
+    """
+    from dashboard import expression as ex
+
+    node = None
+    for mode, term in terms:
+        part = term_node(term)
+        if node is None or mode == "replace":
+            node = part
+        elif mode == "add":
+            node = ex.or_(node, part)
+        elif mode == "intersect":
+            node = ex.and_(node, part)
+        elif mode == "subtract":
+            node = ex.and_(node, ex.Not(part))
+        else:
+            raise ValueError(f"unknown selection mode {mode!r}; expected one of {sorted(COMBINE)}")
+    return node
+
+
+def term_mask(
+    df: pd.DataFrame, term: dict[str, Any], *, similar: Callable[[np.ndarray, int], np.ndarray] | None = None
+) -> np.ndarray:
+    """Evaluate one term on ``df`` (``similar`` answers ``similar()`` in typed expressions)."""
+    if "box" in term:
+        spec = term["box"]
+        return exact_box_mask(df, spec["x"], spec["y"], spec["bounds"])
+    if "lasso" in term:
+        spec = term["lasso"]
+        return exact_lasso_mask(df, spec["x"], spec["y"], spec["polygon"])
+    if "expr" in term:
+        from dashboard.expression import expression_mask
+
+        return expression_mask(term["expr"], df, similar=similar)
+    raise ValueError(f"unknown selection term {sorted(term)}; expected 'box', 'lasso' or 'expr'")
+
+
+def mask_from_terms(
+    df: pd.DataFrame,
+    terms: Sequence[Term],
+    *,
+    similar: Callable[[np.ndarray, int], np.ndarray] | None = None,
+) -> np.ndarray:
     """Replay a list of ``(mode, term)`` on ``df``: the mask the terms describe."""
     mask = np.zeros(len(df), dtype=bool)
     for mode, term in terms:
-        mask = combine(mask, term_mask(df, term), mode)
+        mask = combine(mask, term_mask(df, term, similar=similar), mode)
     return mask
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def term_text(term: dict[str, Any]) -> str:
-    """Readable text of one term, e.g. ``umap_x in [1.2, 3.4] and umap_y in [-1, 2]``."""
-    if "box" in term:
-        spec = term["box"]
-        x0, y0, x1, y1 = spec["bounds"]
-        return f"{spec['x']} in [{_fmt(x0)}, {_fmt(x1)}] and {spec['y']} in [{_fmt(y0)}, {_fmt(y1)}]"
-    if "lasso" in term:
-        spec = term["lasso"]
-        return f"({spec['x']}, {spec['y']}) inside lasso of {len(spec['polygon'])} vertices"
-    raise ValueError(f"unknown selection term {sorted(term)}; expected 'box' or 'lasso'")
+    """Expression text of one term, e.g. ``box(umap_x, umap_y, 1.2, 3.4, -1.0, 2.0)``."""
+    from dashboard.expression import to_text
+
+    return to_text(term_node(term))
 
 
 def expression_text(terms: Sequence[Term]) -> str:
-    """Readable text of a whole selection; ``""`` when nothing is selected.
+    """Expression text of a whole selection (``""`` when nothing is selected).
 
-    The first term stands alone; later ones join with ``or`` (add), ``and`` (intersect) or
-    ``and not`` (subtract), bracketing what came before.
+    Written in the grammar of dashboard/expression.py, so ``expression_mask(text, df)`` gives the
+    mask ``mask_from_terms(df, terms)`` gives.
     """
-    text = ""
-    for mode, term in terms:
-        part = term_text(term)
-        text = part if not text or mode == "replace" else f"({text}) {_JOIN[mode]} ({part})"
-    return text
+    from dashboard.expression import to_text
+
+    node = terms_node(terms)
+    return "" if node is None else to_text(node)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from dashboard.selection import MODE_LABELS, Term, combine, expression_text
+from dashboard.selection import MODE_LABELS, Term, combine, expression_term, expression_text, term_mask
 
 DENSITY = "density"
 
@@ -25,6 +25,9 @@ class DashboardState(param.Parameterized):
     mode = param.Selector(default="replace", objects=MODE_LABELS, doc="How a new selection combines.")
     focused_row = param.Integer(default=None, allow_None=True, doc="Row shown in the star card.")
     color_by = param.Selector(default=DENSITY, objects=[DENSITY], doc="Column colouring the views.")
+    similar = param.Callable(
+        default=None, doc="(rows, k) -> the k rows nearest in embedding space (dashboard/similar.py)."
+    )
 
     def __init__(self, *, color_options: dict[str, str] | None = None, **params: Any) -> None:
         color_by = params.pop("color_by", None)
@@ -57,20 +60,34 @@ class DashboardState(param.Parameterized):
         """Readable text of the current selection (``""`` when none)."""
         return expression_text(self.terms)
 
-    def select(self, new_mask: np.ndarray, term: dict[str, Any]) -> None:
-        """Combine ``new_mask`` with the current mask by ``mode`` and record ``term``."""
+    def select(self, new_mask: np.ndarray, term: dict[str, Any], *, mode: str | None = None) -> None:
+        """Combine ``new_mask`` with the current mask by ``mode`` (default ``self.mode``), record ``term``."""
+        mode = self.mode if mode is None else mode
         new_mask = np.asarray(new_mask, dtype=bool)
         if new_mask.shape != (self.n_rows,):
             raise ValueError(f"mask of shape {new_mask.shape} for a catalogue of {self.n_rows} rows")
-        mask = combine(self.mask, new_mask, self.mode)
+        mask = combine(self.mask, new_mask, mode)
         terms: list[Term] = list(self.terms)
-        if self.mode == "replace" or not terms:
+        if mode == "replace" or not terms:
             # Adding to nothing is a fresh selection; intersecting or subtracting from nothing
             # leaves nothing, so no term describes it.
-            terms = [("replace", term)] if self.mode in ("replace", "add") else []
+            terms = [("replace", term)] if mode in ("replace", "add") else []
         else:
-            terms.append((self.mode, term))
+            terms.append((mode, term))
         self.param.update(mask=mask, terms=terms)
+
+    def apply_expression(self, text: str, *, mode: str | None = None) -> None:
+        """Select what a typed expression (grammar: dashboard/expression.py) selects.
+
+        Combined with the current selection like ``select`` (by ``mode``, default ``self.mode``);
+        empty text clears. Raises ``dashboard.expression.ExpressionError`` naming the position
+        and the fix; the selection is then unchanged.
+        """
+        if not text.strip():
+            self.clear()
+            return
+        term = expression_term(text)
+        self.select(term_mask(self.catalog, term, similar=self.similar), term, mode=mode)
 
     def clear(self) -> None:
         """Select nothing."""

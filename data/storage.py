@@ -230,7 +230,9 @@ def to_astropy_table(df: pd.DataFrame, *, meta: dict[str, Any] | None = None) ->
         elif str(values.dtype) == "string":
             values = values.astype(object).fillna("").astype(str)
         col = schema.BY_NAME.get(name)
-        table[name] = values.to_numpy()
+        # Text as a fixed-width numpy array: FITS cannot write an object column.
+        text = pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+        table[name] = values.to_numpy(dtype=str) if text else values.to_numpy()
         if col is not None:
             if col.unit:
                 table[name].unit = u.Unit(col.unit)
@@ -246,25 +248,34 @@ def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any]
     if fmt not in EXPORT_FORMATS:
         raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
     table = to_astropy_table(df, meta=meta)
-    if fmt == "votable":
-        # VOUnit has no "dex"; such columns keep their unit in the description instead of
-        # making the writer warn (astropy W50). UCDs travel through column meta.
+    if fmt in ("votable", "fits"):
+        # VOUnit and FITS have no "dex"; such columns keep their unit in the description instead
+        # of making the writer warn (astropy W50). UCDs travel through column meta.
         for name in table.colnames:
             unit = table[name].unit
             if unit is None:
                 continue
             try:
-                unit.to_string("vounit")
+                unit.to_string("vounit" if fmt == "votable" else "fits")
             except ValueError:
                 table[name].unit = None
                 table[name].description = f"{table[name].description or ''} [{unit}]".strip()
     astropy_format, _ = EXPORT_FORMATS[fmt]
     if fmt == "votable":
         return atomic_write(Path(path), lambda tmp: _write_votable(table, tmp))
+    options: dict[str, Any] = {}
     if fmt == "fits":
-        # FITS headers take short keys only; provenance goes in as HIERARCH cards.
-        table.meta = {k.upper()[:60]: str(v)[:60] for k, v in table.meta.items()}
-    return atomic_write(Path(path), lambda tmp: table.write(tmp, format=astropy_format, overwrite=True))
+        # FITS headers take short keys only; provenance goes in as HIERARCH cards. A key of at
+        # most 8 characters keeps its whole value (long strings continue on CONTINUE cards).
+        table.meta = {k.upper()[:60]: str(v) if len(k) <= 8 else str(v)[:60] for k, v in table.meta.items()}
+    elif fmt == "csv":
+        # Plain CSV has no metadata block: provenance goes in "# key: value" lines above the
+        # header (read back with Table.read(path, format="ascii.csv", comment="#")).
+        table.meta = {"comments": [f"{k}: {v}" for k, v in table.meta.items()]}
+        options["comment"] = "# "
+    return atomic_write(
+        Path(path), lambda tmp: table.write(tmp, format=astropy_format, overwrite=True, **options)
+    )
 
 
 def _write_votable(table: Any, path: Path) -> None:
@@ -275,4 +286,5 @@ def _write_votable(table: Any, path: Path) -> None:
     votable = from_table(table)
     for key, value in table.meta.items():
         votable.resources[0].infos.append(Info(name=str(key), value=str(value)))
-    votable.to_xml(str(path))
+    # BINARY2 (VOTable 1.3; TOPCAT and astropy read it) is ~3x smaller than TABLEDATA.
+    votable.to_xml(str(path), tabledata_format="binary2")

@@ -1,4 +1,4 @@
-"""Sidebar controls: selection mode, clear, colour-by, the count and the selection expression."""
+"""Sidebar controls: selection mode, clear, count, the editable expression, find similar, colour-by."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from typing import Any
 import panel as pn
 import param
 
+from dashboard.expression import ExpressionError
 from dashboard.state import DashboardState
+
+SIMILAR_OF = {"focused star": "focused", "selection centroid": "selection"}
 
 
 class Controls(pn.viewable.Viewer):
-    """Widgets bound to the shared state; no logic beyond calling it."""
+    """Widgets bound to the shared state; no logic beyond calling it.
+
+    Errors of a typed expression or of "Find similar" are shown in an alert, never raised.
+    """
 
     state = param.ClassSelector(class_=DashboardState, doc="The session's shared state.")
 
@@ -22,20 +28,74 @@ class Controls(pn.viewable.Viewer):
             state.param.mode, label="Selection mode", color="primary", variant="outline"
         )
         self._clear = pn.widgets.Button(label="Clear selection", color="warning")
-        self._clear.on_click(lambda _event: state.clear())
+        self._clear.on_click(lambda _event: self._run(state.clear))
         self._color = pn.widgets.Select.from_param(state.param.color_by, label="Colour by")
         self._count = pn.pane.Markdown(
             pn.bind(lambda _mask: state.selected_count, state.param.mask),
             css_classes=["selected-count"],
             styles={"font-size": "1.2em", "font-weight": "bold"},
         )
-        self._expression = pn.pane.Markdown(
-            pn.bind(self._expression_text, state.param.terms), css_classes=["selection-expression"]
+        self._expression = pn.widgets.TextAreaInput(
+            value=state.expression,
+            placeholder="e.g. binary_prob > 0.9 and box(umap_x, umap_y, 0, 2, -1, 1)",
+            auto_grow=True,
+            max_rows=8,
+            rows=3,
+            css_classes=["selection-expression"],
+            sizing_mode="stretch_width",
         )
+        self._apply = pn.widgets.Button(
+            label="Apply expression", color="primary", css_classes=["apply-expression"]
+        )
+        self._apply.on_click(lambda _event: self.apply(self._expression.value))
+        self._k = pn.widgets.IntInput(label="k (neighbours)", value=20, start=1, end=10_000, width=110)
+        self._of = pn.widgets.RadioButtonGroup(options=SIMILAR_OF, value="focused", variant="outline")
+        self._similar = pn.widgets.Button(
+            label="Find similar",
+            color="primary",
+            disabled=state.similar is None,
+            css_classes=["find-similar"],
+        )
+        self._similar.on_click(lambda _event: self.find_similar())
+        self._alert = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["selection-error"])
+        state.param.watch(self._on_terms, "terms")
 
-    def _expression_text(self, _terms: list) -> str:
-        text = self.state.expression
-        return f"`{text}`" if text else "*Drag a box or lasso on any plot to select stars.*"
+    # --- actions (also called by tests) ---------------------------------------------------------
+    def _run(self, action: Any, *args: Any, **kwargs: Any) -> bool:
+        try:
+            action(*args, **kwargs)
+        except (ExpressionError, ValueError) as exc:
+            self._alert.object = str(exc)
+            self._alert.visible = True
+            return False
+        self._alert.visible = False
+        return True
+
+    def apply(self, text: str) -> bool:
+        """Make the typed expression the selection (it replaces, the box shows the whole selection)."""
+        return self._run(self.state.apply_expression, text, mode="replace")
+
+    def similar_expression(self) -> str:
+        """``similar(row, k)`` of the focused star or ``similar((selection), k)`` of the selection."""
+        k = int(self._k.value)
+        if self._of.value == "focused":
+            if self.state.focused_row is None:
+                raise ValueError("No focused star: click a star or a table row first.")
+            return f"similar({int(self.state.focused_row)}, {k})"
+        if not self.state.expression:
+            raise ValueError("Nothing selected: select some stars first.")
+        return f"similar({self.state.expression}, {k})"
+
+    def find_similar(self) -> bool:
+        """Select the k nearest neighbours in embedding space (replaces the selection)."""
+
+        def run() -> None:
+            self.state.apply_expression(self.similar_expression(), mode="replace")
+
+        return self._run(run)
+
+    def _on_terms(self, _event: param.parameterized.Event) -> None:
+        self._expression.value = self.state.expression
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -46,6 +106,11 @@ class Controls(pn.viewable.Viewer):
             self._clear,
             "### Expression",
             self._expression,
+            self._apply,
+            self._alert,
+            "### Find similar",
+            self._of,
+            pn.Row(self._k, self._similar),
             "### Colour",
             self._color,
             sizing_mode="stretch_width",

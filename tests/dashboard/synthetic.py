@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 
 from data import catalog as schema
+from data import preprocess
 from data.storage import SurveyStore
+
+#: Rest wavelengths [Å] of the absorption lines drawn into synthetic spectra (H-alpha, Li, Ca II).
+_LINES_AA = (6562.8, 6707.8, 8498.0, 8542.1, 8662.1)
 
 POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
 _WEIGHTS = (0.45, 0.12, 0.08, 0.12, 0.13, 0.10)
@@ -78,6 +82,9 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
     )
     age = np.where(names == "young", rng.uniform(0.05, 0.5, n), rng.uniform(1, 10, n))
     prot = np.where(names == "young", rng.uniform(0.5, 5, n), rng.uniform(10, 40, n))
+    # Synchronized binaries rotate at their short orbital period (no extra draw: the stream of
+    # random numbers, and so every other column, stays as it was).
+    prot = np.where(names == "sync_binary", prot / 8.0, prot)
     truth_values = {
         "teff_k": teff,
         "logl": logl,
@@ -120,10 +127,54 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
     return cat, truth
 
 
+def synthetic_arrays(truth: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """Gridded light curves (spot modulation at the true period) and spectra (five lines).
+
+    The last star has no light curve at all (mask all False), as a star whose Kepler file was
+    quarantined would have.
+    """
+    rng = np.random.default_rng(seed + 1)
+    n = len(truth)
+    time_d = np.arange(preprocess.LC_LENGTH) * (preprocess.LC_SPAN_D / preprocess.LC_LENGTH)
+    period = truth["prot_d"].to_numpy()[:, None]
+    flux = 1.0 * np.sin(2 * np.pi * time_d / period) + rng.normal(0, 0.1, (n, time_d.size))
+    lc_mask = rng.random((n, time_d.size)) > 0.05
+    lc_mask[-1] = False
+    lc_channels = np.zeros((n, len(preprocess.LC_CHANNELS), time_d.size), dtype=np.float32)
+    lc_channels[:, 0] = np.where(lc_mask, flux, preprocess.LC_FILL_VALUE)
+    wave = preprocess.spectrum_grid()
+    depth = rng.uniform(0.2, 0.6, (n, len(_LINES_AA)))
+    profiles = np.exp(-0.5 * ((wave[None, :] - np.asarray(_LINES_AA)[:, None]) / 2.0) ** 2)
+    spec_flux = (1.0 - depth @ profiles + rng.normal(0, 0.01, (n, wave.size))).astype(np.float32)
+    spec_mask = np.ones((n, wave.size), dtype=bool)
+    return {
+        "lc_channels": lc_channels,
+        "lc_mask": lc_mask,
+        "spec_flux": spec_flux,
+        "spec_mask": spec_mask,
+        "embedding": synthetic_embedding(truth["population"].to_numpy(), seed),
+    }
+
+
+#: The manifest's ``embed`` section of the synthetic survey (the provenance exports carry).
+SYNTHETIC_EMBED = {"checkpoint_sha256": "5e" * 32, "run": "synthetic", "date": "2026-01-01T00:00:00Z"}
+
+
+def synthetic_embedding(populations: np.ndarray, seed: int = 0, dim: int = 8) -> np.ndarray:
+    """An ``(N, dim)`` float32 embedding in row order: one well-separated cluster per population."""
+    rng = np.random.default_rng(seed + 2)
+    centres = {name: rng.normal(0, 4, dim) for name in POPULATIONS}
+    noise = rng.normal(0, 1, (len(populations), dim))
+    return (np.array([centres[p] for p in populations]) + noise).astype(np.float32)
+
+
 def write_synthetic_survey(root: Path, n: int = 3000, seed: int = 0) -> SurveyStore:
-    """Write the synthetic catalogue and truth into a survey folder and return its store."""
+    """Write the synthetic catalogue, truth, arrays and grid manifest into a survey folder."""
     store = SurveyStore(root)
     cat, truth = synthetic_catalog(n, seed)
     store.write_catalog(cat)
     store.write_truth(truth)
+    for name, array in synthetic_arrays(truth, seed).items():
+        store.write_array(name, array)
+    store.update_manifest(grids=preprocess.grid_description(), embed=SYNTHETIC_EMBED)
     return store

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.expression import expression_mask
 from dashboard.selection import (
     box_mask,
     box_term,
@@ -14,6 +15,7 @@ from dashboard.selection import (
     lasso_mask,
     lasso_term,
     mask_from_terms,
+    round_geometry,
 )
 
 OLD = np.array([True, True, False, False])
@@ -71,8 +73,23 @@ def test_expression_text_is_readable_and_replays_to_the_same_mask(grid: pd.DataF
         ("add", lasso_term("x", "y", [[1.5, 1.5], [2.5, 1.5], [2.5, 2.5], [1.5, 2.5]])),
     ]
     text = expression_text(terms)
-    assert text.startswith("((x in [0, 1.5] and y in [0, 2]) and not (x in [0, 0] and y in [1, 1]))")
-    assert text.endswith("or ((x, y) inside lasso of 4 vertices)")
+    assert text == (
+        "box(x, y, 0.0, 1.5, 0.0, 2.0) and not box(x, y, 0.0, 0.0, 1.0, 1.0) "
+        "or lasso(x, y, [(1.5, 1.5), (2.5, 1.5), (2.5, 2.5), (1.5, 2.5)])"
+    )
     mask = mask_from_terms(grid, terms)
     assert mask.tolist() == [True, True, False, False, True, False, True, True, True, False]
+    np.testing.assert_array_equal(expression_mask(text, grid), mask)
     assert expression_text([]) == ""
+
+
+def test_drawn_geometry_is_rounded_so_text_and_mask_agree() -> None:
+    """A box edge drawn 1e-9 beyond a star selects it exactly as the printed (rounded) box does."""
+    df = pd.DataFrame({"x": [1.0000004, 2.0], "y": [0.0, 0.0]})
+    bounds = (1.00000049, -1.0, 3.0, 1.0)  # rounds to x0 = 1.0, which includes the first star
+    term = box_term("x", "y", bounds)
+    assert term["box"]["bounds"] == [1.0, -1.0, 3.0, 1.0]
+    drawn = box_mask(df, "x", "y", bounds)
+    np.testing.assert_array_equal(drawn, expression_mask(expression_text([("replace", term)]), df))
+    assert drawn.tolist() == [True, True]
+    assert round_geometry([123.456789, -0.000123456789]).tolist() == [123.457, -0.000123457]

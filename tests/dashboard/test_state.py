@@ -58,7 +58,7 @@ def test_subtract_or_intersect_from_nothing_selects_nothing(state: DashboardStat
 
 def test_clear_and_expression(state: DashboardState) -> None:
     state.select(_first(3), TERM)
-    assert state.expression == "x in [0, 1] and y in [0, 1]"
+    assert state.expression == "box(x, y, 0.0, 1.0, 0.0, 1.0)"
     state.clear()
     assert state.mask is None and state.terms == []
     assert state.selected_count == "Selected: 0 / 10"

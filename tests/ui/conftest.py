@@ -62,7 +62,13 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def samp_lockfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the served app looks for a SAMP hub ($SAMP_HUB); a test starts the hub there."""
+    return tmp_path_factory.mktemp("samp") / "samp.lock"
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> Iterator[str]:
     data_root = tmp_path_factory.mktemp("desa_data")
     _synthetic_module().write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
     with socket.socket() as sock:
@@ -70,6 +76,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = sock.getsockname()[1]
     app = Path(dashboard.__file__).with_name("app.py")
     env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": "uitest"}
+    env["SAMP_HUB"] = f"std-lockurl:{samp_lockfile.as_uri()}"  # never the user's ~/.samp hub
     log_path = tmp_path_factory.mktemp("serve") / "panel.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(

@@ -1,0 +1,203 @@
+"""Export a selection for follow-up: CSV, ECSV, VOTable or FITS with units, UCDs and provenance.
+
+Units, descriptions and UCDs come from the catalogue schema (data/catalog.py) through
+``data.storage.export_table``; the provenance travels in each format's metadata block:
+
+* ECSV: the YAML ``meta``; VOTable: ``INFO`` elements of the resource (TOPCAT shows them);
+* FITS: header cards with 8-character keys (``SELECTN``, ``CKPTSHA``, ...; long values continue
+  on ``CONTINUE`` cards); CSV: ``# key: value`` lines above the header.
+
+Provenance: the model checkpoint's sha256 and training run (``store/manifest.json`` ``embed``),
+the catalogue (survey name, sha256 of ``catalog.parquet``, store format), the selection
+expression, the UTC date, the software version and, when logged in, the user.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import re
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data.errors import DataError
+from data.storage import EXPORT_FORMATS, SurveyStore, export_table
+
+#: Default largest export, in rows (configurable per call and with ``DESA_EXPORT_MAX_ROWS``).
+DEFAULT_MAX_ROWS = 1_000_000
+
+#: Provenance keys -> FITS header keys (8 characters at most, so values are never cut).
+FITS_KEYS = {
+    "selection": "SELECTN",
+    "n_rows": "NROWS",
+    "checkpoint_sha256": "CKPTSHA",
+    "model_run": "MODELRUN",
+    "catalogue": "CATALOG",
+    "catalogue_sha256": "CATSHA",
+    "store_format": "STOREFMT",
+    "date": "DATE",
+    "software": "SOFTWARE",
+    "user": "USER",
+}
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ExportError(ValueError):
+    """An export that cannot be written: nothing selected, or more rows than the limit."""
+
+
+def software_version() -> str:
+    try:
+        return f"desa-explorer {importlib.metadata.version('desa-explorer')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "desa-explorer (not installed)"
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per process per file version (path, mtime, size)."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _HASH_LOCK:
+        if key not in _HASHES:
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            _HASHES[key] = digest.hexdigest()
+        return _HASHES[key]
+
+
+def provenance(
+    survey_dir: Path,
+    expression: str,
+    n_rows: int,
+    *,
+    user: str | None = None,
+    now: datetime.datetime | None = None,
+) -> dict[str, str]:
+    """The provenance of an export of ``n_rows`` stars selected by ``expression``."""
+    store = SurveyStore(Path(survey_dir))
+    manifest = store.read_manifest()
+    embed = manifest.get("embed", {})
+    now = now or datetime.datetime.now(datetime.UTC)
+    meta = {
+        "selection": expression or "all stars",
+        "n_rows": str(n_rows),
+        "checkpoint_sha256": str(embed.get("checkpoint_sha256", "none (no model has embedded this survey)")),
+        "model_run": str(embed.get("run", "none")),
+        "catalogue": Path(survey_dir).name,
+        "catalogue_sha256": file_sha256(store.catalog_path) if store.catalog_path.is_file() else "none",
+        "store_format": str(manifest.get("format_version", "unknown")),
+        "date": now.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "software": software_version(),
+    }
+    if user:
+        meta["user"] = str(user)
+    return meta
+
+
+def safe_filename(name: str, fmt: str) -> str:
+    """A download name of only ``[A-Za-z0-9._-]``, no leading dot, with the format's suffix."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {sorted(EXPORT_FORMATS)}")
+    suffix = EXPORT_FORMATS[fmt][1]
+    stem = _SAFE.sub("_", Path(str(name)).name).strip("._-")[:80]
+    stem = stem.removesuffix(suffix) or "desa_selection"
+    return f"{stem}{suffix}"
+
+
+def default_filename(survey_dir: Path, fmt: str, now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.UTC)
+    return safe_filename(f"desa_{Path(survey_dir).name}_{now:%Y%m%dT%H%M%SZ}", fmt)
+
+
+def _format_meta(meta: dict[str, str], fmt: str) -> dict[str, str]:
+    if fmt != "fits":
+        return meta
+    # FITS headers are ASCII: anything else is written as a backslash escape.
+    return {
+        FITS_KEYS.get(k, k[:8].upper()): v.encode("ascii", "backslashreplace").decode("ascii")
+        for k, v in meta.items()
+    }
+
+
+def check_size(n_rows: int, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    """Raise ExportError with a readable message when ``n_rows`` exceeds ``max_rows``."""
+    if n_rows > max_rows:
+        raise ExportError(
+            f"the selection has {n_rows:,} stars; exports are limited to {max_rows:,} rows. "
+            f"Narrow the selection (e.g. add a condition with 'and')."
+        )
+    if n_rows == 0:
+        raise ExportError("nothing selected: select stars before exporting")
+
+
+def export_selection(
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    fmt: str,
+    survey_dir: Path,
+    expression: str,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    user: str | None = None,
+) -> Path:
+    """Write the selected rows ``frame`` to ``path`` (atomically) with units and provenance.
+
+    Raises
+    ------
+    ExportError
+        When ``frame`` is empty or longer than ``max_rows``.
+    data.errors.DataError
+        For an unknown format.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
+    check_size(len(frame), max_rows)
+    meta = provenance(survey_dir, expression, len(frame), user=user)
+    return export_table(frame, Path(path), fmt=fmt, meta=_format_meta(meta, fmt))
+
+
+class ExportFolder:
+    """A private temporary folder for one session's downloads; keeps only the latest few files."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="desa_export_")
+        self.path = Path(self._dir.name)
+        self.keep = keep
+
+    def new_path(self, filename: str) -> Path:
+        files = sorted(self.path.glob("*/*"), key=lambda p: p.stat().st_mtime)
+        for old in files[: max(0, len(files) - self.keep + 1)]:
+            old.unlink(missing_ok=True)
+            old.parent.rmdir()
+        folder = Path(tempfile.mkdtemp(dir=self.path))
+        return folder / filename
+
+    def cleanup(self) -> None:
+        self._dir.cleanup()
+
+
+def export_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns exported: all catalogue columns except the local file paths (meaningless elsewhere)."""
+    return [c for c in frame.columns if not str(c).endswith("_path")]
+
+
+def selection_export(state: Any, survey_dir: Path, fmt: str, folder: ExportFolder, **kwargs: Any) -> Path:
+    """Export ``state``'s selection into ``folder``; returns the written file."""
+    frame = state.selected_frame()
+    frame = frame[export_columns(frame)]
+    path = folder.new_path(default_filename(survey_dir, fmt))
+    return export_selection(
+        frame, path, fmt=fmt, survey_dir=survey_dir, expression=state.expression, **kwargs
+    )

@@ -1,0 +1,673 @@
+"""Selection expressions: a safe parser and evaluator (no ``eval``, no ``DataFrame.query``).
+
+A selection is text a user can read, type, edit, share in a URL and store with an export. It is
+parsed by a small recursive-descent parser into a tree of the node classes below and evaluated
+with numpy against the catalogue; nothing in the text is ever executed. Grammar (keywords are
+lower case; whitespace is free; ``#`` is not a comment)::
+
+    expression := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | atom
+    atom       := "(" expression ")" | call | test
+    test       := COLUMN OP value                  binary_prob > 0.9, true_population == 'young'
+                | COLUMN ["not"] "in" list         row in [1, 2], split in ['train', 'val']
+                | COLUMN                           a boolean column, e.g. true_is_binary
+    OP         := "<" | "<=" | ">" | ">=" | "==" | "!="
+    call       := "box" "(" COLUMN "," COLUMN "," num "," num "," num "," num ")"
+                                                   box(x_col, y_col, x0, x1, y0, y1), edges included
+                | "lasso" "(" COLUMN "," COLUMN "," "[" point ("," point)* "]" ")"
+                                                   lasso(x_col, y_col, [(x, y), ...]), >= 3 points
+                | "similar" "(" (INTEGER | expression) "," INTEGER ")"
+    point      := "(" num "," num ")" | "[" num "," num "]"
+    list       := "[" [value ("," value)* [","]] "]"
+    value      := num | STRING | "true" | "false"
+    num        := ["-"] NUMBER                     1, -2.5, 3e-4
+    STRING     := '...' or "..." (backslash escapes the quote and itself)
+
+``similar(row, k)`` selects the k nearest neighbours of the star with catalogue ``row`` in the
+learned embedding space (the star itself excluded); ``similar(expression, k)`` selects the k
+stars nearest to the centroid of the stars the inner expression selects (members included). Both
+need the survey's embedding (dashboard/similar.py).
+
+Semantics: numbers compare in the column's precision (float32 columns in float32, so ``p > 0.1``
+leaves out a stored 0.1); boxes and lassos in float64; a missing value (NaN) fails every comparison and every
+``in``, so ``not`` (and ``!=``) select it. Strings compare only with ``==``, ``!=`` and ``in`` on
+label columns. Precedence is ``not`` > ``and`` > ``or``. ``to_text`` prints a tree back in this
+grammar with exact numbers (Python's shortest round-trip ``repr``), so ``parse(to_text(node))``
+evaluates to the same mask.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Longest expression text accepted (a lasso of a few hundred vertices fits easily).
+MAX_LENGTH = 100_000
+#: Deepest nesting of brackets and ``not`` accepted.
+MAX_DEPTH = 64
+#: Largest ``k`` in ``similar(..., k)``.
+MAX_K = 100_000
+
+COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
+KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+FUNCTIONS = {"box", "lasso", "similar"}
+
+#: ``(rows, k) -> rows``: the k catalogue rows nearest in embedding space to the given rows' centroid.
+SimilarFn = Callable[[np.ndarray, int], np.ndarray]
+
+Value = float | int | str | bool
+
+
+class ExpressionError(ValueError):
+    """A selection expression that cannot be parsed or evaluated; names the position and the fix."""
+
+    def __init__(self, message: str, text: str = "", pos: int | None = None) -> None:
+        self.message, self.text, self.pos = message, text, pos
+        where = ""
+        if pos is not None:
+            snippet = text[pos : pos + 30]
+            where = f"at position {pos + 1} " + (f"(near {snippet!r})" if snippet else "(end of text)") + ": "
+        super().__init__(f"{where}{message}")
+
+
+# --- tree ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    pos: int = field(default=0, compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    column: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InList(Node):
+    column: str
+    values: tuple[Value, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Flag(Node):
+    column: str
+
+
+@dataclass(frozen=True)
+class Box(Node):
+    x: str
+    y: str
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+
+@dataclass(frozen=True)
+class Lasso(Node):
+    x: str
+    y: str
+    polygon: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Similar(Node):
+    target: int | Node
+    k: int
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    child: Node
+
+
+@dataclass(frozen=True)
+class And(Node):
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    children: tuple[Node, ...]
+
+
+def and_(*nodes: Node) -> Node:
+    """``a and b and ...``, flattening nested ``and``."""
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, And) else (node,))
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def or_(*nodes: Node) -> Node:
+    """``a or b or ...``, flattening nested ``or``."""
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, Or) else (node,))
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+# --- tokenizer -------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op><=|>=|==|!=|<|>)
+  | (?P<punct>[()\[\],-])
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, name, keyword, op, punct, end
+    text: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into tokens; raises ExpressionError at the first character that fits none."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            char = text[pos]
+            hint = ""
+            if char == "=":
+                hint = "; compare with '=='"
+            elif char in "&|~":
+                hint = "; use 'and', 'or', 'not'"
+            elif char in "'\"":
+                hint = "; the string is not closed"
+            raise ExpressionError(f"unexpected character {char!r}{hint}", text, pos)
+        kind = match.lastgroup
+        if kind != "space":
+            word = match.group()
+            if kind == "name" and word in KEYWORDS:
+                kind = "keyword"
+            elif kind == "name" and word in ("True", "False"):
+                kind, word = "keyword", word.lower()
+            tokens.append(Token(kind, word, pos))
+        pos = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+def _unquote(token: Token) -> str:
+    return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+
+
+# --- parser ----------------------------------------------------------------------------------------
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    # token helpers
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def peek(self, offset: int = 1) -> Token:
+        return self.tokens[min(self.i + offset, len(self.tokens) - 1)]
+
+    def error(self, message: str, token: Token | None = None) -> ExpressionError:
+        token = token or self.tok
+        return ExpressionError(message, self.text, token.pos)
+
+    def describe(self, token: Token) -> str:
+        return "the end of the expression" if token.kind == "end" else repr(token.text)
+
+    def accept(self, text: str) -> bool:
+        if self.tok.text == text and self.tok.kind in ("keyword", "op", "punct"):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, what: str) -> Token:
+        token = self.tok
+        if not self.accept(text):
+            raise self.error(f"expected {text!r} {what}, found {self.describe(token)}")
+        return token
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"expression nested deeper than {MAX_DEPTH} levels")
+
+    # grammar
+    def parse(self) -> Node:
+        if not self.text.strip():
+            raise ExpressionError("empty expression; type e.g. binary_prob > 0.9", self.text, 0)
+        node = self.or_expr()
+        if self.tok.kind != "end":
+            hint = ""
+            if self.tok.kind in ("name", "number", "string"):
+                hint = "; join conditions with 'and' or 'or'"
+            elif self.tok.text == ")":
+                hint = "; this ')' has no matching '('"
+            raise self.error(f"unexpected {self.describe(self.tok)}{hint}")
+        return node
+
+    def or_expr(self) -> Node:
+        pos = self.tok.pos
+        nodes = [self.and_expr()]
+        while self.accept("or"):
+            nodes.append(self.and_expr())
+        return nodes[0] if len(nodes) == 1 else Or(tuple(nodes), pos=pos)
+
+    def and_expr(self) -> Node:
+        pos = self.tok.pos
+        nodes = [self.not_expr()]
+        while self.accept("and"):
+            nodes.append(self.not_expr())
+        return nodes[0] if len(nodes) == 1 else And(tuple(nodes), pos=pos)
+
+    def not_expr(self) -> Node:
+        token = self.tok
+        if self.accept("not"):
+            self.nest()
+            child = self.not_expr()
+            self.depth -= 1
+            return Not(child, pos=token.pos)
+        return self.atom()
+
+    def atom(self) -> Node:
+        token = self.tok
+        if self.accept("("):
+            self.nest()
+            node = self.or_expr()
+            self.depth -= 1
+            self.expect(")", f"to close the '(' at position {token.pos + 1}")
+            return node
+        if token.kind == "name" and token.text in FUNCTIONS and self.peek().text == "(":
+            return getattr(self, token.text)()
+        if token.kind == "name":
+            return self.test()
+        if token.kind in ("number", "string") or token.text == "-":
+            raise self.error(
+                f"expected a column name before the value {token.text!r} (write e.g. 'ruwe > 1.4')"
+            )
+        raise self.error(f"expected a column name, '(' or 'not', found {self.describe(token)}")
+
+    def column(self, what: str = "") -> str:
+        token = self.tok
+        if token.kind != "name":
+            raise self.error(f"expected a column name{what}, found {self.describe(token)}")
+        self.i += 1
+        return token.text
+
+    def test(self) -> Node:
+        token = self.tok
+        name = self.column()
+        op = self.tok
+        if op.kind == "op":
+            self.i += 1
+            return Compare(name, op.text, self.value(), pos=token.pos)
+        if self.accept("in"):
+            return InList(name, self.value_list(), pos=token.pos)
+        if op.text == "not" and self.peek().text == "in":
+            self.i += 2
+            return InList(name, self.value_list(), negate=True, pos=token.pos)
+        return Flag(name, pos=token.pos)
+
+    def number(self, what: str) -> float | int:
+        token = self.tok
+        negative = self.accept("-")
+        number = self.tok
+        if number.kind != "number":
+            raise self.error(f"expected a number {what}, found {self.describe(number)}", number)
+        self.i += 1
+        is_int = re.fullmatch(r"\d+", number.text) is not None
+        value: float | int = int(number.text) if is_int else float(number.text)
+        if not np.isfinite(value):
+            raise self.error(f"the number {number.text!r} is too large", token)
+        return -value if negative else value
+
+    def integer(self, what: str, low: int, high: int) -> int:
+        token = self.tok
+        value = self.number(what)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise self.error(f"expected a whole number from {low} to {high} {what}, found {value!r}", token)
+        return value
+
+    def value(self) -> Value:
+        token = self.tok
+        if token.kind == "string":
+            self.i += 1
+            return _unquote(token)
+        if token.kind == "keyword" and token.text in ("true", "false"):
+            self.i += 1
+            return token.text == "true"
+        if token.kind == "name":
+            raise self.error(f"expected a value, found the name {token.text!r}; quote text as '{token.text}'")
+        return self.number("after the comparison")
+
+    def value_list(self) -> tuple[Value, ...]:
+        self.expect("[", "to open the list after 'in'")
+        values: list[Value] = []
+        while not self.accept("]"):
+            token = self.tok
+            values.append(self.value())
+            if _kind(values[-1]) != _kind(values[0]):
+                raise self.error("a list mixes numbers, text and true/false; use one kind", token)
+            if not self.accept(","):
+                self.expect("]", "to close the list")
+                break
+        return tuple(values)
+
+    def call_columns(self, name: str) -> tuple[str, str]:
+        self.expect("(", f"after {name}")
+        x = self.column(f" as the first argument of {name}()")
+        self.expect(",", f"after the x column of {name}()")
+        y = self.column(f" as the second argument of {name}()")
+        self.expect(",", f"after the y column of {name}()")
+        return x, y
+
+    def box(self) -> Node:
+        token = self.tok
+        self.i += 1
+        x, y = self.call_columns("box")
+        bounds = []
+        for label in ("x0", "x1", "y0", "y1"):
+            bounds.append(float(self.number(f"for {label} of box(x, y, x0, x1, y0, y1)")))
+            if label != "y1":
+                self.expect(",", f"after {label} in box()")
+        self.expect(")", "to close box(x, y, x0, x1, y0, y1)")
+        return Box(x, y, *bounds, pos=token.pos)
+
+    def point(self) -> tuple[float, float]:
+        close = {"(": ")", "[": "]"}.get(self.tok.text)
+        if close is None or not self.accept(self.tok.text):
+            raise self.error(f"expected a lasso vertex '(x, y)', found {self.describe(self.tok)}")
+        x = float(self.number("for a lasso vertex x"))
+        self.expect(",", "between the x and y of a lasso vertex")
+        y = float(self.number("for a lasso vertex y"))
+        self.expect(close, "to close the lasso vertex")
+        return x, y
+
+    def lasso(self) -> Node:
+        token = self.tok
+        self.i += 1
+        x, y = self.call_columns("lasso")
+        self.expect("[", "to open the vertex list of lasso(x, y, [(x, y), ...])")
+        points = [self.point()]
+        while self.accept(","):
+            if self.tok.text == "]":
+                break
+            points.append(self.point())
+        self.expect("]", "to close the vertex list of lasso()")
+        self.expect(")", "to close lasso()")
+        if len(points) < 3:
+            raise ExpressionError(
+                f"a lasso needs at least 3 vertices, got {len(points)}", self.text, token.pos
+            )
+        return Lasso(x, y, tuple(points), pos=token.pos)
+
+    def similar(self) -> Node:
+        token = self.tok
+        self.i += 1
+        self.expect("(", "after similar")
+        target: int | Node
+        if self.tok.kind == "number" and self.peek().text == ",":
+            target = self.integer("as the star's row in similar(row, k)", 0, 2**31 - 1)
+        else:
+            self.nest()
+            target = self.or_expr()
+            self.depth -= 1
+        self.expect(",", "before k in similar(row, k)")
+        k = self.integer("for k in similar(row, k)", 1, MAX_K)
+        self.expect(")", "to close similar(row, k)")
+        return Similar(target, k, pos=token.pos)
+
+
+def _kind(value: Value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "str" if isinstance(value, str) else "number"
+
+
+def parse(text: str) -> Node:
+    """Parse a selection expression into a tree; raises ExpressionError naming position and fix."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"an expression is text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression of {len(text):,} characters; the limit is {MAX_LENGTH:,}")
+    return _Parser(text).parse()
+
+
+# --- printer ---------------------------------------------------------------------------------------
+def _num(value: float | int) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(float(value))
+
+
+def _value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _num(value)
+
+
+_PRECEDENCE = {Or: 1, And: 2, Not: 3}
+
+
+def _child(node: Node, minimum: int) -> str:
+    text = to_text(node)
+    return f"({text})" if _PRECEDENCE.get(type(node), 4) < minimum else text
+
+
+def to_text(node: Node) -> str:
+    """The expression text of a tree, in the grammar above; parses back to an equal tree."""
+    if isinstance(node, Or):
+        return " or ".join(_child(c, 2) for c in node.children)
+    if isinstance(node, And):
+        return " and ".join(_child(c, 3) for c in node.children)
+    if isinstance(node, Not):
+        return f"not {_child(node.child, 3)}"
+    if isinstance(node, Compare):
+        return f"{node.column} {node.op} {_value(node.value)}"
+    if isinstance(node, InList):
+        return f"{node.column} {'not in' if node.negate else 'in'} [{', '.join(map(_value, node.values))}]"
+    if isinstance(node, Flag):
+        return node.column
+    if isinstance(node, Box):
+        nums = ", ".join(_num(v) for v in (node.x0, node.x1, node.y0, node.y1))
+        return f"box({node.x}, {node.y}, {nums})"
+    if isinstance(node, Lasso):
+        points = ", ".join(f"({_num(x)}, {_num(y)})" for x, y in node.polygon)
+        return f"lasso({node.x}, {node.y}, [{points}])"
+    if isinstance(node, Similar):
+        target = str(node.target) if isinstance(node.target, int) else to_text(node.target)
+        return f"similar({target}, {node.k})"
+    raise TypeError(f"not an expression node: {node!r}")
+
+
+def normalise(text: str) -> str:
+    """The canonical text of an expression (parse, then print)."""
+    return to_text(parse(text))
+
+
+# --- evaluator -------------------------------------------------------------------------------------
+class _Evaluator:
+    def __init__(self, df: pd.DataFrame, text: str, similar: SimilarFn | None) -> None:
+        self.df, self.text, self.similar = df, text, similar
+        self.n = len(df)
+
+    def error(self, message: str, node: Node) -> ExpressionError:
+        return ExpressionError(message, self.text, node.pos if self.text else None)
+
+    def column(self, name: str, node: Node) -> pd.Series:
+        if name in self.df.columns:
+            return self.df[name]
+        if name == "row":
+            return pd.Series(np.arange(self.n, dtype=np.int64), index=self.df.index)
+        close = difflib.get_close_matches(name, [str(c) for c in self.df.columns], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise self.error(f"unknown column {name!r}{hint}", node)
+
+    def rows(self) -> np.ndarray:
+        return self.column("row", Node()).to_numpy(dtype=np.int64)
+
+    def numeric(self, name: str, node: Node) -> np.ndarray:
+        col = self.column(name, node)
+        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            raise self.error(
+                f"column {name!r} holds {_dtype_words(col)}, not numbers; compare it with "
+                f"'==', '!=' or 'in' and a quoted value",
+                node,
+            )
+        # float32 columns compare in float32, so 'binary_prob > 0.1' leaves out a stored 0.1.
+        dtype = np.float32 if col.dtype == np.float32 else np.float64
+        return col.to_numpy(dtype=dtype, na_value=np.nan)
+
+    def eval(self, node: Node) -> np.ndarray:
+        method = getattr(self, f"eval_{type(node).__name__.lower()}", None)
+        if method is None:
+            raise TypeError(f"not an expression node: {node!r}")
+        return np.asarray(method(node), dtype=bool)
+
+    def eval_or(self, node: Or) -> np.ndarray:
+        return np.logical_or.reduce([self.eval(c) for c in node.children])
+
+    def eval_and(self, node: And) -> np.ndarray:
+        return np.logical_and.reduce([self.eval(c) for c in node.children])
+
+    def eval_not(self, node: Not) -> np.ndarray:
+        return ~self.eval(node.child)
+
+    def eval_compare(self, node: Compare) -> np.ndarray:
+        kind = _kind(node.value)
+        if kind == "number":
+            x = self.numeric(node.column, node)
+            with np.errstate(invalid="ignore", over="ignore"):
+                return _OPS[node.op](x, x.dtype.type(node.value))
+        col = self.column(node.column, node)
+        if node.op not in ("==", "!="):
+            raise self.error(
+                f"{node.op!r} compares numbers; use '==' or '!=' with {_value(node.value)}", node
+            )
+        equal = self._equal(col, node, [node.value])
+        return equal if node.op == "==" else ~equal
+
+    def _equal(self, col: pd.Series, node: Node, values: Sequence[Value]) -> np.ndarray:
+        kind = _kind(values[0])
+        name = getattr(node, "column", "")
+        if kind == "bool":
+            if not pd.api.types.is_bool_dtype(col):
+                raise self.error(f"column {name!r} holds {_dtype_words(col)}, not true/false", node)
+            return np.isin(col.to_numpy(dtype=bool), np.asarray(values, dtype=bool))
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise self.error(
+                f"column {name!r} holds {_dtype_words(col)}; compare it with a number, not text", node
+            )
+        labels = set(col.cat.categories.astype(str)) if isinstance(col.dtype, pd.CategoricalDtype) else None
+        if labels is not None:
+            unknown = [v for v in values if v not in labels]
+            if unknown and len(unknown) == len(values):
+                known = ", ".join(repr(c) for c in sorted(labels)[:12])
+                raise self.error(f"column {name!r} has no label {unknown[0]!r}; its labels are {known}", node)
+        return col.astype(object).isin(list(values)).to_numpy(dtype=bool)
+
+    def eval_inlist(self, node: InList) -> np.ndarray:
+        if not node.values:
+            found = np.zeros(self.n, dtype=bool)
+            self.column(node.column, node)
+        elif _kind(node.values[0]) == "number":
+            x = self.numeric(node.column, node)
+            with np.errstate(over="ignore"):
+                found = np.isin(x, np.asarray(node.values, dtype=x.dtype))
+        else:
+            found = self._equal(self.column(node.column, node), node, node.values)
+        return ~found if node.negate else found
+
+    def eval_flag(self, node: Flag) -> np.ndarray:
+        col = self.column(node.column, node)
+        if not pd.api.types.is_bool_dtype(col):
+            example = (
+                f"{node.column} > 0" if pd.api.types.is_numeric_dtype(col) else f"{node.column} == 'label'"
+            )
+            raise self.error(
+                f"column {node.column!r} holds {_dtype_words(col)}; write a condition such as {example!r}",
+                node,
+            )
+        return col.to_numpy(dtype=bool)
+
+    def eval_box(self, node: Box) -> np.ndarray:
+        from dashboard.selection import exact_box_mask
+
+        for name in (node.x, node.y):
+            self.numeric(name, node)
+        return exact_box_mask(self.df, node.x, node.y, (node.x0, node.y0, node.x1, node.y1))
+
+    def eval_lasso(self, node: Lasso) -> np.ndarray:
+        from dashboard.selection import exact_lasso_mask
+
+        for name in (node.x, node.y):
+            self.numeric(name, node)
+        return exact_lasso_mask(self.df, node.x, node.y, np.asarray(node.polygon, dtype=np.float64))
+
+    def eval_similar(self, node: Similar) -> np.ndarray:
+        if self.similar is None:
+            raise self.error(
+                "similar() needs the survey's embedding (store/arrays/embedding.npy); run 'desa embed'",
+                node,
+            )
+        rows = self.rows()
+        if isinstance(node.target, int):
+            if not np.any(rows == node.target):
+                raise self.error(f"no star with row {node.target} (rows run 0..{self.n - 1})", node)
+            query = np.asarray([node.target], dtype=np.int64)
+        else:
+            query = rows[self.eval(node.target)]
+            if len(query) == 0:
+                raise self.error("the expression inside similar() selects no stars", node)
+        found = np.asarray(self.similar(query, node.k), dtype=np.int64)
+        return np.isin(rows, found)
+
+
+_OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+
+
+def _dtype_words(col: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(col):
+        return "true/false values"
+    if pd.api.types.is_numeric_dtype(col):
+        return "numbers"
+    return "text labels"
+
+
+def evaluate(node: Node, df: pd.DataFrame, *, similar: SimilarFn | None = None, text: str = "") -> np.ndarray:
+    """The boolean mask (length ``len(df)``) a parsed expression selects.
+
+    ``similar`` answers ``similar()`` calls (dashboard/similar.py); ``text`` is the source text the
+    tree was parsed from, used to point at the failing part in error messages.
+    """
+    return _Evaluator(df, text, similar).eval(node)
+
+
+def expression_mask(text: str, df: pd.DataFrame, *, similar: SimilarFn | None = None) -> np.ndarray:
+    """Parse and evaluate ``text`` on ``df``; raises ExpressionError for any bad input."""
+    return evaluate(parse(text), df, similar=similar, text=text)

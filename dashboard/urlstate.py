@@ -1,0 +1,110 @@
+"""Shareable links: the selection expression, colour-by and focused star live in the page URL.
+
+``?expression=binary_prob%20%3E%200.9&color_by=pred_age_gyr&focused_row=12`` restores a view:
+the mask is recomputed from the expression (never sent), the colour must be one of the state's
+choices and the row one of the catalogue's. Nothing in the URL names a file or folder: the survey
+comes from the server's settings only, and unknown parameters are ignored (kept in the URL).
+
+Panel's ``Location.sync`` converts values (``"12"`` -> 12, ``"[1]"`` -> a list), which would mangle
+expressions, so the query string is read and written here with ``urllib.parse``.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+import param
+
+from dashboard.expression import MAX_LENGTH, ExpressionError
+from dashboard.state import DashboardState
+
+EXPRESSION, COLOR, FOCUSED = "expression", "color_by", "focused_row"
+KEYS = (EXPRESSION, COLOR, FOCUSED)
+
+
+def _colour_choices(state: DashboardState) -> list[str]:
+    objects = state.param.color_by.objects
+    return list(objects.values()) if isinstance(objects, dict) else list(objects)
+
+
+def query_from_state(state: DashboardState) -> dict[str, str]:
+    """The URL parameters describing ``state`` (a key is left out when it has no value)."""
+    query = {COLOR: str(state.color_by)}
+    if state.expression:
+        query[EXPRESSION] = state.expression
+    if state.focused_row is not None:
+        query[FOCUSED] = str(int(state.focused_row))
+    return query
+
+
+def restore(state: DashboardState, search: str) -> list[str]:
+    """Apply the parameters of a URL query string (``?a=1&b=2``) to ``state``.
+
+    Returns the problems found (empty when all applied), one readable line each; a bad parameter
+    is skipped, never raised, so a mistyped link still opens the page.
+    """
+    params = dict(urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True))
+    problems: list[str] = []
+    colour = params.get(COLOR)
+    if colour:
+        choices = _colour_choices(state)
+        if colour in choices:
+            state.color_by = colour
+        else:
+            problems.append(f"color_by={colour!r} is not a column to colour by; kept {state.color_by!r}")
+    row = params.get(FOCUSED)
+    if row:
+        if row.isdigit() and int(row) < state.n_rows:
+            state.focused_row = int(row)
+        else:
+            problems.append(f"focused_row={row!r} is not a row of this catalogue (0..{state.n_rows - 1})")
+    text = params.get(EXPRESSION)
+    if text:
+        if len(text) > MAX_LENGTH:
+            problems.append(f"expression of {len(text):,} characters; the limit is {MAX_LENGTH:,}")
+        else:
+            try:
+                state.apply_expression(text, mode="replace")
+            except ExpressionError as exc:
+                problems.append(f"expression in the link not applied: {exc}")
+    return problems
+
+
+def search_with(search: str, query: dict[str, str]) -> str:
+    """``search`` with this module's keys replaced by ``query`` (other parameters kept)."""
+    kept = [(k, v) for k, v in urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True)]
+    pairs = [(k, v) for k, v in kept if k not in KEYS] + [(k, query[k]) for k in KEYS if k in query]
+    return "?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote) if pairs else ""
+
+
+class UrlSync(param.Parameterized):
+    """Keeps a session's ``pn.state.location`` and its ``DashboardState`` in step.
+
+    On creation the URL is applied to the state (``problems`` lists what was skipped); afterwards
+    every change of selection, colour or focused star rewrites the URL's query string.
+    """
+
+    problems = param.List(default=[], doc="Parameters of the opening URL that could not be applied.")
+
+    def __init__(self, state: DashboardState, location: Any, **params: Any) -> None:
+        super().__init__(**params)
+        self._state, self._location = state, location
+        self.problems = restore(state, location.search or "")
+        self._write()
+        state.param.watch(self._write, ["terms", "color_by", "focused_row"])
+
+    def _write(self, *_events: param.parameterized.Event) -> None:
+        search = search_with(self._location.search or "", query_from_state(self._state))
+        if search != self._location.search:
+            self._location.search = search
+
+
+def link_url(state: DashboardState) -> UrlSync | None:
+    """Sync ``state`` with the current session's URL; None outside a server session."""
+    import panel as pn
+
+    location = pn.state.location
+    if location is None or pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+        return None
+    return UrlSync(state, location)

@@ -1,0 +1,81 @@
+"""Shareable URL: the expression, colour and focused star go into the query string and come back."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import numpy as np
+import pandas as pd
+import pytest
+from panel.io.location import Location
+
+from dashboard.state import DashboardState
+from dashboard.store import color_options
+from dashboard.urlstate import UrlSync, link_url, restore, search_with
+
+
+@pytest.fixture
+def state(catalog: pd.DataFrame) -> DashboardState:
+    return DashboardState(catalog=catalog, color_options=color_options(catalog), color_by="density")
+
+
+def _params(search: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(search.lstrip("?")))
+
+
+def test_state_changes_are_written_to_the_url(state: DashboardState) -> None:
+    location = Location(search="?tab=2")
+    UrlSync(state, location)
+    assert _params(location.search) == {"tab": "2", "color_by": "density"}
+    state.apply_expression("binary_prob > 0.9 and true_population in ['young', 'giant']")
+    state.color_by = "pred_age_gyr"
+    state.focused_row = 17
+    params = _params(location.search)
+    assert params == {
+        "tab": "2",
+        "expression": "binary_prob > 0.9 and true_population in ['young', 'giant']",
+        "color_by": "pred_age_gyr",
+        "focused_row": "17",
+    }
+    state.clear()
+    assert "expression" not in _params(location.search)
+
+
+def test_a_shared_link_restores_selection_colour_and_star(
+    state: DashboardState, catalog: pd.DataFrame
+) -> None:
+    source = DashboardState(catalog=catalog, color_options=color_options(catalog))
+    source.apply_expression("box(umap_x, umap_y, -2.0, 2.0, -2.0, 2.0)")
+    source.mode = "subtract"
+    source.apply_expression("binary_prob > 0.5")
+    source.color_by, source.focused_row = "binary_prob", 5
+    link = search_with("", {"expression": source.expression, "color_by": "binary_prob", "focused_row": "5"})
+
+    fresh = Location(search=link)
+    sync = UrlSync(state, fresh)
+    assert sync.problems == []
+    np.testing.assert_array_equal(state.mask, source.mask)
+    assert state.n_selected > 0 and state.expression == source.expression
+    assert state.color_by == "binary_prob" and state.focused_row == 5
+
+
+def test_bad_parameters_are_reported_not_raised(state: DashboardState) -> None:
+    search = "?" + urllib.parse.urlencode(
+        {"expression": "binary_pro > 0.9", "color_by": "../../etc/passwd", "focused_row": "99999"}
+    )
+    problems = restore(state, search)
+    assert len(problems) == 3
+    assert "did you mean 'binary_prob'" in problems[2]
+    assert "not a column to colour by" in problems[0] and "not a row" in problems[1]
+    assert state.mask is None and state.color_by == "density" and state.focused_row is None
+
+
+def test_search_with_keeps_other_parameters_and_quotes_spaces() -> None:
+    search = search_with("?a=1&expression=old", {"expression": "x > 1 and y == 'a b'"})
+    assert search.startswith("?a=1&expression=x%20%3E%201")
+    assert _params(search) == {"a": "1", "expression": "x > 1 and y == 'a b'"}
+    assert search_with("?expression=old", {}) == ""
+
+
+def test_no_url_outside_a_server_session(state: DashboardState) -> None:
+    assert link_url(state) is None

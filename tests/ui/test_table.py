@@ -1,0 +1,24 @@
+"""Clicking a row of the selected-stars table focuses that star: the star card shows its KIC id."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+N_STARS = 3000
+
+
+@pytest.mark.ui
+def test_table_row_click_opens_the_star_card(page: Page, app_url: str) -> None:
+    page.goto(app_url + "?expression=" + urllib.parse.quote("row in [42, 7, 1234]"), timeout=90_000)
+    expect(page.locator(".selected-count")).to_have_text(f"Selected: 3 / {N_STARS}", timeout=60_000)
+    rows = page.locator(".selected-table .tabulator-row")
+    expect(rows).to_have_count(3, timeout=30_000)
+    expect(rows.nth(1)).to_contain_text("42")
+    rows.nth(1).click()  # rows are in catalogue order: 7, 42, 1234
+    # The synthetic KIC id is 1,000,000 + row.
+    expect(page.locator(".star-card").first).to_contain_text("KIC 1000042", timeout=30_000)
+    expect(page).to_have_url(re.compile(r"focused_row=42"), timeout=30_000)
