@@ -3,7 +3,10 @@
 Each view is a base layer (datashaded by a label column, or rasterized by density or the mean of a
 numeric column, then dynspread so isolated stars stay visible) overlaid with a one-colour
 "selected" layer fed by a ``Pipe`` carrying the selected rows (DASHBOARD.md section 2.3-2.4). The
-base changes only on zoom, pan or colour-by; a selection re-sends only the selected image.
+base changes only on zoom, pan or colour-by; a selection re-sends only the selected image. Labels
+get a legend, numbers a colour bar. Once zoomed in to at most ``HOVER_MAX_POINTS`` stars, a layer
+of transparent points gives hover tooltips (star id, population, predictions); physics overlays
+(dashboard/overlays.py) go on top.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import holoviews as hv
 import holoviews.plotting.bokeh  # registers the bokeh backend that .opts needs
 import numpy as np
 import pandas as pd
+from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
 from dashboard.store import column_label
@@ -40,6 +44,17 @@ CATEGORY_COLORS = (
 #: storms (holoviews issue 6672).
 FRAME_WIDTH, FRAME_HEIGHT = 340, 290
 TOOLS = ["box_select", "lasso_select"]
+#: Hover tooltips appear once at most this many stars are in the visible range (zoomed in).
+HOVER_MAX_POINTS = 1500
+#: Columns shown in a hover tooltip when the catalogue has them (after the star id).
+HOVER_COLUMNS = (
+    "true_population",
+    "binary_prob",
+    "pred_teff_k",
+    "pred_logg",
+    "pred_prot_d",
+    "pred_age_gyr",
+)
 
 UMAP_COLUMNS = ("umap_x", "umap_y")
 CMD_COLUMNS = ("bp_rp_mag", "abs_g_mag")
@@ -58,7 +73,7 @@ def has_columns(df: pd.DataFrame, columns: Sequence[str]) -> bool:
     return all(c in df.columns and df[c].notna().any() for c in columns)
 
 
-def _limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
+def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
     """Finite data range with a small margin; fixes the axes so empty layers cannot stretch them."""
     finite = values.to_numpy(dtype=np.float64)
     finite = finite[np.isfinite(finite)]
@@ -107,6 +122,82 @@ def _selected(
     return dynspread(shaded, max_px=3, threshold=0.8)
 
 
+def visible_rows(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    x_range: tuple[float, float] | None,
+    y_range: tuple[float, float] | None,
+) -> np.ndarray:
+    """Boolean mask of rows whose ``(x, y)`` lie in the plotted ranges (all finite rows if None)."""
+    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
+    inside = np.isfinite(xs) & np.isfinite(ys)
+    for values, bounds in ((xs, x_range), (ys, y_range)):
+        if bounds is not None and None not in bounds:
+            lo, hi = sorted(float(b) for b in bounds)
+            inside &= (values >= lo) & (values <= hi)
+    return inside
+
+
+def hover_frame(df: pd.DataFrame, x: str, y: str, rows: np.ndarray) -> pd.DataFrame:
+    """The hover table of ``rows``: position, ``row``, the star id as text, population, predictions.
+
+    The KIC id is text: a 64-bit id is not exact as a JavaScript number (DASHBOARD.md 2.4).
+    """
+    sub = df.iloc[rows]
+    out = pd.DataFrame({x: sub[x].to_numpy(), y: sub[y].to_numpy()})
+    out["row"] = sub["row"].to_numpy() if "row" in sub.columns else rows
+    if "kic_id" in sub.columns:
+        out["star"] = [f"KIC {k}" for k in sub["kic_id"].to_numpy()]
+    else:
+        out["star"] = [f"row {r}" for r in out["row"]]
+    for name in HOVER_COLUMNS:
+        if name in sub.columns and name not in out.columns:
+            col = sub[name]
+            out[name] = (
+                col.astype(str).to_numpy() if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
+            )
+    return out
+
+
+def _hover_points(df: pd.DataFrame, x: str, y: str, x_range=None, y_range=None) -> hv.Points:
+    """Invisible, hoverable points for the visible stars once few enough are in view."""
+    inside = visible_rows(df, x, y, x_range, y_range)
+    n_visible = int(np.count_nonzero(inside))
+    rows = np.flatnonzero(inside) if 0 < n_visible <= HOVER_MAX_POINTS else np.array([], dtype=np.int64)
+    frame = hover_frame(df, x, y, rows)
+    vdims = [c for c in frame.columns if c not in (x, y)]
+    return hv.Points(frame, kdims=[x, y], vdims=vdims)
+
+
+def hover_layer(df: pd.DataFrame, x: str, y: str, range_stream: hv.streams.RangeXY) -> hv.DynamicMap:
+    """Points carrying tooltips (star id, population, predictions), empty until zoomed in.
+
+    A rasterized image cannot tell which star is under the cursor, so below
+    ``HOVER_MAX_POINTS`` visible stars the view adds the stars themselves as transparent glyphs.
+    """
+    dmap = hv.DynamicMap(
+        lambda x_range, y_range: _hover_points(df, x, y, x_range, y_range), streams=[range_stream]
+    )
+    tooltips = [("star", "@{star}")]
+    for name in HOVER_COLUMNS:
+        if name in df.columns:
+            numeric = pd.api.types.is_numeric_dtype(df[name])
+            # Numbers as 4784.1, not Bokeh's default 4.784e+3.
+            tooltips.append((column_label(name), f"@{{{name}}}" + ("{0.[000]}" if numeric else "")))
+    return dmap.opts(
+        size=7,
+        fill_alpha=0.0,
+        line_alpha=0.0,
+        hover_fill_alpha=0.0,
+        hover_line_alpha=1.0,
+        hover_line_color="black",
+        selection_alpha=0.0,
+        nonselection_alpha=0.0,
+        tools=[HoverTool(tooltips=tooltips)],
+    )
+
+
 def _note(text: str, title: str) -> hv.Overlay:
     """An empty plot carrying a message, for a view whose columns are missing."""
     empty = hv.Points(np.empty((0, 2)))
@@ -124,6 +215,8 @@ def scatter_view(
     color_by: str = DENSITY,
     selected: hv.streams.Pipe | None = None,
     streams: Sequence[hv.streams.Stream] = (),
+    overlay: hv.DynamicMap | hv.Element | None = None,
+    hover: bool = True,
     title: str = "",
     xlabel: str = "",
     ylabel: str = "",
@@ -132,15 +225,21 @@ def scatter_view(
 ) -> hv.DynamicMap:
     """Base layer * selected layer of ``df[x]`` against ``df[y]``.
 
-    ``streams`` (linked tool streams such as ``BoundsXY`` and ``Lasso``) get the base layer as
-    their source, so box and lasso drags on the plot reach them.
+    ``streams`` (linked tool streams such as ``BoundsXY``, ``Lasso``, ``Tap`` and ``RangeXY``) get
+    the base layer as their source, so drags and clicks on the plot reach them. ``overlay``
+    (physics curves, see dashboard/overlays.py) is drawn on top; with ``hover`` the stars in view
+    get tooltips once zoomed in below ``HOVER_MAX_POINTS``.
     """
     base = _base(df, x, y, color_by)
     for stream in streams:
         stream.source = base
-    xlim, ylim = _limits(df[x]), _limits(df[y])
-    overlay = base * _selected(selected, x, y, xlim, ylim)
-    return overlay.opts(
+    xlim, ylim = data_limits(df[x]), data_limits(df[y])
+    layers = base * _selected(selected, x, y, xlim, ylim)
+    if hover:
+        layers = layers * hover_layer(df, x, y, hv.streams.RangeXY(source=base))
+    if overlay is not None:
+        layers = layers * overlay
+    return layers.opts(
         frame_width=FRAME_WIDTH,
         frame_height=FRAME_HEIGHT,
         title=title,

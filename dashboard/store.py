@@ -17,6 +17,12 @@ from data.storage import SurveyStore
 
 TRUTH_PREFIX = "true_"
 
+#: Observable derived at load: M_G of the single-star main sequence at the star's BP-RP minus its
+#: M_G (positive above the sequence; an equal-mass binary sits ~0.75 mag above).
+CMD_EXCESS = "cmd_excess_mag"
+#: Derived at load: the widest 68 % interval of a star, in units of that property's median width.
+UNCERTAINTY_SCORE = "uncertainty_score"
+
 #: Columns never offered for colouring (identifiers, paths, interval bounds).
 _NOT_COLOURS = {"row", "kic_id", "lamost_obsid", "gaia_source_id", "ra_deg", "dec_deg"}
 
@@ -55,7 +61,49 @@ def _load(path: str) -> pd.DataFrame:
         truth = truth.rename(columns={c: f"{TRUTH_PREFIX}{c}" for c in truth.columns if c != "row"})
         truth["row"] = truth["row"].astype(np.int32)
         df = df.merge(truth, on="row", how="left", validate="one_to_one")
-    return _tidy(df)
+    return _tidy(add_derived_columns(df))
+
+
+def cmd_excess(bp_rp_mag: np.ndarray, abs_g_mag: np.ndarray) -> np.ndarray:
+    """Height above the single-star main sequence, ``M_G,MS(BP-RP) - M_G`` in mag (NaN off grid)."""
+    from data.isochrones import main_sequence_abs_g
+
+    colour = np.asarray(bp_rp_mag, dtype=np.float64)
+    return main_sequence_abs_g(colour) - np.asarray(abs_g_mag, dtype=np.float64)
+
+
+def uncertainty_score(df: pd.DataFrame) -> np.ndarray:
+    """Per star, the largest ``(hi - lo) / median(hi - lo)`` over the predicted properties.
+
+    1 is a typical interval, 3 an interval three times wider than usual for that property; NaN
+    where a star has no interval at all.
+    """
+    ratios = []
+    for stem in schema.PREDICTED:
+        lo, hi = f"pred_{stem}_lo", f"pred_{stem}_hi"
+        if lo not in df.columns or hi not in df.columns:
+            continue
+        width = (df[hi] - df[lo]).to_numpy(dtype=np.float64)
+        typical = np.nanmedian(width) if np.isfinite(width).any() else np.nan
+        if np.isfinite(typical) and typical > 0:
+            ratios.append(width / typical)
+    if not ratios:
+        return np.full(len(df), np.nan)
+    stacked = np.vstack(ratios)
+    out = np.full(len(df), np.nan)
+    finite = np.isfinite(stacked).any(axis=0)
+    out[finite] = np.nanmax(stacked[:, finite], axis=0)
+    return out
+
+
+def add_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the observables templates use: ``cmd_excess_mag`` and ``uncertainty_score``."""
+    derived = {}
+    if {"bp_rp_mag", "abs_g_mag"} <= set(df.columns):
+        derived[CMD_EXCESS] = cmd_excess(df["bp_rp_mag"].to_numpy(), df["abs_g_mag"].to_numpy())
+    if any(f"pred_{stem}_lo" in df.columns for stem in schema.PREDICTED):
+        derived[UNCERTAINTY_SCORE] = uncertainty_score(df)
+    return df.assign(**derived)
 
 
 def load_catalog(survey_dir: Path) -> pd.DataFrame:
@@ -93,8 +141,16 @@ def continuous_columns(df: pd.DataFrame) -> list[str]:
     return names
 
 
+_DERIVED_LABELS = {
+    CMD_EXCESS: "height above main sequence [mag]",
+    UNCERTAINTY_SCORE: "uncertainty (widest interval / median)",
+}
+
+
 def column_label(name: str) -> str:
     """Human label of a column, with its unit from the catalogue schema where known."""
+    if name in _DERIVED_LABELS:
+        return _DERIVED_LABELS[name]
     base = name.removeprefix(TRUTH_PREFIX)
     stem = base.removeprefix("pred_")
     unit = ""

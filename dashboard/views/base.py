@@ -1,13 +1,15 @@
 """The linked scatter view shared by the UMAP, CMD and HR views.
 
-A view draws its plot builder's output, attaches ``BoundsXY`` (box select) and ``Lasso`` (lasso
-select) streams to the base layer, turns a drag into a mask and hands it to ``state.select``. It
-watches ``state.mask`` and sends the selected rows through its ``Pipe``, so a selection made in any
-view redraws the selected layer of every view; only that layer is re-rendered.
+A view draws its plot builder's output, attaches ``BoundsXY`` (box select), ``Lasso`` (lasso
+select), ``Tap`` (click) and ``RangeXY`` (zoom) streams to the base layer, turns a drag into a mask
+and hands it to ``state.select``, and a click on a star into ``state.focused_row`` (the star card).
+It watches ``state.mask`` and sends the selected rows through its ``Pipe``, so a selection made in
+any view redraws the selected layer of every view; only that layer is re-rendered.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -16,16 +18,80 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from scipy.spatial import cKDTree
 
+from dashboard import plots
 from dashboard.selection import box_mask, box_term, lasso_mask, lasso_term
 from dashboard.state import DashboardState
+
+#: A click picks the nearest star within this many screen pixels.
+TAP_RADIUS_PX = 6.0
+
+#: KD-trees of (x, y) in full-view pixels, per catalogue and column pair; dropped with the frame.
+_TREES: dict[tuple[int, str, str], tuple[weakref.ref, cKDTree, np.ndarray, np.ndarray]] = {}
+
+
+def _tree(df: pd.DataFrame, x: str, y: str) -> tuple[cKDTree, np.ndarray, np.ndarray]:
+    """The cached KD-tree of finite ``(x, y)``, its catalogue positions and its pixel scale."""
+    key = (id(df), x, y)
+    cached = _TREES.get(key)
+    if cached is not None and cached[0]() is df:
+        return cached[1:]
+    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
+    finite = np.flatnonzero(np.isfinite(xs) & np.isfinite(ys))
+    (x0, x1), (y0, y1) = plots.data_limits(df[x]), plots.data_limits(df[y])
+    scale = np.array([plots.FRAME_WIDTH / (x1 - x0), plots.FRAME_HEIGHT / (y1 - y0)])
+    tree = cKDTree(np.column_stack([xs[finite], ys[finite]]) * scale)
+    _TREES[key] = (weakref.ref(df, lambda _ref, key=key: _TREES.pop(key, None)), tree, finite, scale)
+    return tree, finite, scale
+
+
+def nearest_row(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    point: tuple[float, float],
+    *,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    radius_px: float = TAP_RADIUS_PX,
+) -> int | None:
+    """Catalogue ``row`` of the star nearest to ``point`` within ``radius_px`` screen pixels.
+
+    Distances are in pixels of the current zoom (``x_range``, ``y_range``; the full view when
+    None), so a click picks what looks nearest on screen. None when no star is that close.
+    """
+    tree, finite, scale = _tree(df, x, y)
+    if not finite.size or not np.all(np.isfinite(point)):
+        return None
+    zoom = np.ones(2)
+    for axis, (bounds, size) in enumerate(((x_range, plots.FRAME_WIDTH), (y_range, plots.FRAME_HEIGHT))):
+        if bounds is not None and None not in bounds and bounds[1] != bounds[0]:
+            zoom[axis] = size / abs(float(bounds[1]) - float(bounds[0])) / scale[axis]
+    # Candidates from the full-view tree, then exact distances at the current zoom.
+    query = np.asarray(point, dtype=np.float64) * scale
+    k = min(16, finite.size)
+    _, idx = tree.query(query, k=k)
+    idx = np.atleast_1d(idx)
+    positions = tree.data[idx]
+    dist = np.hypot(*((positions - query) * zoom).T)
+    best = int(np.argmin(dist))
+    if dist[best] > radius_px:
+        return None
+    position = finite[idx[best]]
+    return int(df["row"].iloc[position]) if "row" in df.columns else int(position)
 
 
 class ScatterView(pn.viewable.Viewer):
     """Base class: subclasses set ``builder`` and ``columns``."""
 
     state = param.ClassSelector(class_=DashboardState, doc="The session's shared state.")
+    overlays = param.Parameter(
+        default=None, doc="Physics overlay settings (dashboard.overlays.OverlaySettings) or None."
+    )
 
+    #: Overlay kind drawn by ``overlays`` on this view ("cmd", "hr"), None for no overlay.
+    overlay_kind: ClassVar[str | None] = None
     #: Pure plot builder, e.g. ``plots.umap_plot``.
     builder: ClassVar[Callable[..., Any]]
 
@@ -47,18 +113,22 @@ class ScatterView(pn.viewable.Viewer):
         return self.state.selected_frame(list(cols))
 
     def _plot(self) -> hv.core.Dimensioned:
-        box, lasso = hv.streams.BoundsXY(), hv.streams.Lasso()
+        if self.columns() is None:
+            return type(self).builder(self.state.catalog)
+        box, lasso, tap = hv.streams.BoundsXY(), hv.streams.Lasso(), hv.streams.Tap()
+        self._range = hv.streams.RangeXY()
         box.add_subscriber(self._on_box)
         lasso.add_subscriber(self._on_lasso)
-        return (
-            type(self).builder(
-                self.state.catalog,
-                color_by=self.state.color_by,
-                selected=self._pipe,
-                streams=[box, lasso],
-            )
-            if self.columns() is not None
-            else type(self).builder(self.state.catalog)
+        tap.add_subscriber(self._on_tap)
+        overlay = None
+        if self.overlays is not None and self.overlay_kind is not None:
+            overlay = self.overlays.layer(self.overlay_kind, self.columns())
+        return type(self).builder(
+            self.state.catalog,
+            color_by=self.state.color_by,
+            selected=self._pipe,
+            streams=[box, lasso, tap, self._range],
+            overlay=overlay,
         )
 
     # --- tool events -> state ----------------------------------------------------------------
@@ -73,6 +143,21 @@ class ScatterView(pn.viewable.Viewer):
             return
         x, y = self.columns()
         self.state.select(lasso_mask(self.state.catalog, x, y, geometry), lasso_term(x, y, geometry))
+
+    def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
+        if x is None or y is None:
+            return
+        xcol, ycol = self.columns()
+        row = nearest_row(
+            self.state.catalog,
+            xcol,
+            ycol,
+            (x, y),
+            x_range=self._range.x_range,
+            y_range=self._range.y_range,
+        )
+        if row is not None:
+            self.state.focused_row = row
 
     # --- state -> plot -----------------------------------------------------------------------
     def _on_mask(self, _event: param.parameterized.Event) -> None:

@@ -10,6 +10,7 @@ class CmdView(ScatterView):
     """BP−RP against M_G, magnitude axis inverted."""
 
     builder = staticmethod(plots.cmd_plot)
+    overlay_kind = "cmd"
 
     def columns(self) -> tuple[str, str] | None:
         return plots.CMD_COLUMNS if plots.has_columns(self.state.catalog, plots.CMD_COLUMNS) else None

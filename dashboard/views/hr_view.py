@@ -10,6 +10,7 @@ class HrView(ScatterView):
     """Teff against log L, Teff axis inverted."""
 
     builder = staticmethod(plots.hr_plot)
+    overlay_kind = "hr"
 
     def columns(self) -> tuple[str, str] | None:
         return plots.hr_columns(self.state.catalog)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import pytest
-from bokeh.models import BoxSelectTool, LassoSelectTool
+from bokeh.models import BoxSelectTool, ColorBar, HoverTool, LassoSelectTool, Legend
 
 from dashboard import plots
 
@@ -21,8 +22,9 @@ def test_views_are_overlays_of_rasters_with_select_tools(catalog: pd.DataFrame, 
         assert isinstance(obj, hv.DynamicMap), builder.__name__
         overlay = obj[()]
         assert isinstance(overlay, hv.Overlay)
-        layers = list(overlay)
-        assert all(isinstance(layer, (hv.RGB, hv.Image)) for layer in layers), builder.__name__
+        base, selected, hover = list(overlay)
+        assert isinstance(base, (hv.RGB, hv.Image)) and isinstance(selected, hv.RGB), builder.__name__
+        assert isinstance(hover, hv.Points), builder.__name__
         fig = _figure(obj)
         tools = {type(tool) for tool in fig.tools}
         assert {BoxSelectTool, LassoSelectTool} <= tools, builder.__name__
@@ -62,3 +64,68 @@ def test_streams_attach_to_the_base_layer(catalog: pd.DataFrame) -> None:
     box, lasso = hv.streams.BoundsXY(), hv.streams.Lasso()
     plots.cmd_plot(catalog, streams=[box, lasso])
     assert box.source is not None and box.source is lasso.source
+
+
+@pytest.mark.parametrize(
+    ("color_by", "guide"),
+    [
+        ("density", ColorBar),
+        ("pred_age_gyr", ColorBar),
+        ("binary_prob", ColorBar),
+        ("true_population", Legend),
+    ],
+)
+def test_colour_by_any_column_has_a_colour_bar_or_legend(
+    catalog: pd.DataFrame, color_by: str, guide: type
+) -> None:
+    fig = _figure(plots.cmd_plot(catalog, color_by=color_by))
+    guides = [obj for obj in fig.right if isinstance(obj, guide)]
+    assert guides, f"colour by {color_by}: no {guide.__name__} beside the plot"
+    if guide is ColorBar and color_by != "density":
+        assert guides[0].title == plots.column_label(color_by)
+    if guide is Legend:
+        # HoloViews draws the legend of a count_cat image from a hidden glyph whose "color"
+        # column lists the categories.
+        labels = {str(v) for item in guides[0].items for v in item.renderers[0].data_source.data["color"]}
+        assert labels == set(catalog[color_by].cat.categories)
+
+
+def test_hover_points_appear_only_when_zoomed_in(catalog: pd.DataFrame) -> None:
+    full = plots._hover_points(catalog, "umap_x", "umap_y", None, None)
+    assert len(catalog) > 0
+    expected_full = len(catalog) if len(catalog) <= plots.HOVER_MAX_POINTS else 0
+    assert len(full) == expected_full
+    zoomed = plots._hover_points(catalog, "umap_x", "umap_y", (-1.0, 1.0), (-1.0, 1.0))
+    inside = catalog["umap_x"].between(-1, 1) & catalog["umap_y"].between(-1, 1)
+    assert len(zoomed) == inside.sum() > 0
+    star = zoomed.iloc[0]
+    assert star.dimension_values("star")[0] == f"KIC {int(catalog.loc[inside, 'kic_id'].iloc[0])}"
+    assert {"row", "star", "true_population", "binary_prob", "pred_age_gyr"} <= {d.name for d in zoomed.vdims}
+    expected = catalog.loc[inside]
+    np.testing.assert_array_equal(zoomed.dimension_values("row"), expected["row"])
+    np.testing.assert_allclose(zoomed.dimension_values("pred_age_gyr"), expected["pred_age_gyr"])
+    np.testing.assert_allclose(zoomed.dimension_values("binary_prob"), expected["binary_prob"])
+    assert list(zoomed.dimension_values("true_population")) == list(expected["true_population"].astype(str))
+
+
+def test_hover_is_hidden_above_the_threshold(catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plots, "HOVER_MAX_POINTS", 10)
+    assert len(plots._hover_points(catalog, "umap_x", "umap_y", None, None)) == 0
+    rows = plots.visible_rows(catalog, "umap_x", "umap_y", (-0.2, 0.2), (-0.2, 0.2))
+    assert 0 < rows.sum() <= 10, "pick a smaller window for this synthetic catalogue"
+    assert len(plots._hover_points(catalog, "umap_x", "umap_y", (-0.2, 0.2), (-0.2, 0.2))) == rows.sum()
+
+
+def test_hover_tool_shows_star_id_population_and_predictions(catalog: pd.DataFrame) -> None:
+    fig = _figure(plots.umap_plot(catalog, color_by="true_population"))
+    (hover,) = [tool for tool in fig.tools if isinstance(tool, HoverTool)]
+    fields = dict(hover.tooltips)
+    assert fields["star"] == "@{star}"
+    assert fields["true population"] == "@{true_population}"
+    assert fields["predicted age [Gyr]"] == "@{pred_age_gyr}{0.[000]}"
+    assert len(hover.renderers) == 1, "hover only on the star glyphs, not on the images"
+
+
+def test_visible_rows_skips_nan_and_orders_bounds(grid: pd.DataFrame) -> None:
+    rows = plots.visible_rows(grid, "x", "y", (2.0, 1.0), None)
+    np.testing.assert_array_equal(np.flatnonzero(rows), [1, 2, 4, 5, 7, 8])

@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.store import color_options, default_color, load_catalog
+from dashboard.store import (
+    CMD_EXCESS,
+    UNCERTAINTY_SCORE,
+    add_derived_columns,
+    cmd_excess,
+    color_options,
+    default_color,
+    load_catalog,
+    uncertainty_score,
+)
 from data.errors import DataError
 
 
@@ -38,3 +47,32 @@ def test_colour_options(catalog: pd.DataFrame) -> None:
     assert "true_population" in values and "pred_teff_k" in values
     assert not any(v.endswith(("_lo", "_hi")) or v in ("row", "gaia_source_id") for v in values)
     assert default_color(catalog) == "true_population"
+
+
+def test_cmd_excess_is_the_height_above_the_main_sequence(catalog: pd.DataFrame) -> None:
+    from data.isochrones import EQUAL_MASS_OFFSET_MAG, main_sequence_abs_g
+
+    colour = np.array([0.8, 1.2, 2.0])
+    on_ms = main_sequence_abs_g(colour)
+    np.testing.assert_allclose(cmd_excess(colour, on_ms), 0.0, atol=1e-12)
+    np.testing.assert_allclose(cmd_excess(colour, on_ms - EQUAL_MASS_OFFSET_MAG), EQUAL_MASS_OFFSET_MAG)
+    excess = catalog.groupby("true_population", observed=True)[CMD_EXCESS].median()
+    assert excess["giant"] > 2 and abs(excess["single"]) < excess["sync_binary"]
+    assert catalog[CMD_EXCESS].dtype == np.float32
+    assert CMD_EXCESS in color_options(catalog).values()
+
+
+def test_uncertainty_score_is_the_widest_interval_over_its_median() -> None:
+    df = pd.DataFrame(
+        {
+            "pred_teff_k_lo": [4900.0, 4900.0, 4000.0, np.nan],
+            "pred_teff_k_hi": [5100.0, 5100.0, 6000.0, np.nan],
+            "pred_logg_lo": [4.0, 4.0, 4.0, np.nan],
+            "pred_logg_hi": [4.2, 4.6, 4.2, np.nan],
+        }
+    )
+    score = uncertainty_score(df)
+    # Median widths: teff 200 K, logg 0.2 dex; the last star has no interval.
+    np.testing.assert_allclose(score[:3], [1.0, 3.0, 10.0])
+    assert np.isnan(score[3])
+    assert UNCERTAINTY_SCORE not in add_derived_columns(pd.DataFrame({"x": [1.0]})).columns

@@ -10,8 +10,11 @@ import panel as pn
 import pytest
 
 from dashboard.app import build_app
+from dashboard.expression import expression_mask
 from dashboard.state import DashboardState
 from dashboard.store import color_options
+from dashboard.views import base
+from dashboard.views.base import nearest_row
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
 from dashboard.views.hr_view import HrView
@@ -24,7 +27,8 @@ def test_box_in_umap_updates_state_and_every_views_selected_layer(catalog: pd.Da
     views[0]._on_box(bounds=(-1.0, -1.0, 1.0, 1.0))
     expected = ((catalog["umap_x"].between(-1, 1)) & (catalog["umap_y"].between(-1, 1))).to_numpy()
     np.testing.assert_array_equal(state.mask, expected)
-    assert state.expression == "umap_x in [-1, 1] and umap_y in [-1, 1]"
+    assert state.expression.startswith("box(umap_x, umap_y,")
+    np.testing.assert_array_equal(expression_mask(state.expression, catalog), expected)
     for view in views:
         assert len(view._pipe.data) == expected.sum(), type(view).__name__
     views[1]._on_lasso(geometry=None)  # an empty lasso event changes nothing
@@ -52,7 +56,7 @@ def test_colour_change_rebuilds_plots_and_controls_show_the_count(catalog: pd.Da
     assert controls._count.object == f"Selected: 0 / {len(catalog)}"
     state.select(np.arange(len(catalog)) < 7, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}})
     assert controls._count.object == f"Selected: 7 / {len(catalog)}"
-    assert "umap_x in [0, 1]" in controls._expression.object
+    assert "box(umap_x, umap_y" in controls._expression.value
 
 
 def test_app_without_catalogue_shows_one_clear_message(
@@ -73,3 +77,39 @@ def test_app_with_catalogue_builds_the_template(survey_dir: Path, monkeypatch: p
     page = build_app()
     assert isinstance(page, pn.template.FastListTemplate)
     assert page.title == "DESA stellar embedding explorer"
+    parts = [part for obj in page.main for part in obj.select()]
+    classes = {c for part in parts for c in part.css_classes}
+    assert {"star-card", "template-pair", "template-summary"} <= classes
+    sidebar = [part for obj in page.sidebar for part in obj.select()]
+    assert any("overlay-ages" in part.css_classes for part in sidebar)
+
+
+def test_click_on_a_star_focuses_it_in_the_state(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog)
+    umap, cmd = UmapView(state=state), CmdView(state=state)
+    star = catalog.iloc[17]
+    umap._on_tap(x=float(star["umap_x"]) + 1e-4, y=float(star["umap_y"]))
+    assert state.focused_row == 17
+    cmd._on_tap(x=float(catalog["bp_rp_mag"].iloc[42]), y=float(catalog["abs_g_mag"].iloc[42]))
+    assert state.focused_row == 42
+    cmd._on_tap(x=None, y=None)  # a tap event without a position changes nothing
+    assert state.focused_row == 42
+
+
+def test_nearest_row_needs_a_star_within_a_few_screen_pixels(grid: pd.DataFrame) -> None:
+    grid = grid.assign(row=np.arange(len(grid), dtype=np.int32))
+    assert nearest_row(grid, "x", "y", (1.0, 1.0)) == 4
+    # Full view: the 3 x 3 grid spans the plot, so a point between two stars is tens of pixels away.
+    assert nearest_row(grid, "x", "y", (1.5, 1.5)) is None
+    # Zoomed far in, 0.01 data units are many pixels: the same offset misses ...
+    near = (1.0 + 0.01, 1.0)
+    assert nearest_row(grid, "x", "y", near, x_range=(0.99, 1.02), y_range=(0.99, 1.02)) is None
+    # ... while at full view it is well under a pixel.
+    assert nearest_row(grid, "x", "y", near) == 4
+    assert nearest_row(grid, "x", "y", (float("nan"), 1.0)) is None
+
+
+def test_kd_tree_is_cached_per_catalogue(catalog: pd.DataFrame) -> None:
+    first = base._tree(catalog, "umap_x", "umap_y")
+    assert base._tree(catalog, "umap_x", "umap_y")[0] is first[0]
+    assert base._tree(catalog.copy(), "umap_x", "umap_y")[0] is not first[0]

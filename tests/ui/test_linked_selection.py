@@ -61,7 +61,8 @@ def test_box_on_umap_selects_in_all_views(page: Page, app_url: str) -> None:
     expect(count).not_to_have_text("Selected: 0 / 3000", timeout=30_000)
     selected = int(re.search(r"Selected: (\d+)", count.inner_text()).group(1))
     assert 0 < selected < 3000, f"a box over part of the UMAP selected {selected} of 3000 stars"
-    expect(page.get_by_text(re.compile(r"umap_x in \[.*\] and umap_y in \[.*\]"))).to_be_visible()
+    expression = page.locator(".selection-expression textarea")
+    expect(expression).to_have_value(re.compile(r"box\(umap_x, umap_y, .*\)"), timeout=30_000)
 
     # Each view's selected layer is redrawn when its new image arrives over the websocket.
     for name, canvas in (("CMD", cmd), ("HR diagram", hrd), ("UMAP", umap)):

@@ -1,0 +1,89 @@
+"""Physics overlays: isochrone tracks, the equal-mass binary sequence, toggles without rebuilding."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import overlays
+from dashboard.overlays import OverlaySettings
+from dashboard.state import DashboardState
+from dashboard.views.cmd_view import CmdView
+from dashboard.views.hr_view import HrView
+from data.isochrones import EQUAL_MASS_OFFSET_MAG
+
+
+def test_binary_sequence_is_0753_mag_brighter_on_cmd_and_0301_dex_on_hr() -> None:
+    single, binary = overlays.sequences("cmd")
+    assert len(single) > 50
+    np.testing.assert_allclose(single["y"] - binary["y"], EQUAL_MASS_OFFSET_MAG)
+    assert round(EQUAL_MASS_OFFSET_MAG, 3) == 0.753
+    single, binary = overlays.sequences("hr")
+    np.testing.assert_allclose(binary["y"] - single["y"], np.log10(2.0))
+    # The main sequence gets fainter towards red colours / cool temperatures.
+    cmd_single, _ = overlays.sequences("cmd")
+    assert np.corrcoef(cmd_single["x"], cmd_single["y"])[0, 1] > 0.9
+    assert np.corrcoef(single["x"], single["y"])[0, 1] > 0.9
+
+
+def test_older_isochrone_turns_off_redder_and_fainter() -> None:
+    young, old = overlays.isochrone_track(1.0, "cmd"), overlays.isochrone_track(10.0, "cmd")
+    assert len(young) > 50 and len(old) > 50
+    # The bluest point is the turn-off: redder for the older isochrone.
+    assert old["x"].min() > young["x"].min() + 0.2
+    hr = overlays.isochrone_track(4.0, "hr")
+    assert hr["x"].between(2000, 50_000).all()
+
+
+def test_overlay_has_fixed_layers_empty_when_off() -> None:
+    off = overlays.overlay_layers("cmd", [], False, ("bp_rp_mag", "abs_g_mag"))
+    on = overlays.overlay_layers("cmd", [1.0, 10.0], True, ("bp_rp_mag", "abs_g_mag"))
+    assert (
+        [type(layer) for layer in off]
+        == [type(layer) for layer in on]
+        == [hv.Path, hv.Labels, hv.Curve, hv.Curve]
+    )
+    assert all(len(layer) == 0 for layer in off)
+    paths, labels, single, binary = on
+    assert len(paths.split()) == 2
+    assert list(labels.dimension_values("label")) == ["1 Gyr", "10 Gyr", "MS", "twins"]
+    # Age labels sit at the turn-offs: the older one redder and fainter.
+    (x1, x10), (y1, y10) = labels.dimension_values("bp_rp_mag")[:2], labels.dimension_values("abs_g_mag")[:2]
+    assert x10 > x1 and y10 > y1
+    assert len(single) == len(binary) > 0
+    assert [d.name for d in binary.dimensions()[:2]] == ["bp_rp_mag", "abs_g_mag"]
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown overlay kind"):
+        OverlaySettings().layer("umap")
+
+
+def test_toggling_overlays_redraws_only_the_overlay_layer(catalog: pd.DataFrame) -> None:
+    settings = OverlaySettings()
+    state = DashboardState(catalog=catalog)
+    cmd, hr = CmdView(state=state, overlays=settings), HrView(state=state, overlays=settings)
+    cmd_plot, hr_plot = cmd._pane.object, hr._pane.object
+    state.select(
+        np.arange(len(catalog)) < 40, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}}
+    )
+    assert [len(layer) for layer in cmd_plot[()]][-4:] == [0, 0, 0, 0]
+    settings.param.update(ages_gyr=[4.0], binary_sequence=True)
+    assert cmd._pane.object is cmd_plot and hr._pane.object is hr_plot, "the plots were rebuilt"
+    assert state.n_selected == 40 and len(cmd._pipe.data) == 40, "the selection was reset"
+    layers = list(cmd_plot[()])
+    assert isinstance(layers[-4], hv.Path) and len(layers[-4].split()) == 1
+    assert len(layers[-1]) > 0 and len(list(hr_plot[()])[-1]) > 0
+    settings.binary_sequence = False
+    assert len(list(cmd_plot[()])[-1]) == 0
+
+
+def test_controls_are_bound_to_the_settings() -> None:
+    settings = OverlaySettings()
+    column = settings.controls()
+    ages, binary = column.objects[1], column.objects[2]
+    ages.value = [0.1, 4.0]
+    binary.value = True
+    assert settings.ages_gyr == [0.1, 4.0] and settings.binary_sequence
