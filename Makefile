@@ -17,12 +17,15 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install chromium demo demo-data serve test test-fast lint clean-demo
+.PHONY: help install chromium demo demo-data serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey and model if absent, serve on 127.0.0.1:$(PORT)"
 	@echo "make test   - set up .venv and Chromium, run the whole test suite (browser tests included)"
 	@echo "make lint   - ruff"
+	@echo "make evaluate-20k - simulate 20k stars, train the demo config, evaluate DESA against 4 baselines"
+	@echo "make bench  - benchmarks (<= 15 min on 2 cores) -> benchmarks/RESULTS.md; bench-full: largest sizes"
+	@echo "make soak   - 20 browser sessions x 5 min against desa serve -> benchmarks/soak_results.json"
 	@echo "data root: $(DESA_DATA_DIR) (set DESA_DATA_DIR to move it)"
 
 $(BIN)/.installed: pyproject.toml
@@ -68,6 +71,14 @@ serve: install
 clean-demo:
 	rm -rf $(SURVEY_DIR)
 
+# --- evaluation: DESA against its four baselines on the test split (report in <survey>/reports/)
+evaluate: demo-data
+	$(BIN)/desa evaluate --survey $(SURVEY) --run $(DEMO_CONFIG)
+
+# The acceptance survey of the evaluation: 20,000 simulated stars, the `demo` training config.
+evaluate-20k:
+	$(MAKE) evaluate SURVEY=eval20k DEMO_STARS=20000
+
 # --- tests ----------------------------------------------------------------------------------
 test: install chromium
 	$(BIN)/python -m pytest
@@ -77,3 +88,16 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check desa_core training data dashboard tests
+
+# --- benchmarks: figures against stock baselines in the same run, never asserted in tests -----
+bench: install chromium
+	$(BIN)/python -m benchmarks.run_all --profile quick
+
+bench-full: install chromium
+	$(BIN)/python -m benchmarks.run_all --profile full
+
+# --- load test: SOAK_SESSIONS browsers for SOAK_MINUTES on a synthetic survey -> soak_results.json
+SOAK_SESSIONS ?= 20
+SOAK_MINUTES ?= 5
+soak: install chromium
+	$(BIN)/python -m benchmarks.soak --sessions $(SOAK_SESSIONS) --minutes $(SOAK_MINUTES)

@@ -3,7 +3,7 @@
 A selection is one boolean mask over catalogue rows plus the list of terms that made it. A term is
 ``(mode, geometry)`` where ``geometry`` is ``{"box": {"x": col, "y": col, "bounds": [x0, y0, x1,
 y1]}}``, ``{"lasso": {"x": col, "y": col, "polygon": [[x, y], ...]}}`` or ``{"expr": text}`` (a
-typed expression in the grammar of dashboard/expression.py). The terms are what the UI shows
+typed expression in the grammar of data/query.py). The terms are what the UI shows
 (``expression_text``, in that grammar: ``A and B`` for intersect, ``A or B`` for add, ``A and not
 B`` for subtract) and can be replayed on a new catalogue (``mask_from_terms``); the mask is what
 the views draw. Drawn boxes and lasso vertices are rounded to ``DIGITS`` significant digits before
@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from data.query import exact_box_mask, exact_lasso_mask
 
 Term = tuple[str, dict[str, Any]]
 
@@ -54,10 +56,6 @@ def round_geometry(values: np.ndarray | Sequence[float]) -> np.ndarray:
     return np.vectorize(lambda v: float(f"{v:.{DIGITS}g}"), otypes=[np.float64])(arr) if arr.size else arr
 
 
-def _xy(df: pd.DataFrame, xcol: str, ycol: str) -> tuple[np.ndarray, np.ndarray]:
-    return df[xcol].to_numpy(dtype=np.float64), df[ycol].to_numpy(dtype=np.float64)
-
-
 def box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) -> np.ndarray:
     """Rows whose ``(xcol, ycol)`` lie in a drawn box ``bounds = (x0, y0, x1, y1)``.
 
@@ -65,13 +63,6 @@ def box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) ->
     ``x0 > x1``). The bounds are first rounded as ``box_term`` rounds them.
     """
     return exact_box_mask(df, xcol, ycol, round_geometry(bounds))
-
-
-def exact_box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) -> np.ndarray:
-    """``box_mask`` without rounding the bounds (what an expression's ``box()`` evaluates)."""
-    x0, y0, x1, y1 = (float(v) for v in bounds)
-    x, y = _xy(df, xcol, ycol)
-    return (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
 
 
 def lasso_mask(
@@ -84,26 +75,6 @@ def lasso_mask(
     rounded as ``lasso_term`` rounds them.
     """
     return exact_lasso_mask(df, xcol, ycol, round_geometry(polygon))
-
-
-def exact_lasso_mask(
-    df: pd.DataFrame, xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]
-) -> np.ndarray:
-    """``lasso_mask`` without rounding the vertices (what an expression's ``lasso()`` evaluates)."""
-    from spatialpandas.geometry import PointArray, Polygon
-
-    poly = np.asarray(polygon, dtype=np.float64)
-    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
-        raise ValueError(f"a lasso polygon needs at least 3 (x, y) vertices, got shape {poly.shape}")
-    x, y = _xy(df, xcol, ycol)
-    (xmin, ymin), (xmax, ymax) = poly.min(axis=0), poly.max(axis=0)
-    candidates = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
-    mask = np.zeros(len(x), dtype=bool)
-    if candidates.any():
-        points = PointArray((x[candidates], y[candidates]))
-        ring = np.concatenate([poly, poly[:1]]).ravel()
-        mask[candidates] = np.asarray(points.intersects(Polygon([ring])), dtype=bool)
-    return mask
 
 
 def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
@@ -126,14 +97,14 @@ def lasso_term(xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[flo
 
 def expression_term(text: str) -> dict[str, Any]:
     """The term of a typed expression, stored in its canonical text (raises ExpressionError)."""
-    from dashboard.expression import normalise
+    from data.query import normalise
 
     return {"expr": normalise(text)}
 
 
 def term_node(term: dict[str, Any]) -> Any:
-    """The expression tree (dashboard/expression.py) of one term."""
-    from dashboard import expression as ex
+    """The expression tree (data/query.py) of one term."""
+    from data import query as ex
 
     if "box" in term:
         spec = term["box"]
@@ -153,7 +124,7 @@ def terms_node(terms: Sequence[Term]) -> Any:
     Modes join in order: add = ``or``, intersect = ``and``, subtract = ``and not``; a replace
     starts afresh.
     """
-    from dashboard import expression as ex
+    from data import query as ex
 
     node = None
     for mode, term in terms:
@@ -182,7 +153,7 @@ def term_mask(
         spec = term["lasso"]
         return exact_lasso_mask(df, spec["x"], spec["y"], spec["polygon"])
     if "expr" in term:
-        from dashboard.expression import expression_mask
+        from data.query import expression_mask
 
         return expression_mask(term["expr"], df, similar=similar)
     raise ValueError(f"unknown selection term {sorted(term)}; expected 'box', 'lasso' or 'expr'")
@@ -203,7 +174,7 @@ def mask_from_terms(
 
 def term_text(term: dict[str, Any]) -> str:
     """Expression text of one term, e.g. ``box(umap_x, umap_y, 1.2, 3.4, -1.0, 2.0)``."""
-    from dashboard.expression import to_text
+    from data.query import to_text
 
     return to_text(term_node(term))
 
@@ -211,10 +182,10 @@ def term_text(term: dict[str, Any]) -> str:
 def expression_text(terms: Sequence[Term]) -> str:
     """Expression text of a whole selection (``""`` when nothing is selected).
 
-    Written in the grammar of dashboard/expression.py, so ``expression_mask(text, df)`` gives the
+    Written in the grammar of data/query.py, so ``expression_mask(text, df)`` gives the
     mask ``mask_from_terms(df, terms)`` gives.
     """
-    from dashboard.expression import to_text
+    from data.query import to_text
 
     node = terms_node(terms)
     return "" if node is None else to_text(node)

@@ -77,10 +77,10 @@ class DashboardState(param.Parameterized):
         self.param.update(mask=mask, terms=terms)
 
     def apply_expression(self, text: str, *, mode: str | None = None) -> None:
-        """Select what a typed expression (grammar: dashboard/expression.py) selects.
+        """Select what a typed expression (grammar: data/query.py) selects.
 
         Combined with the current selection like ``select`` (by ``mode``, default ``self.mode``);
-        empty text clears. Raises ``dashboard.expression.ExpressionError`` naming the position
+        empty text clears. Raises ``data.query.ExpressionError`` naming the position
         and the fix; the selection is then unchanged.
         """
         if not text.strip():

@@ -6,7 +6,7 @@ on columns the model predicts or Gaia observes, plus the derived observables of 
 68 % interval over its typical width). Templates never read truth (``true_*``): that is kept for
 the purity check, which says how well a template recovers the simulated population it aims at.
 
-``expression(values)`` is the text of the selection-expression grammar (dashboard/expression.py)
+``expression(values)`` is the text of the selection-expression grammar (data/query.py)
 that ``DashboardState.apply_expression`` applies; ``mask(df, values)`` evaluates the same
 conditions with numpy, for the group summaries.
 """

@@ -16,8 +16,8 @@ from typing import Any
 
 import param
 
-from dashboard.expression import MAX_LENGTH, ExpressionError
 from dashboard.state import DashboardState
+from data.query import MAX_LENGTH, ExpressionError
 
 EXPRESSION, COLOR, FOCUSED = "expression", "color_by", "focused_row"
 KEYS = (EXPRESSION, COLOR, FOCUSED)

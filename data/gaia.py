@@ -31,7 +31,12 @@ GAIA_COLUMNS: dict[str, str] = {
     "phot_rp_mean_mag": "mag",
     "bp_rp": "mag",
     "ruwe": "",
+    "pmra": "mas / yr",
+    "pmdec": "mas / yr",
+    "radial_velocity": "km / s",
     "radial_velocity_error": "km / s",
+    "rv_amplitude_robust": "km / s",
+    "non_single_star": "",
 }
 #: Identifier columns: int64 always.
 ID_COLUMNS = ("source_id", "kic_id", "lamost_obsid")
@@ -94,10 +99,18 @@ def _read_raw(path: Path, fmt: str) -> pd.DataFrame:
         df = pd.read_csv(path, dtype={name: "string" for name in ID_COLUMNS})
         for name in ID_COLUMNS:
             if name in df.columns:
+                digits = df[name].str.fullmatch(r"\s*-?\d+\s*")
+                if not digits.fillna(True).all():
+                    bad = df[name][~digits.fillna(True)].iloc[0]
+                    raise DataError(path, name, f"{bad!r} is not an integer; digits lost to float64?")
                 df[name] = pd.to_numeric(df[name], errors="raise").astype("Int64")
         return df
     if fmt == "parquet":
         return pd.read_parquet(path)
+    if fmt == "fits":
+        # Our own handle: astropy leaks its file object when a damaged file fails to open.
+        with path.open("rb") as fh:
+            return Table.read(fh, format="fits").to_pandas()
     astro_fmt = {"votable": "votable", "fits": "fits", "ecsv": "ascii.ecsv"}[fmt]
     return Table.read(path, format=astro_fmt).to_pandas()
 
@@ -133,7 +146,7 @@ def read_gaia_table(path: Path) -> pd.DataFrame:
         warnings.simplefilter("error")
         try:
             df = _read_raw(path, fmt)
-        except (OSError, ValueError, TypeError, KeyError, UserWarning) as exc:
+        except (OSError, ValueError, TypeError, KeyError, UserWarning, fits.VerifyError) as exc:
             raise DataError(path, "file", f"unreadable {fmt} table ({exc})") from exc
     missing = [name for name in REQUIRED_COLUMNS if name not in df.columns]
     if missing:
@@ -152,14 +165,16 @@ def is_gaia_table(path: Path) -> bool:
         if fmt == "parquet":
             return "source_id" in pq.read_schema(path).names
         if fmt == "fits":
-            with fits.open(path, memmap=False) as hdul:
-                return any(
-                    isinstance(hdu, fits.BinTableHDU) and "source_id" in hdu.columns.names for hdu in hdul
-                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a damaged header only warns; reading it decides
+                with path.open("rb") as fh, fits.open(fh, memmap=False) as hdul:
+                    return any(
+                        isinstance(hdu, fits.BinTableHDU) and "source_id" in hdu.columns.names for hdu in hdul
+                    )
         if fmt in ("ecsv", "votable"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return "source_id" in _read_raw(path, fmt).columns
-    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError):
+    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, fits.VerifyError):
         return False
     return False

@@ -61,15 +61,33 @@ def _problem(category: str, path: Path, fld: str, reason: str, stage: str) -> tu
     return (str(path), fld, f"{category}: {reason}", stage)
 
 
+def _read_problem(path: Path, exc: DataError) -> tuple[str, str, str, str]:
+    """Quarantine entry of a reader error: unreadable file, missing field or bad values."""
+    prefix = f"{quality.REASON_BAD_VALUES}: "
+    if exc.reason.startswith(prefix):
+        return _problem(quality.REASON_BAD_VALUES, path, exc.field, exc.reason[len(prefix) :], "read")
+    category = quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
+    return _problem(category, path, exc.field, exc.reason, "read")
+
+
+def _name_problem(path: Path) -> tuple[str, str, str, str] | None:
+    """The catalogue stores ';'-separated relative paths: a name that cannot be stored is refused."""
+    if ";" in path.name or not path.name.isprintable():
+        reason = f"name {path.name!r} holds ';' or a control character; rename the file"
+        return _problem(quality.REASON_UNREADABLE, path, "file name", reason, "read")
+    return None
+
+
 def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
     """Read the quarters of one star, normalise each by its median, bin and build channels."""
     times, fluxes, valids, kic = [], [], [], None
     for path in paths:
+        if problem := _name_problem(path):
+            return _Result("lc", kic, paths, problem=problem)
         try:
             rec = read_kepler_lightcurve(path)
         except DataError as exc:
-            category = quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
-            return _Result("lc", kic, paths, problem=_problem(category, path, exc.field, exc.reason, "read"))
+            return _Result("lc", kic, paths, problem=_read_problem(path, exc))
         kic = rec.kic_id
         good = rec.valid & np.isfinite(rec.flux)
         median = np.median(rec.flux[good]) if good.any() else np.nan
@@ -92,11 +110,12 @@ def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
 
 def _read_spectrum(paths: tuple[Path, ...]) -> _Result:
     path = paths[0]
+    if problem := _name_problem(path):
+        return _Result("spec", None, paths, problem=problem)
     try:
         rec = read_lamost_spectrum(path)
     except DataError as exc:
-        category = quality.REASON_UNREADABLE if exc.field == "file" else quality.REASON_MISSING_FIELD
-        return _Result("spec", None, paths, problem=_problem(category, path, exc.field, exc.reason, "read"))
+        return _Result("spec", None, paths, problem=_read_problem(path, exc))
     flux, mask = preprocess.spectrum_to_grid(rec.wavelength_aa, rec.flux, rec.mask, rec.helio_rv_kms)
     reason = preprocess.spectrum_problem(mask)
     if reason:
@@ -199,6 +218,30 @@ def _index(results: list[_Result], kind: str, quarantine: list[dict]) -> dict[in
     return good
 
 
+def _bad_gaia_rows(gaia: pd.DataFrame) -> dict[int, tuple[str, str]]:
+    """kic_id -> (column, reason) of Gaia rows that cannot be placed on the sky or in the CMD.
+
+    NaN parallaxes stay (two-parameter solutions are real stars); infinities never do.
+    """
+    checks = {
+        "ra": (lambda v: np.isfinite(v) & (v >= 0) & (v < 360), "not a finite RA in [0, 360) deg"),
+        "dec": (lambda v: np.isfinite(v) & (v >= -90) & (v <= 90), "not a finite Dec in [-90, 90] deg"),
+        "phot_g_mean_mag": (np.isfinite, "not a finite G magnitude"),
+        "parallax_error": (lambda v: ~(v < 0), "negative uncertainty"),
+    }
+    bad: dict[int, tuple[str, str]] = {}
+    for name in gaia.columns:
+        if name in ("source_id", "kic_id", "lamost_obsid") or not pd.api.types.is_numeric_dtype(gaia[name]):
+            continue
+        values = gaia[name].to_numpy(dtype=np.float64)
+        ok, why = checks.get(name, (lambda v: ~np.isinf(v), "infinite value"))
+        with np.errstate(invalid="ignore"):
+            ok = ok(values) & ~np.isinf(values)
+        for kic, value in zip(gaia["kic_id"].to_numpy()[~ok], values[~ok], strict=True):
+            bad.setdefault(int(kic), (name, f"{why} ({value})"))
+    return bad
+
+
 def _catalogue(gaia: pd.DataFrame, lcs: dict, specs: dict, root: Path, seed: int) -> pd.DataFrame:
     plx = gaia["parallax"].to_numpy(dtype=np.float64)
     g = gaia["phot_g_mean_mag"].to_numpy(dtype=np.float64)
@@ -276,6 +319,12 @@ def ingest_survey(
             _quarantine_row(kic, (str(gaia_path), "kic_id", f"{quality.REASON_DUPLICATE}: Gaia row", "match"))
         )
     gaia = gaia.loc[~dup]
+    bad_rows = _bad_gaia_rows(gaia)
+    for kic, (fld, why) in bad_rows.items():
+        quarantine.append(
+            _quarantine_row(kic, (str(gaia_path), fld, f"{quality.REASON_BAD_GAIA}: {why}", "match"))
+        )
+    gaia = gaia.loc[~gaia["kic_id"].isin(list(bad_rows))]
     has_lc = gaia["kic_id"].isin(list(lcs)).to_numpy()
     has_spec = gaia["lamost_obsid"].isin(list(specs)).to_numpy()
     for (_, row), lc_ok, spec_ok in zip(gaia.iterrows(), has_lc, has_spec, strict=True):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from data import fitswrite
 from data.errors import DataError
 from data.quality import DEFAULT_BITMASK, MASKED_WARNING_FRACTION
 
@@ -27,6 +28,39 @@ BJDREF_KEPLER = 2454833.0
 #: Long-cadence sampling: 270 frames × 6.02 s = 29.4 min (TIMEDEL of a real file).
 LONG_CADENCE_D = 0.02043359821692
 CREATOR = "17521 FluxExporter2PipelineModule"
+#: The 20 LIGHTCURVE columns of an archive file, in order: (name, FITS format, unit).
+_ALL_COLUMNS = (
+    ("TIME", "D", "BJD - 2454833"),
+    ("TIMECORR", "E", "d"),
+    ("CADENCENO", "J", ""),
+    ("SAP_FLUX", "E", "e-/s"),
+    ("SAP_FLUX_ERR", "E", "e-/s"),
+    ("SAP_BKG", "E", "e-/s"),
+    ("SAP_BKG_ERR", "E", "e-/s"),
+    ("PDCSAP_FLUX", "E", "e-/s"),
+    ("PDCSAP_FLUX_ERR", "E", "e-/s"),
+    ("SAP_QUALITY", "J", ""),
+    ("PSF_CENTR1", "D", "pixel"),
+    ("PSF_CENTR1_ERR", "E", "pixel"),
+    ("PSF_CENTR2", "D", "pixel"),
+    ("PSF_CENTR2_ERR", "E", "pixel"),
+    ("MOM_CENTR1", "D", "pixel"),
+    ("MOM_CENTR1_ERR", "E", "pixel"),
+    ("MOM_CENTR2", "D", "pixel"),
+    ("MOM_CENTR2_ERR", "E", "pixel"),
+    ("POS_CORR1", "E", "pixels"),
+    ("POS_CORR2", "E", "pixels"),
+)
+_CORE_COLUMNS = (
+    "TIME",
+    "CADENCENO",
+    "SAP_FLUX",
+    "SAP_FLUX_ERR",
+    "PDCSAP_FLUX",
+    "PDCSAP_FLUX_ERR",
+    "SAP_QUALITY",
+)
+_OPTIONAL_COLUMNS = tuple(c for c in _ALL_COLUMNS if c[0] not in _CORE_COLUMNS)
 # BJD 2454833.0 is 2009-01-01 12:00 (TDB; the few-second TDB-UTC offset is ignored in file names).
 _BKJD_EPOCH = datetime(2009, 1, 1, 12, 0, 0)
 
@@ -57,24 +91,47 @@ def kepler_filename(kic_id: int, time_stop_bkjd: float) -> str:
     return f"kplr{int(kic_id):09d}-{stamp.strftime('%Y%j%H%M%S')}_llc.fits"
 
 
-def _primary_header(kic_id: int, quarter: int, extra: dict[str, Any]) -> fits.Header:
-    hdr = fits.Header()
-    hdr["TELESCOP"] = ("Kepler", "telescope")
-    hdr["INSTRUME"] = ("Kepler Photometer", "detector type")
-    hdr["MISSION"] = ("Kepler", "mission name")
-    hdr["OBJECT"] = (f"KIC {int(kic_id)}", "string version of KEPLERID")
-    hdr["KEPLERID"] = (int(kic_id), "unique Kepler target identifier")
-    hdr["QUARTER"] = (int(quarter), "Observing quarter")
-    hdr["OBSMODE"] = ("long cadence", "observing mode")
-    hdr["ORIGIN"] = ("NASA/Ames", "institution responsible for creating this file")
-    hdr["CREATOR"] = (CREATOR, "pipeline job and program used")
-    hdr["FILEVER"] = ("6.1", "file format version")
+def _cards(items: dict[str, Any]) -> list[fitswrite.Card]:
+    """(key, value, comment) cards from ``{key: value}`` or ``{key: (value, comment)}``; None skipped."""
+    out = []
+    for key, value in items.items():
+        value, comment = value if isinstance(value, tuple) else (value, "")
+        if value is not None:
+            out.append((key, value, comment))
+    return out
+
+
+def _primary_cards(kic_id: int, quarter: int, extra: dict[str, Any]) -> list[fitswrite.Card]:
+    cards: dict[str, Any] = {
+        "TELESCOP": ("Kepler", "telescope"),
+        "INSTRUME": ("Kepler Photometer", "detector type"),
+        "MISSION": ("Kepler", "mission name"),
+        "OBJECT": (f"KIC {int(kic_id)}", "string version of KEPLERID"),
+        "KEPLERID": (int(kic_id), "unique Kepler target identifier"),
+        "QUARTER": (int(quarter), "Observing quarter"),
+        "OBSMODE": ("long cadence", "observing mode"),
+        "ORIGIN": ("NASA/Ames", "institution responsible for creating this file"),
+        "CREATOR": (CREATOR, "pipeline job and program used"),
+        "FILEVER": ("6.1", "file format version"),
+    }
     # Archive order first; keys absent from ``extra`` are left out (FITS headers cannot hold NaN).
-    order = ("RA_OBJ", "DEC_OBJ", "KEPMAG", "TEFF", "LOGG", "FEH", "RADIUS")
+    order = (
+        "SEASON",
+        "CHANNEL",
+        "MODULE",
+        "OUTPUT",
+        "RA_OBJ",
+        "DEC_OBJ",
+        "KEPMAG",
+        "TEFF",
+        "LOGG",
+        "FEH",
+        "RADIUS",
+    )
     for key in (*order, *sorted(set(extra) - set(order))):
-        if key in extra and key not in hdr:
-            hdr[key] = extra[key]
-    return hdr
+        if key in extra and key.upper() not in cards:
+            cards[key.upper()] = extra[key]
+    return _cards(cards)
 
 
 def write_kepler_lightcurve(
@@ -88,6 +145,10 @@ def write_kepler_lightcurve(
     kic_id: int,
     quarter: int,
     header_extra: dict[str, Any] | None = None,
+    sap_flux_err: np.ndarray | None = None,
+    columns_extra: dict[str, np.ndarray] | None = None,
+    table_header_extra: dict[str, Any] | None = None,
+    aperture: np.ndarray | None = None,
 ) -> Path:
     """Write a Kepler long-cadence light curve in the archive layout.
 
@@ -103,6 +164,17 @@ def write_kepler_lightcurve(
         (T,) int quality bit field (:class:`data.quality.KeplerQuality`).
     header_extra
         Extra PRIMARY keywords (RA_OBJ, DEC_OBJ, KEPMAG, TEFF, ...); ``None`` values are skipped.
+    sap_flux_err
+        (T,) SAP flux uncertainty; ``pdcsap_flux_err`` when omitted.
+    columns_extra
+        Any of the other archive columns (SAP_BKG, SAP_BKG_ERR, PSF_CENTR1/2[_ERR],
+        MOM_CENTR1/2[_ERR], POS_CORR1/2, TIMECORR); those not given are written as NaN (zero for
+        TIMECORR), as in archive files where the pipeline produced none. All 20 columns are always
+        written, in the archive's order.
+    table_header_extra
+        Extra LIGHTCURVE keywords (LIVETIME, CDPP3_0, CDPP6_0, CDPP12_0, PDCMETHD, CROWDSAP, ...).
+    aperture
+        The APERTURE int32 bit-mask image (a 5×5 stamp with the optimal aperture when omitted).
     """
     extra = {k: v for k, v in (header_extra or {}).items() if v is not None}
     time = np.asarray(time_bkjd, dtype=np.float64)
@@ -110,29 +182,58 @@ def write_kepler_lightcurve(
     finite = time[np.isfinite(time)]
     t0, t1 = (float(finite[0]), float(finite[-1])) if finite.size else (0.0, 0.0)
     sap = np.asarray(sap_flux, dtype=np.float32)
-    columns = [
-        fits.Column("TIME", "D", unit="BJD - 2454833", array=time),
-        fits.Column("TIMECORR", "E", unit="d", array=np.zeros(n, np.float32)),
-        fits.Column("CADENCENO", "J", array=np.arange(n, dtype=np.int32) + 1105 * int(quarter)),
-        fits.Column("SAP_FLUX", "E", unit="e-/s", array=sap),
-        fits.Column("SAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)),
-        fits.Column("PDCSAP_FLUX", "E", unit="e-/s", array=np.asarray(pdcsap_flux, np.float32)),
-        fits.Column("PDCSAP_FLUX_ERR", "E", unit="e-/s", array=np.asarray(pdcsap_flux_err, np.float32)),
-        fits.Column("SAP_QUALITY", "J", array=np.asarray(sap_quality, dtype=np.int32)),
-    ]
-    table = fits.BinTableHDU.from_columns(columns, name="LIGHTCURVE")
-    th = table.header
-    th["BJDREFI"] = (2454833, "integer part of BJD reference date")
-    th["BJDREFF"] = (0.0, "fraction of the day in BJD reference date")
-    th["TIMEUNIT"] = ("d", "time unit for TIME, TSTART and TSTOP")
-    th["TIMESYS"] = ("TDB", "time system is barycentric JD")
-    th["TIMEDEL"] = (LONG_CADENCE_D, "[d] time elapsed between cadences")
-    th["TSTART"] = (t0 + BJDREF_KEPLER, "observation start time in BJD")
-    th["TSTOP"] = (t1 + BJDREF_KEPLER, "observation stop time in BJD")
-    th["TELAPSE"] = (t1 - t0, "[d] TSTOP - TSTART")
-    aperture = fits.ImageHDU(np.full((5, 5), 3, dtype=np.int32), name="APERTURE")
-    hdul = fits.HDUList([fits.PrimaryHDU(header=_primary_header(kic_id, quarter, extra)), table, aperture])
-    hdul.writeto(path, overwrite=True, checksum=False)
+    given = {k.upper(): v for k, v in (columns_extra or {}).items()}
+    unknown = set(given) - {name for name, _, _ in _OPTIONAL_COLUMNS}
+    if unknown:
+        raise ValueError(f"unknown Kepler LIGHTCURVE columns {sorted(unknown)}")
+    sap_err = pdcsap_flux_err if sap_flux_err is None else sap_flux_err
+    core = {
+        "TIME": time,
+        "CADENCENO": np.arange(n, dtype=np.int32) + 1105 * int(quarter),
+        "SAP_FLUX": sap,
+        "SAP_FLUX_ERR": np.asarray(sap_err, np.float32),
+        "PDCSAP_FLUX": np.asarray(pdcsap_flux, np.float32),
+        "PDCSAP_FLUX_ERR": np.asarray(pdcsap_flux_err, np.float32),
+        "SAP_QUALITY": np.asarray(sap_quality, dtype=np.int32),
+    }
+    optional = {name: (fmt, unit) for name, fmt, unit in _OPTIONAL_COLUMNS}
+    columns = []
+    for name, fmt, unit in _ALL_COLUMNS:
+        if name in core:
+            array = core[name]
+        elif name in given:
+            array = np.asarray(given[name], dtype=np.float64 if fmt == "D" else np.float32)
+        else:
+            fill = 0.0 if name == "TIMECORR" else np.nan
+            array = np.full(n, fill, dtype=np.float64 if optional[name][0] == "D" else np.float32)
+        if array.shape != (n,):
+            raise ValueError(f"column {name} has shape {array.shape}; ({n},) expected")
+        columns.append((name, fmt, unit, array))
+    table_cards = _cards(
+        {
+            "BJDREFI": (2454833, "integer part of BJD reference date"),
+            "BJDREFF": (0.0, "fraction of the day in BJD reference date"),
+            "TIMEUNIT": ("d", "time unit for TIME, TSTART and TSTOP"),
+            "TIMESYS": ("TDB", "time system is barycentric JD"),
+            "TIMEDEL": (LONG_CADENCE_D, "[d] time elapsed between cadences"),
+            "TSTART": (t0 + BJDREF_KEPLER, "observation start time in BJD"),
+            "TSTOP": (t1 + BJDREF_KEPLER, "observation stop time in BJD"),
+            "TELAPSE": (t1 - t0, "[d] TSTOP - TSTART"),
+            **(table_header_extra or {}),
+        }
+    )
+    if aperture is None:
+        # Bit 1: pixel collected; bit 2: in the optimal aperture (Kepler Archive Manual 2.3.2).
+        aperture = np.ones((5, 5), dtype=np.int32)
+        aperture[1:4, 1:4] = 3
+    fitswrite.write_fits(
+        path,
+        [
+            fitswrite.primary_hdu(_primary_cards(kic_id, quarter, extra)),
+            fitswrite.bintable_hdu(columns, "LIGHTCURVE", table_cards),
+            fitswrite.image_hdu(np.asarray(aperture, dtype=np.int32), "APERTURE"),
+        ],
+    )
     return Path(path)
 
 
@@ -169,6 +270,8 @@ def _read(hdul: fits.HDUList, path: Path, bitmask: int) -> LightCurveRecord:
         table = hdul["LIGHTCURVE"]
     except KeyError as exc:
         raise DataError(path, "LIGHTCURVE", "missing HDU 1 'LIGHTCURVE'") from exc
+    if not isinstance(table, fits.BinTableHDU):
+        raise DataError(path, "LIGHTCURVE", f"is a {type(table).__name__}; a binary table expected")
     if table.data is None:
         raise DataError(path, "LIGHTCURVE", "empty table")
     names = {n.upper() for n in table.columns.names}
@@ -183,7 +286,16 @@ def _read(hdul: fits.HDUList, path: Path, bitmask: int) -> LightCurveRecord:
         raise DataError(path, f"PRIMARY.{id_key}", "missing target identifier keyword")
     bjdref = float(table.header.get("BJDREFI", BJDREF_KEPLER)) + float(table.header.get("BJDREFF", 0.0))
     has_time = np.isfinite(time)
-    valid = np.isfinite(flux) & ((quality & int(bitmask)) == 0)
+    steps = np.diff(time[has_time])
+    if (steps <= 0).any():
+        raise DataError(
+            path,
+            "LIGHTCURVE.TIME",
+            f"bad values: {int((steps < 0).sum())} times out of order, {int((steps == 0).sum())} repeated; "
+            "one row per cadence in time order expected (corrupted or concatenated file?)",
+        )
+    # A negative uncertainty is meaningless: such cadences are invalid, like NaN fluxes.
+    valid = np.isfinite(flux) & ~(flux_err < 0) & ((quality & int(bitmask)) == 0)
     n_masked = int((~(valid & has_time)).sum())
     if time.size and n_masked > MASKED_WARNING_FRACTION * time.size:
         log.warning("%s: %d of %d cadences masked", path, n_masked, time.size)
@@ -217,9 +329,10 @@ def read_kepler_lightcurve(path: Path, *, bitmask: int = DEFAULT_BITMASK) -> Lig
         # A truncated file only warns in astropy: make it an error we can name.
         warnings.simplefilter("error")
         try:
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+            # Our own handle: astropy leaks its file object when a damaged file fails to open.
+            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
                 return _read(hdul, path, bitmask)
         except DataError:
             raise
-        except (OSError, ValueError, TypeError, IndexError, UserWarning) as exc:
+        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
             raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc

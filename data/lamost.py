@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from astropy.io import fits
 
+from data import fitswrite
 from data.errors import DataError
 
 #: Native LAMOST LRS grid: log10 λ = 3.5682 + 1e-4 i, i = 0..3908 (3700.0–9099.1 Å, vacuum).
@@ -50,14 +51,18 @@ class SpectrumRecord:
     path: Path
 
 
-def _primary_header(header: dict[str, Any]) -> fits.Header:
-    hdr = fits.Header()
-    hdr["TELESCOP"] = ("LAMOST", "GuoShouJing Telescope")
-    hdr["CLASS"] = ("STAR", "class of object")
-    for key, value in header.items():
+def _primary_cards(header: dict[str, Any]) -> list[fitswrite.Card]:
+    items: dict[str, Any] = {
+        "TELESCOP": ("LAMOST", "GuoShouJing Telescope"),
+        "CLASS": ("STAR", "class of object"),
+    }
+    items.update({key.upper(): value for key, value in header.items()})
+    cards = []
+    for key, value in items.items():
+        value, comment = value if isinstance(value, tuple) else (value, "")
         if value is not None:
-            hdr[key] = value
-    return hdr
+            cards.append((key, value, comment))
+    return cards
 
 
 def write_lamost_spectrum(
@@ -90,20 +95,20 @@ def write_lamost_spectrum(
         "ANDMASK": np.asarray(andmask, np.float32),
         "ORMASK": np.asarray(ormask, np.float32),
     }
-    hdr = _primary_header(header)
+    cards = _primary_cards(header)
     if layout == "table":
         arrays["NORMALIZATION"] = np.ones_like(wave)
         n = wave.size
-        cols = [fits.Column(name, f"{n}E", array=a[None, :]) for name, a in arrays.items()]
-        hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="COADD")])
+        cols = [(name, f"{n}E", "", a[None, :]) for name, a in arrays.items()]
+        hdus = [fitswrite.primary_hdu(cards), fitswrite.bintable_hdu(cols, "COADD")]
     elif layout == "image":
-        hdr["COEFF0"] = (float(np.log10(wave[0])), "log10 of the first wavelength")
-        hdr["COEFF1"] = (float(np.median(np.diff(np.log10(wave.astype(np.float64))))), "log10 step")
+        cards.append(("COEFF0", float(np.log10(wave[0])), "log10 of the first wavelength"))
+        cards.append(("COEFF1", float(np.median(np.diff(np.log10(wave.astype(np.float64))))), "log10 step"))
         image = np.stack([arrays[name] for name in _TABLE_COLUMNS])
-        hdul = fits.HDUList([fits.PrimaryHDU(data=image, header=hdr)])
+        hdus = [fitswrite.primary_hdu(cards, image=image)]
     else:
         raise ValueError(f"layout must be 'table' or 'image', not {layout!r}")
-    hdul.writeto(path, overwrite=True)
+    fitswrite.write_fits(path, hdus)
     return Path(path)
 
 
@@ -146,6 +151,15 @@ def _read(hdul: fits.HDUList, path: Path) -> SpectrumRecord:
     if "OBSID" not in hdr:
         raise DataError(path, "PRIMARY.OBSID", "missing observation identifier keyword")
     flux, ivar = arrays["FLUX"], arrays["IVAR"]
+    wave = arrays["WAVELENGTH"][np.isfinite(arrays["WAVELENGTH"])]
+    if not wave.size or not 3000 < np.median(wave) < 12000:
+        median = float(np.median(wave)) if wave.size else float("nan")
+        raise DataError(
+            path,
+            "WAVELENGTH",
+            f"bad values: median {median:.4g} is not a LAMOST wavelength in Å (3700–9100 Å expected; "
+            "nm, µm or log10 λ? convert to vacuum Å)",
+        )
     good = (ivar > 0) & (arrays["ANDMASK"] == 0) & np.isfinite(flux) & np.isfinite(ivar)
     snr_g = hdr.get("SNRG", hdr.get("SN_G", np.nan))
     return SpectrumRecord(
@@ -173,9 +187,10 @@ def read_lamost_spectrum(path: Path) -> SpectrumRecord:
         # A truncated file only warns in astropy: make it an error we can name.
         warnings.simplefilter("error")
         try:
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+            # Our own handle: astropy leaks its file object when a damaged file fails to open.
+            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
                 return _read(hdul, path)
         except DataError:
             raise
-        except (OSError, ValueError, TypeError, IndexError, UserWarning) as exc:
+        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
             raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc

@@ -69,6 +69,7 @@ REASON_DUPLICATE = "duplicate identifier"
 REASON_TOO_FEW_VALID = "too few valid samples"
 REASON_BAD_GAIA = "bad Gaia row"
 REASON_UNMATCHED_FILE = "file matches no Gaia row"
+REASON_BAD_VALUES = "bad values"
 
 QUARANTINE_REASONS = (
     REASON_UNREADABLE,
@@ -79,4 +80,5 @@ QUARANTINE_REASONS = (
     REASON_TOO_FEW_VALID,
     REASON_BAD_GAIA,
     REASON_UNMATCHED_FILE,
+    REASON_BAD_VALUES,
 )

@@ -161,21 +161,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    import datetime
-
+    from data.provenance import provenance
+    from data.query import expression_mask
     from data.storage import export_table
 
     store = _store(args)
     catalog = store.read_catalog()
-    selected = catalog.query(args.query, engine="python") if args.query else catalog
-    manifest = store.read_manifest()
-    meta = {
-        "selection": args.query or "all stars",
-        "catalogue": str(store.catalog_path),
-        "checkpoint_sha256": manifest.get("embed", {}).get("checkpoint_sha256", "none"),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "creator": "desa export",
-    }
+    # The dashboard's selection language: parsed, never executed (similar() needs the dashboard).
+    selected = catalog[expression_mask(args.query, catalog)] if args.query else catalog
+    meta = provenance(store.root, args.query or "", len(selected))
+    meta["creator"] = "desa export"
     path = export_table(selected, Path(args.out), fmt=args.format, meta=meta)
     print(f"wrote {len(selected)} stars to {path}")
 
@@ -225,6 +220,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--allow-websocket-origin", origin]
     if args.prefix:
         cmd += ["--prefix", args.prefix]
+    if args.use_xheaders:
+        cmd += ["--use-xheaders"]
     if args.basic_auth:
         cmd += ["--basic-auth", args.basic_auth]
     for name in OAUTH_OPTIONS:
@@ -394,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--query",
         default=None,
-        help="pandas query over catalogue columns, e.g. 'binary_prob > 0.9 and bp_rp_mag < 1.2'",
+        help="selection expression (the dashboard's language, see data/query.py), "
+        'e.g. "binary_prob > 0.9 and box(bp_rp_mag, abs_g_mag, 0.8, 1.2, 3, 5)"',
     )
     s.add_argument("--format", choices=("csv", "ecsv", "votable", "fits"), default="votable")
     s.add_argument("--out", required=True, help="output file")
@@ -434,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="public host[:port] the browser uses (behind a reverse proxy); repeatable",
     )
     s.add_argument("--prefix", default=None, help="URL prefix when the proxy serves under a sub-path")
+    s.add_argument("--use-xheaders", action="store_true", help="trust the proxy's X-Forwarded-* headers")
     s.add_argument("--liveness", action="store_true", help="answer GET /liveness for monitors and probes")
     s.add_argument("--liveness-endpoint", default="liveness", help="path of the liveness endpoint")
     return parser

@@ -7,7 +7,6 @@ parameters in the manifest, so the dashboard and exports can name the model behi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.provenance import file_sha256
 from data.storage import SurveyStore
 from desa_core.projection import Projector
 from desa_core.serving import DesaService
@@ -31,14 +31,6 @@ class EmbedSummary:
     layout: dict
     checkpoint_sha256: str
     seconds: float
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def embed_survey(
@@ -66,7 +58,7 @@ def embed_survey(
     table["umap_x"], table["umap_y"] = coords[:, 0], coords[:, 1]
     table["missing_modality"] = pd.Categorical(table["missing_modality"])
     store.update_catalog(table)
-    sha = file_sha256(checkpoint)
+    sha = file_sha256(Path(checkpoint))
     store.update_manifest(
         embed={
             "checkpoint": str(checkpoint),

@@ -7,8 +7,8 @@ from typing import Any
 import panel as pn
 import param
 
-from dashboard.expression import ExpressionError
 from dashboard.state import DashboardState
+from data.query import ExpressionError
 
 SIMILAR_OF = {"focused star": "focused", "selection centroid": "selection"}
 

@@ -8,6 +8,7 @@ one function and one fraction. Observables shared by all (distance, extinction, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from data import isochrones
 from data.simulate import stars
 
 POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
@@ -22,6 +24,13 @@ KEPLER_FIELD_RA_DEC = (290.67, 44.5)
 K_CONST_KMS = 212.9  # K = 212.9 P^(−1/3) m₂ (m₁+m₂)^(−2/3) km/s, P in d, m in M☉
 A_CONST_RSUN = 4.2084  # a = 4.2084 (M/M☉)^(1/3) (P/d)^(2/3) R☉
 LRS_FWHM_KMS = 166.6  # c / 1800: lines double at LAMOST LRS above this separation
+# Extinction towards the Kepler field: E(B−V) = 0.18 (1 − e^(−d / 800 pc)) (our law; the
+# Burstein–Heiles total at the field centre is 0.10, SCIENCE.md 4.4); Gaia extinction coefficients
+# A_G = 2.74 E(B−V), E(BP−RP) = 1.339 E(B−V) (Casagrande & VandenBerg 2018, solar-type stars).
+EBV_MAX_MAG = 0.18
+EBV_SCALE_PC = 800.0
+R_G = 2.740
+E_BP_RP_PER_EBV = 1.339
 
 
 def _default_fractions() -> dict[str, float]:
@@ -48,7 +57,7 @@ class SurveyConfig:
     spectrum_layout: Literal["table", "image"] = "table"
     kepmag_range: tuple[float, float] = (10.0, 16.0)
     spectrum_snr_median: float = 40.0
-    workers: int = 2
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 def population_counts(config: SurveyConfig) -> dict[str, int]:
@@ -71,6 +80,23 @@ def _dwarf_mass(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(rng.normal(0.95, 0.2, n), 0.45, 1.35)
 
 
+def _dwarfs(mass: np.ndarray, age_gyr: np.ndarray, feh: np.ndarray) -> tuple[dict, np.ndarray]:
+    """MIST main-sequence properties; stars past the turn-off get younger until they are on it."""
+    age = np.array(age_gyr, dtype=float)
+    props = isochrones.main_sequence_stars(mass, age, feh)
+    for _ in range(30):
+        off = ~np.isfinite(props["teff_k"]) | ~np.isfinite(props["abs_g_mag"])
+        if not off.any():
+            break
+        age[off] *= 0.8
+        fix = isochrones.main_sequence_stars(mass[off], age[off], feh[off])
+        for key, values in fix.items():
+            props[key][off] = values
+    else:
+        raise RuntimeError("could not place dwarfs on the MIST main sequence")
+    return props, age
+
+
 def _single(
     n: int,
     rng: np.random.Generator,
@@ -79,9 +105,9 @@ def _single(
     mass: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     mass = _dwarf_mass(rng, n) if mass is None else mass
-    props = stars.dwarf_properties(mass, feh)
-    props.update(mass_msun=mass, age_gyr=age_gyr, feh=feh)
-    props["prot_d"] = stars.gyro_period(props["b_v_mag"], props["teff_k"], age_gyr, rng)
+    props, age_gyr = _dwarfs(mass, age_gyr, feh)
+    props.update(mass_msun=props["mass_msun"], age_gyr=age_gyr, feh=feh)
+    props["prot_d"] = stars.gyro_period(props["teff_k"], age_gyr, rng)
     props["a_li"] = stars.lithium_abundance(props["teff_k"], age_gyr, rng)
     props["spot_amp_pct"] = _log_uniform(rng, 0.05, 0.5, n)
     return props
@@ -89,23 +115,28 @@ def _single(
 
 def _draw_single(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray) -> dict:
     mass = _dwarf_mass(rng, n)
-    t_ms = 10.0 * mass**-2.5  # main-sequence lifetime (Gyr)
+    t_ms = 10.0 * mass**-2.5  # rough main-sequence lifetime (Gyr); MIST decides in _dwarfs
     # Log-uniform ages from 0.5 Gyr to the MS lifetime: Kepler rotators are biased young.
     age = np.exp(rng.uniform(np.log(0.5), np.log(np.clip(t_ms, 0.8, 10.0)), n))
     return _single(n, rng, age, feh, mass)
 
 
 def _draw_young(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray) -> dict:
-    props = _single(n, rng, _log_uniform(rng, 0.03, 0.3, n), feh)
-    # Fast-rotator tail before convergence on the slow sequence, percent-level spots.
-    props["prot_d"] = _log_uniform(rng, 0.8, 7.0, n)
-    props["spot_amp_pct"] = _log_uniform(rng, 0.5, 3.0, n)
+    props = _single(n, rng, _log_uniform(rng, 0.1, 0.3, n), feh)
+    # Fast-rotator tail before convergence on the slow sequence (SCIENCE.md 3.4): log-uniform
+    # between 1.2 d and the slow-sequence period at the star's age (kept within 4–9 d);
+    # percent-level spots, 0.6–4 % peak to peak (Pleiades-like).
+    p_slow = np.clip(stars.slow_sequence_period(props["teff_k"], props["age_gyr"]), 4.0, 9.0)
+    props["prot_d"] = np.exp(rng.uniform(np.log(1.2), np.log(p_slow)))
+    props["spot_amp_pct"] = _log_uniform(rng, 0.6, 4.0, n)
     return props
 
 
 def _companion(props: dict, q: np.ndarray, feh: np.ndarray) -> dict[str, np.ndarray]:
-    """Add the companion (a dwarf of mass q·M₁) and the combined photometry (flux sums)."""
-    comp = stars.dwarf_properties(np.clip(q * props["mass_msun"], 0.1, None), feh)
+    """Add the companion (a coeval dwarf of initial mass q·M₁) and the combined photometry."""
+    comp = isochrones.main_sequence_stars(np.clip(q * props["mass_msun"], 0.102, None), props["age_gyr"], feh)
+    if not np.isfinite(comp["abs_g_mag"]).all():
+        raise RuntimeError("a companion fell off the MIST main sequence")
     m_rp1 = props["abs_g_mag"] - props["g_rp_mag"]
     m_rp2 = comp["abs_g_mag"] - comp["g_rp_mag"]
     m_bp1, m_bp2 = m_rp1 + props["bp_rp_mag"], m_rp2 + comp["bp_rp_mag"]
@@ -116,8 +147,8 @@ def _companion(props: dict, q: np.ndarray, feh: np.ndarray) -> dict[str, np.ndar
     total_g = add(props["abs_g_mag"], comp["abs_g_mag"])
     out = dict(props)
     out.update(
-        mass2_msun=q * props["mass_msun"],
-        q=q,
+        mass2_msun=comp["mass_msun"],
+        q=comp["mass_msun"] / props["mass_msun"],
         teff2_k=comp["teff_k"],
         radius2_rsun=comp["radius_rsun"],
         logg2=comp["logg"],
@@ -156,33 +187,48 @@ def _draw_wide_binary(n: int, config: SurveyConfig, rng: np.random.Generator, fe
 
 
 def _draw_evolved(n: int, rng: np.random.Generator, feh: np.ndarray, *, giant: bool) -> dict:
+    """Subgiants or giants (RGB and red clump) drawn from the MIST isochrones' own phases.
+
+    Ages are log-uniform over 0.8–10 Gyr; along each isochrone a point is drawn ∝ IMF × Δm
+    (:func:`data.isochrones.evolved_stars`), which weights each branch by its lifetime.
+    """
+    phases = ("rgb", "cheb") if giant else ("subgiant",)
+    age = _log_uniform(rng, 0.8, 10.0, n)
+    drawn = isochrones.evolved_stars(age, feh, phases, rng)
+    for _ in range(20):
+        bad = drawn["teff_k"].isna().to_numpy() | drawn["abs_g_mag"].isna().to_numpy()
+        if not bad.any():
+            break
+        age[bad] = _log_uniform(rng, 0.8, 10.0, int(bad.sum()))
+        redo = isochrones.evolved_stars(age[bad], feh[bad], phases, rng)
+        for column in drawn.columns:
+            drawn.loc[bad, column] = redo[column].to_numpy()
+    else:
+        raise RuntimeError(f"could not draw {phases} stars from the MIST grid")
+    props = {
+        key: drawn[key].to_numpy(dtype=float)
+        for key in (
+            "mass_msun",
+            "teff_k",
+            "logg",
+            "logl",
+            "radius_rsun",
+            "abs_g_mag",
+            "bp_rp_mag",
+            "g_rp_mag",
+        )
+    }
+    props["evolutionary_phase"] = drawn["phase"].to_numpy(dtype=object)
     if giant:
-        # 35 % red clump (logg 2.4 ± 0.1, 4600–4900 K), the rest on the RGB (logg 1.5–3.5,
-        # Teff rising with logg); Teff clipped to 4000–5200 K. Our recipe, not an isochrone.
-        mass = rng.uniform(0.9, 2.0, n)
-        clump = rng.random(n) < 0.35
-        logg = np.where(clump, rng.normal(2.4, 0.1, n), rng.uniform(1.5, 3.5, n))
-        teff = np.where(clump, rng.uniform(4600, 4900, n), 4500 + 350 * (logg - 2.5) + rng.normal(0, 100, n))
-        teff = np.clip(teff - 150 * feh, 4000, 5200)
         prot = _log_uniform(rng, 40.0, 200.0, n)
         amp = _log_uniform(rng, 0.005, 0.05, n)
+        # ~1 % of giants are Li-rich, A(Li) ≥ 2 (Gao et al. 2019).
         a_li = np.where(rng.random(n) < 0.01, rng.uniform(2.0, 3.0, n), rng.normal(0.8, 0.4, n))
     else:
-        mass = rng.uniform(1.0, 1.6, n)
-        logg = rng.uniform(3.5, 4.0, n)
-        teff = rng.uniform(5000, 6200, n)
         prot = _log_uniform(rng, 15.0, 60.0, n)
         amp = _log_uniform(rng, 0.02, 0.2, n)
         a_li = rng.normal(1.5, 0.4, n)
-    props = stars.evolved_properties(teff, logg, mass)
-    props.update(
-        mass_msun=mass,
-        feh=feh,
-        age_gyr=np.clip(11.0 * mass**-2.5, 0.5, 12.0),
-        prot_d=prot,
-        spot_amp_pct=amp,
-        a_li=a_li,
-    )
+    props.update(feh=feh, age_gyr=age, prot_d=prot, spot_amp_pct=amp, a_li=a_li)
     return props
 
 
@@ -209,10 +255,30 @@ _BINARY_DEFAULTS = {
 }
 
 
+def _locus_height(df: pd.DataFrame) -> None:
+    """Height above the MIST single-star main sequence in G at the star's colour and [Fe/H].
+
+    Positive above the sequence: ≈ delta_g_ms_mag for dwarf binaries, plus evolution for old G
+    dwarfs and several magnitudes for giants; NaN off the locus's colour range. The locus is at
+    [Fe/H] rounded to 0.05 dex (cached per value).
+    """
+    height = np.full(len(df), np.nan)
+    feh_key = np.round(df["feh"].to_numpy() / 0.05) * 0.05
+    colour, mag = df["bp_rp_mag"].to_numpy(), df["abs_g_mag"].to_numpy()
+    for value in np.unique(feh_key):
+        sel = feh_key == value
+        height[sel] = isochrones.main_sequence_abs_g(colour[sel], float(value)) - mag[sel]
+    df["delta_g_locus_mag"] = height
+
+
 def _orbits(df: pd.DataFrame, rng: np.random.Generator) -> None:
     """Inclination, semi-amplitudes and the velocity separation at the spectrum epoch."""
     n = len(df)
     df["inclination_deg"] = np.degrees(np.arccos(rng.uniform(0.0, 1.0, n)))
+    # Spin axis = orbit axis (spin–orbit aligned); v_eq = 50.6 km/s (R/R☉)/(P/d).
+    sin_spin = np.sin(np.radians(df["inclination_deg"].to_numpy()))
+    df["vsini_kms"] = 50.6 * df["radius_rsun"] / df["prot_d"] * sin_spin
+    df["vsini2_kms"] = np.nan_to_num(50.6 * df["radius2_rsun"] / df["prot_d"] * sin_spin)
     m1, m2, p = df["mass_msun"].to_numpy(), df["mass2_msun"].to_numpy(), df["porb_d"].to_numpy()
     sin_i = np.sin(np.radians(df["inclination_deg"].to_numpy()))
     with np.errstate(invalid="ignore"):
@@ -224,6 +290,11 @@ def _orbits(df: pd.DataFrame, rng: np.random.Generator) -> None:
     df["orbit_phase"] = rng.uniform(0.0, 1.0, n)
     df["delta_rv_kms"] = (df["k1_kms"] + df["k2_kms"]) * np.abs(np.sin(2 * np.pi * df["orbit_phase"]))
     df["sb2_visible"] = (df["porb_d"] < 3.0) & (df["delta_rv_kms"] > LRS_FWHM_KMS)
+    # Eclipses where the projected separation at conjunction is below R₁ + R₂.
+    r_sum = df["radius_rsun"].to_numpy() + np.nan_to_num(df["radius2_rsun"].to_numpy())
+    with np.errstate(invalid="ignore"):
+        grazing = df["a_rsun"].to_numpy() * np.cos(np.radians(df["inclination_deg"].to_numpy())) < r_sum
+    df["eclipsing"] = df["is_binary"].to_numpy() & np.nan_to_num(grazing, nan=False).astype(bool)
     df["rv_kms"] = rng.normal(-20.0, 30.0, n)  # systemic velocity, thin/thick disc mix
 
 
@@ -237,14 +308,16 @@ def _place(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) -> 
     # Kp − G ≈ 0.07 + 0.12 (BP−RP − 0.8): a rough linear colour term (our approximation).
     g_app = kp - 0.07 - 0.12 * (df["bp_rp_mag"].to_numpy() - 0.8)
     a_g = np.zeros(n)
-    for _ in range(3):  # A_G grows with distance towards 0.3 mag (Kepler-field E(B−V) ≲ 0.1)
+    for _ in range(4):  # E(B−V) grows with distance towards EBV_MAX_MAG (Kepler field, b ≈ +13°)
         dist = 10 ** ((g_app - df["abs_g_mag"].to_numpy() - a_g + 5) / 5)
-        a_g = 0.3 * (1 - np.exp(-dist / 800.0))
+        ebv = EBV_MAX_MAG * (1 - np.exp(-dist / EBV_SCALE_PC))
+        a_g = R_G * ebv
     df["distance_pc"] = dist
+    df["ebv_mag"] = ebv
     df["a_g_mag"] = a_g
     df["kepmag"] = kp
     df["bp_rp_intrinsic_mag"] = df["bp_rp_mag"]
-    df["bp_rp_mag"] = df["bp_rp_mag"] + 0.5 * a_g  # E(BP−RP) ≈ A_G / 2
+    df["bp_rp_mag"] = df["bp_rp_mag"] + E_BP_RP_PER_EBV * ebv
     ra0, dec0 = KEPLER_FIELD_RA_DEC
     df["ra_deg"] = ra0 + rng.uniform(-7, 7, n) / np.cos(np.radians(dec0))
     df["dec_deg"] = dec0 + rng.uniform(-7, 7, n)
@@ -281,7 +354,14 @@ def _activity(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) 
     # Saturated (filled) for Ro ≲ 0.1, none by Ro ≈ 1 (SCIENCE.md 3.4: Hα tracks rotation, not age).
     df["halpha_fill"] = np.clip(1.0 - np.log10(np.clip(ro, 1e-3, None) / 0.1), 0.0, 1.0)
     df.loc[df["logg"] < 3.5, "halpha_fill"] = 0.0
-    df["li_ew_ma"] = stars.lithium_ew_ma(df["a_li"].to_numpy(), df["teff_k"].to_numpy())
+    # Flare rate (flares/day with peak ≥ 0.1 %): saturated at 0.3 /d for Ro ≲ 0.13, falling as
+    # Ro⁻² (our recipe after Davenport 2016's rate–Rossby trend); none on giants or above the Kraft break.
+    df["flare_rate_per_d"] = np.where(
+        df["logg"] >= 3.5, 0.3 * np.clip(0.13 / np.clip(ro, 1e-3, None), 0, 1) ** 2, 0.0
+    )
+    df["li_ew_ma"] = stars.lithium_ew_ma(
+        df["a_li"].to_numpy(), df["teff_k"].to_numpy(), df["logg"].to_numpy(), df["feh"].to_numpy()
+    )
     g = df["abs_g_mag"] + 5 * np.log10(df["distance_pc"]) - 5 + df["a_g_mag"]
     snr = config.spectrum_snr_median * 10 ** (-0.2 * (g - 14.0)) * np.exp(rng.normal(0, 0.45, len(df)))
     df["snr_g"] = np.clip(snr, 4.0, 400.0)
@@ -308,15 +388,19 @@ def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFr
         for key, default in _BINARY_DEFAULTS.items():
             if key not in frame:
                 frame[key] = default
+        if "evolutionary_phase" not in frame:
+            frame["evolutionary_phase"] = "ms"
         frame.insert(0, "population", name)
         frames.append(frame)
     df = pd.concat(frames, ignore_index=True)
     df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
     df["is_binary"] = df["is_binary"].astype(bool)
     df["synchronized"] = df["synchronized"].astype(bool)
+    _locus_height(df)
     _orbits(df, rng)
     _place(df, config, rng)
     _identify(df, config, rng)
     _activity(df, config, rng)
     df["population"] = df["population"].astype("string")
+    df["evolutionary_phase"] = df["evolutionary_phase"].astype("string")
     return df

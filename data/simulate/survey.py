@@ -12,10 +12,12 @@ written before: a run killed half-way resumes by skipping stars whose files exis
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +97,22 @@ def _simulate_star(star: dict, seed: np.random.SeedSequence, out_dir: Path, conf
     if lamost_path.is_file() and all(p.is_file() for p in kepler_paths):
         return False
     rng = np.random.default_rng(seed)
+    channel = int(star["kic_id"]) % 84 + 1  # a fixed CCD channel per star (rotates by season in reality)
     for q, path in enumerate(kepler_paths):
         lc = simulate_lightcurve(star, rng, quarter_index=q)
         extra = {
+            "SEASON": (lc.quarter + 2) % 4,
+            "CHANNEL": channel,
+            "MODULE": (channel - 1) // 4 + 2,
+            "OUTPUT": (channel - 1) % 4 + 1,
             "RA_OBJ": round(star["ra_deg"], 6),
             "DEC_OBJ": round(star["dec_deg"], 6),
             "KEPMAG": round(star["kepmag"], 3),
+            # KIC-like stellar parameters: photometric, so noisy (Brown et al. 2011 errors).
+            "TEFF": round(float(star["teff_k"]) + float(rng.normal(0, 200))),
+            "LOGG": round(float(star["logg"] + rng.normal(0, 0.4)), 3),
+            "FEH": round(float(star["feh"] + rng.normal(0, 0.3)), 3),
+            "RADIUS": round(float(star["radius_rsun"] * np.exp(rng.normal(0, 0.3))), 3),
         }
         atomic_write(
             path,
@@ -114,6 +126,8 @@ def _simulate_star(star: dict, seed: np.random.SeedSequence, out_dir: Path, conf
                 kic_id=star["kic_id"],
                 quarter=lc.quarter,
                 header_extra=extra,
+                columns_extra=lc.columns_extra,
+                table_header_extra=lc.header_extra,
             ),
         )
     spec = simulate_spectrum(star, rng)
@@ -141,22 +155,105 @@ def _simulate_chunk(
     return sum(_simulate_star(s, q, out_dir, config) for s, q in zip(stars, seeds, strict=True))
 
 
+def _chunks(
+    truth: pd.DataFrame, seeds: list[np.random.SeedSequence], out_dir: Path, config: SurveyConfig
+) -> Iterator[tuple[list[dict], list[np.random.SeedSequence], Path, SurveyConfig]]:
+    """Tasks of ``_CHUNK`` stars, built lazily so that only a few chunks exist at a time."""
+    for start in range(0, len(truth), _CHUNK):
+        rows = truth.iloc[start : start + _CHUNK].to_dict("records")
+        yield rows, seeds[start : start + _CHUNK], out_dir, config
+
+
+def _run_chunks(
+    truth: pd.DataFrame,
+    seeds: list[np.random.SeedSequence],
+    out_dir: Path,
+    config: SurveyConfig,
+    progress: bool,
+) -> int:
+    """Simulate every chunk, in ``config.workers`` processes, with one progress bar.
+
+    Each star has its own seed, so the files do not depend on the number of workers or on the
+    order chunks finish in. At most ``2 × workers`` chunks are in flight (memory stays bounded for
+    100k-star surveys).
+    """
+    workers = max(1, int(config.workers))
+    written = 0
+    with tqdm(total=len(truth), desc="simulate", unit="star", disable=not progress) as bar:
+        if workers == 1 or len(truth) <= _CHUNK:
+            for task in _chunks(truth, seeds, out_dir, config):
+                written += _simulate_chunk(task)
+                bar.update(len(task[0]))
+            return written
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            tasks = _chunks(truth, seeds, out_dir, config)
+            pending: dict = {}
+            for task in itertools.islice(tasks, 2 * workers):
+                pending[pool.submit(_simulate_chunk, task)] = len(task[0])
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    written += future.result()
+                    bar.update(pending.pop(future))
+                    for task in itertools.islice(tasks, 1):
+                        pending[pool.submit(_simulate_chunk, task)] = len(task[0])
+    return written
+
+
+#: Gaia DR3 RVS epochs per source (median ~20 transits) and the G limit of published RVs.
+N_RV_EPOCHS = 20
+RV_G_LIMIT = 15.5
+#: non_single_star bits (Gaia DR3 documentation): 1 astrometric, 2 spectroscopic, 4 eclipsing.
+NSS_ASTROMETRIC, NSS_SPECTROSCOPIC, NSS_ECLIPSING = 1, 2, 4
+
+
 def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Gaia DR3-like observables of the truth table (noise, RUWE and RV errors by binarity)."""
+    """Gaia DR3-like observables of the truth table.
+
+    Photometry is reddened (A_G, E(BP−RP) from the truth's E(B−V)); parallax errors grow with G.
+    Binarity shows where Gaia would see it (SCIENCE.md 3.5–3.7): ``ruwe`` > 1.4 only for orbits of
+    months to decades (photocentre wobble); ``radial_velocity_error`` (scatter of ~20 epoch RVs
+    about their mean, as Gaia's error of the median includes it), ``rv_amplitude_robust`` (max − min
+    of the epoch RVs) and ``non_single_star`` raised for close binaries; eclipsing systems get the
+    EB bit. Proper motions follow the population's kinematics (young: cold; binaries: old disk).
+    """
     n = len(truth)
     dist, a_g = truth["distance_pc"].to_numpy(), truth["a_g_mag"].to_numpy()
     g = truth["abs_g_mag"].to_numpy() + 5 * np.log10(dist) - 5 + a_g
     plx_err = np.maximum(0.012, 0.025 * 10 ** (0.2 * (g - 15.0)))
-    rp = g - (truth["g_rp_mag"].to_numpy() + 0.25 * a_g) + rng.normal(0, 0.003, n)
+    e_bprp = truth["bp_rp_mag"].to_numpy() - truth["bp_rp_intrinsic_mag"].to_numpy()
+    # G − RP reddens by ≈ 0.45 E(BP−RP) (A_RP/A_G ≈ 0.74 with A_G ≈ 2.05 E(BP−RP)).
+    rp = g - (truth["g_rp_mag"].to_numpy() + 0.45 * e_bprp) + rng.normal(0, 0.003, n)
     bp = rp + truth["bp_rp_mag"].to_numpy() + rng.normal(0, 0.003, n)
     porb, q = truth["porb_d"].to_numpy(), truth["q"].to_numpy()
     # Orbits of months to decades wobble the photocentre: RUWE 1.4–3 (usual cut 1.4).
     wobble = (porb > 100) & (porb < 10**4.5) & (q > 0.2) & (rng.random(n) < 0.85)
     ruwe = np.where(wobble, rng.uniform(1.4, 3.0, n), np.clip(rng.lognormal(0.0, 0.07, n), 0.75, None))
-    # Gaia RV error of the mean over ~20 transits, √(π/2N)·σ, with the orbital scatter K/√2 added.
-    rv_err = 0.4 + 3.0 * 10 ** (0.35 * (g - 14.0))
-    orbital = np.where(porb < 1000, np.sqrt(np.pi / 40) * truth["k1_kms"].to_numpy() / np.sqrt(2), 0.0)
-    rv_err = np.where(g < 15.5, np.hypot(rv_err, np.nan_to_num(orbital)), np.nan)
+    # Epoch RVs: per-transit precision σ_ep grows with G; binaries add K₁ sin(2π φ_k).
+    sigma_ep = 1.5 + 12.0 * 10 ** (0.35 * (g - 14.0))
+    k1 = np.nan_to_num(truth["k1_kms"].to_numpy())
+    orbital = np.where(np.nan_to_num(porb, nan=np.inf) < 3000, k1, 0.0)
+    phases = rng.random((n, N_RV_EPOCHS))
+    epochs = orbital[:, None] * np.sin(2 * np.pi * phases) + sigma_ep[:, None] * rng.normal(
+        size=(n, N_RV_EPOCHS)
+    )
+    has_rv = g < RV_G_LIMIT
+    rv_mean = truth["rv_kms"].to_numpy() + epochs.mean(axis=1)
+    # DR3's radial_velocity_error: √(π / 2N) × the epoch scatter, floored at 0.11 km/s.
+    rv_err = np.maximum(np.sqrt(np.pi / (2 * N_RV_EPOCHS)) * epochs.std(axis=1), 0.11)
+    rv_amp = epochs.max(axis=1) - epochs.min(axis=1)
+    nss = np.zeros(n, dtype=np.int64)
+    nss |= np.where(wobble & (rng.random(n) < 0.3), NSS_ASTROMETRIC, 0)
+    sb1 = has_rv & (orbital > 5 * sigma_ep) & (rng.random(n) < 0.6)
+    nss |= np.where(sb1, NSS_SPECTROSCOPIC, 0)
+    nss |= np.where(truth["eclipsing"].to_numpy(bool) & (rng.random(n) < 0.8), NSS_ECLIPSING, 0)
+    # Kinematics: tangential velocity dispersion 15 km/s (young), 40 km/s (old-disk binaries), 28 else.
+    pop = truth["population"].astype(str).to_numpy()
+    sigma_v = np.select([pop == "young", pop == "sync_binary"], [15.0, 40.0], 28.0)
+    kpc = dist / 1000.0
+    pmra = (-10.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)
+    pmdec = (-15.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)
     return pd.DataFrame(
         {
             "source_id": truth["gaia_source_id"].astype(np.int64),
@@ -164,13 +261,17 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "dec": truth["dec_deg"],
             "parallax": 1000.0 / dist + rng.normal(0, 1, n) * plx_err,
             "parallax_error": plx_err,
+            "pmra": pmra,
+            "pmdec": pmdec,
             "phot_g_mean_mag": g + rng.normal(0, 0.001, n),
             "phot_bp_mean_mag": bp,
             "phot_rp_mean_mag": rp,
             "bp_rp": bp - rp,
             "ruwe": ruwe,
-            "radial_velocity": np.where(g < 15.5, truth["rv_kms"] + rng.normal(0, 1, n) * rv_err, np.nan),
-            "radial_velocity_error": rv_err,
+            "radial_velocity": np.where(has_rv, rv_mean, np.nan),
+            "radial_velocity_error": np.where(has_rv, rv_err, np.nan),
+            "rv_amplitude_robust": np.where(has_rv, rv_amp, np.nan),
+            "non_single_star": nss,
             "kic_id": truth["kic_id"].astype(np.int64),
             "lamost_obsid": truth["lamost_obsid"].astype(np.int64),
         }
@@ -207,23 +308,7 @@ def simulate_survey(
     truth = pd.concat([truth, names], axis=1)
     for sub in ("kepler", "lamost"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    records = truth.to_dict("records")
-    tasks = [
-        (records[i : i + _CHUNK], seeds[i : i + _CHUNK], out_dir, config)
-        for i in range(0, len(records), _CHUNK)
-    ]
-    written = 0
-    with tqdm(total=len(records), desc="simulate", unit="star", disable=not progress) as bar:
-        if config.workers > 1 and len(tasks) > 1:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx) as pool:
-                for task, n in zip(tasks, pool.map(_simulate_chunk, tasks), strict=True):
-                    written += n
-                    bar.update(len(task[0]))
-        else:
-            for task in tasks:
-                written += _simulate_chunk(task)
-                bar.update(len(task[0]))
+    written = _run_chunks(truth, seeds, out_dir, config, progress)
     atomic_write(out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv"))
     atomic_write(out_dir / TRUTH_FILENAME, lambda tmp: truth.to_parquet(tmp, index=False))
     counts = truth["population"].value_counts().to_dict()

@@ -19,12 +19,11 @@ from dashboard.export import (
     check_size,
     default_filename,
     export_selection,
-    file_sha256,
-    provenance,
     safe_filename,
     selection_export,
 )
 from dashboard.state import DashboardState
+from data.provenance import file_sha256, provenance
 
 EXPRESSION = "binary_prob > 0.9 and true_population in ['sync_binary', 'wide_binary', 'ñ']"
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.expression import expression_mask
 from dashboard.selection import (
     box_mask,
     box_term,
@@ -17,6 +16,7 @@ from dashboard.selection import (
     mask_from_terms,
     round_geometry,
 )
+from data.query import expression_mask
 
 OLD = np.array([True, True, False, False])
 NEW = np.array([True, False, True, False])

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dashboard import templates as tpl
-from dashboard.expression import expression_mask
 from dashboard.state import DashboardState
 from dashboard.views.templates_view import TemplatesView, purity_text, typical_row
+from data.query import expression_mask
 
 
 @pytest.mark.parametrize("name", list(tpl.TEMPLATES))

@@ -10,7 +10,6 @@ import panel as pn
 import pytest
 
 from dashboard.app import build_app
-from dashboard.expression import expression_mask
 from dashboard.state import DashboardState
 from dashboard.store import color_options
 from dashboard.views import base
@@ -19,6 +18,7 @@ from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
 from dashboard.views.hr_view import HrView
 from dashboard.views.umap_view import UmapView
+from data.query import expression_mask
 
 
 def test_box_in_umap_updates_state_and_every_views_selected_layer(catalog: pd.DataFrame) -> None:

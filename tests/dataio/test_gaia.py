@@ -64,3 +64,24 @@ def test_missing_column_and_unknown_suffix(tmp_path: Path) -> None:
         read_gaia_table(path)
     with pytest.raises(DataError, match=r"gaia\.txt"):
         read_gaia_table(tmp_path / "gaia.txt")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".xml", ".fits", ".parquet"])
+def test_simulated_gaia_table_round_trips_through_the_registry(tmp_path: Path, suffix: str) -> None:
+    from data import registry
+    from data.simulate.population import SurveyConfig, draw_population
+    from data.simulate.survey import gaia_table
+
+    truth = draw_population(SurveyConfig(n_stars=40, seed=5, workers=1), np.random.default_rng(5))
+    df = gaia_table(truth, np.random.default_rng(6))
+    for name in ("pmra", "pmdec", "rv_amplitude_robust", "non_single_star", "radial_velocity"):
+        assert name in df.columns
+    path = write_gaia_table(tmp_path / f"gaia_source{suffix}", df)
+    assert registry.identify(path) == "gaia_table"
+    back = registry.read(path)
+    assert list(back.columns) == list(df.columns)
+    assert back["non_single_star"].tolist() == df["non_single_star"].tolist()
+    for name in df.columns:
+        np.testing.assert_allclose(
+            back[name].to_numpy(float), df[name].to_numpy(float), rtol=1e-12, err_msg=name
+        )

@@ -51,23 +51,34 @@ def test_same_seed_same_truth_and_golden_numbers() -> None:
     assert golden == GOLDEN_NUMBERS
 
 
-# Pinned from a run on numpy 2 + MeanStars 3.6.1; a change here means the simulator changed.
+# Pinned from a run on numpy 2, MeanStars 3.6.1, lachesis-grids 0.0.9 (MIST v2.5) and the shipped
+# gyrochronology and Li tables; a change here means the simulator changed.
 GOLDEN_NUMBERS = {
-    "median_teff_k": 5327,
-    "median_prot_d": 20.1,
+    "median_teff_k": 5489,
+    "median_prot_d": 13.8,
     "n_binary": 9,
-    "max_delta_g_ms_mag": 0.48,
+    "max_delta_g_ms_mag": 0.46,
 }
 
 
 def test_physical_ranges() -> None:
     df = draw_population(replace(GOLDEN, n_stars=600), np.random.default_rng(0))
     giants = df[df["population"] == "giant"]
-    assert giants["teff_k"].between(4000, 5200).all() and giants["logg"].between(1.2, 3.8).all()
+    # Giants come from MIST's RGB and core-He-burning phases, subgiants from its subgiant branch.
+    assert set(giants["evolutionary_phase"]) <= {"rgb", "cheb"}
+    assert giants["logg"].between(0.0, 3.5).all() and giants["teff_k"].median() == pytest.approx(
+        4800, abs=300
+    )
     sub = df[df["population"] == "subgiant"]
-    assert sub["logg"].between(3.5, 4.0).all()
+    assert (sub["evolutionary_phase"] == "subgiant").all()
+    assert sub["logg"].between(3.5, 4.2).all()
+    dwarfs = df[~df["population"].isin(["giant", "subgiant"])]
+    assert (dwarfs["evolutionary_phase"] == "ms").all() and dwarfs["logg"].between(3.8, 5.3).all()
     assert df["delta_g_ms_mag"].max() <= 2.5 * np.log10(2) + 1e-6
-    assert df["a_g_mag"].between(0, 0.3).all()
+    # E(B−V) grows with distance up to 0.18 mag; A_G = 2.74 E(B−V).
+    assert df["ebv_mag"].between(0, 0.18).all() and df["a_g_mag"].between(0, 0.5).all()
+    near, far = df["distance_pc"] < 300, df["distance_pc"] > 2000
+    assert df.loc[near, "ebv_mag"].max() < df.loc[far, "ebv_mag"].min()
     assert df["kepmag"].between(10, 16).all()
     sb2 = df["sb2_visible"]
     assert (df.loc[sb2, "porb_d"] < 3).all() and (df.loc[sb2, "delta_rv_kms"] > 166).all()

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.expression import (
+from dashboard.selection import box_term, expression_term, expression_text, lasso_term, mask_from_terms
+from dashboard.state import DashboardState
+from data.query import (
     And,
     Box,
     Compare,
@@ -20,8 +22,6 @@ from dashboard.expression import (
     parse,
     to_text,
 )
-from dashboard.selection import box_term, expression_term, expression_text, lasso_term, mask_from_terms
-from dashboard.state import DashboardState
 
 
 @pytest.fixture

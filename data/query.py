@@ -504,6 +504,38 @@ def normalise(text: str) -> str:
 
 
 # --- evaluator -------------------------------------------------------------------------------------
+# --- geometry (also used by the dashboard's drawn selections) ----------------------------------
+def _xy(df: pd.DataFrame, xcol: str, ycol: str) -> tuple[np.ndarray, np.ndarray]:
+    return df[xcol].to_numpy(dtype=np.float64), df[ycol].to_numpy(dtype=np.float64)
+
+
+def exact_box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) -> np.ndarray:
+    """``box_mask`` without rounding the bounds (what an expression's ``box()`` evaluates)."""
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    x, y = _xy(df, xcol, ycol)
+    return (x >= min(x0, x1)) & (x <= max(x0, x1)) & (y >= min(y0, y1)) & (y <= max(y0, y1))
+
+
+def exact_lasso_mask(
+    df: pd.DataFrame, xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]
+) -> np.ndarray:
+    """``lasso_mask`` without rounding the vertices (what an expression's ``lasso()`` evaluates)."""
+    from spatialpandas.geometry import PointArray, Polygon
+
+    poly = np.asarray(polygon, dtype=np.float64)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise ValueError(f"a lasso polygon needs at least 3 (x, y) vertices, got shape {poly.shape}")
+    x, y = _xy(df, xcol, ycol)
+    (xmin, ymin), (xmax, ymax) = poly.min(axis=0), poly.max(axis=0)
+    candidates = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+    mask = np.zeros(len(x), dtype=bool)
+    if candidates.any():
+        points = PointArray((x[candidates], y[candidates]))
+        ring = np.concatenate([poly, poly[:1]]).ravel()
+        mask[candidates] = np.asarray(points.intersects(Polygon([ring])), dtype=bool)
+    return mask
+
+
 class _Evaluator:
     def __init__(self, df: pd.DataFrame, text: str, similar: SimilarFn | None) -> None:
         self.df, self.text, self.similar = df, text, similar
@@ -609,14 +641,12 @@ class _Evaluator:
         return col.to_numpy(dtype=bool)
 
     def eval_box(self, node: Box) -> np.ndarray:
-        from dashboard.selection import exact_box_mask
 
         for name in (node.x, node.y):
             self.numeric(name, node)
         return exact_box_mask(self.df, node.x, node.y, (node.x0, node.y0, node.x1, node.y1))
 
     def eval_lasso(self, node: Lasso) -> np.ndarray:
-        from dashboard.selection import exact_lasso_mask
 
         for name in (node.x, node.y):
             self.numeric(name, node)

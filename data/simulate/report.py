@@ -1,0 +1,236 @@
+"""PNG figures that show what a simulated survey contains (``desa simulate --report``).
+
+Figures (written to ``<out_dir>``):
+
+* ``cmd.png``: the observed Gaia colour–magnitude diagram (M_G from the parallax, extinction
+  removed) by population, with the MIST single-star main sequence and the equal-mass binary line.
+* ``hr.png``: the truth HR diagram (Teff, log L) with MIST isochrones at 0.1, 1, 4 and 10 Gyr.
+* ``prot_teff.png``: rotation period against Teff, next to the real Kepler rotation catalogue of
+  Santos et al. (2019, 2021) shipped in ``star-privateer`` (optional extra ``report``; without it the
+  right panel says how to install it).
+* ``lightcurves.png`` and ``spectra.png``: one example light curve and spectrum per population,
+  read back from the archive files with the product's own readers (spectra with a Li 6708 inset).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.errors import DataError
+from data.gaia import read_gaia_table
+from data.kepler import read_kepler_lightcurve
+from data.lamost import read_lamost_spectrum
+from data.storage import atomic_write
+
+log = logging.getLogger(__name__)
+
+FIGURES = ("cmd.png", "hr.png", "prot_teff.png", "lightcurves.png", "spectra.png")
+COLOURS = {
+    "single": "#4c72b0",
+    "young": "#dd8452",
+    "sync_binary": "#c44e52",
+    "wide_binary": "#8172b3",
+    "giant": "#55a868",
+    "subgiant": "#937860",
+}
+SANTOS_MISSING = (
+    "Santos et al. catalogue not installed:\n"
+    "pip install 'desa[report]'  (or: pip install --no-deps star-privateer)"
+)
+
+
+def _plt():  # matplotlib.pyplot, imported lazily with the Agg backend
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: object, path: Path) -> Path:
+    plt = _plt()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def santos_catalogue() -> pd.DataFrame | None:
+    """KIC, Teff and Prot of Santos et al. 2019 (M/K) + 2021 (F/G) rotators, or None if absent."""
+    import importlib.util
+    import warnings
+
+    from astropy.table import Table
+
+    # Locate the package's data without importing it (its import pulls pycwt, scikit-image, ...).
+    spec = importlib.util.find_spec("star_privateer")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "catalogs"
+    frames = []
+    for name in ("santos_2019_catalog.fit", "santos_2021_catalog.fit"):
+        if not (folder / name).is_file():
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-FITS units (Msun, ppm) in the catalogue headers
+            table = Table.read(folder / name)
+        frames.append(table[["KIC", "Teff", "Prot"]].to_pandas())
+    return pd.concat(frames, ignore_index=True)
+
+
+def _find_gaia(raw_dir: Path) -> Path:
+    for suffix in (".ecsv", ".csv", ".parquet", ".fits", ".xml", ".vot"):
+        hits = sorted(raw_dir.glob(f"gaia*{suffix}"))
+        if hits:
+            return hits[0]
+    raise DataError(raw_dir, "gaia table", "no gaia*.ecsv/csv/parquet/fits/xml in the folder")
+
+
+def _cmd(truth: pd.DataFrame, gaia: pd.DataFrame, out: Path) -> Path:
+    from data.isochrones import EQUAL_MASS_OFFSET_MAG, main_sequence_abs_g
+
+    plt = _plt()
+    g = gaia.set_index("kic_id").loc[truth["kic_id"]].reset_index()
+    good = (g["parallax"] / g["parallax_error"] > 5).to_numpy()
+    abs_g = (
+        g["phot_g_mean_mag"] + 5 * np.log10(g["parallax"].clip(lower=1e-3) / 1000.0) + 5 - truth["a_g_mag"]
+    )
+    colour = g["bp_rp"] - (truth["bp_rp_mag"] - truth["bp_rp_intrinsic_mag"])
+    fig, ax = plt.subplots(figsize=(6.5, 7))
+    for pop, colour_hex in COLOURS.items():
+        sel = good & (truth["population"] == pop).to_numpy()
+        ax.scatter(colour[sel], abs_g[sel], s=4, alpha=0.6, color=colour_hex, label=f"{pop} ({sel.sum()})")
+    x = np.linspace(0.3, 3.2, 200)
+    ms = main_sequence_abs_g(x, -0.1)
+    ax.plot(x, ms, color="k", lw=1.2, label="MIST MS, 1 Gyr, [Fe/H] −0.1")
+    ax.plot(x, ms - EQUAL_MASS_OFFSET_MAG, color="k", lw=1, ls="--", label="equal-mass binaries (−0.75 mag)")
+    ax.invert_yaxis()
+    ax.set_xlabel("(BP − RP)₀ [mag]")
+    ax.set_ylabel("M_G from parallax, extinction-corrected [mag]")
+    ax.set_title(f"Gaia CMD of the simulated survey ({int(good.sum())} stars with ϖ/σ > 5)")
+    ax.legend(fontsize=7, markerscale=3)
+    return _save(fig, out / "cmd.png")
+
+
+def _hr(truth: pd.DataFrame, out: Path) -> Path:
+    from data.isochrones import isochrone
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    for pop, colour_hex in COLOURS.items():
+        sel = truth["population"] == pop
+        ax.scatter(
+            truth.loc[sel, "teff_k"], truth.loc[sel, "logl"], s=4, alpha=0.6, color=colour_hex, label=pop
+        )
+    for age in (0.1, 1.0, 4.0, 10.0):
+        iso = isochrone(age, 0.0)
+        iso = iso[iso["phase"].isin(["ms", "subgiant", "rgb"])]
+        ax.plot(iso["teff_k"], iso["logl"], lw=0.9, label=f"MIST {age:g} Gyr")
+    ax.set_xlim(7500, 3000)
+    ax.set_ylim(-2.5, 3.0)
+    ax.set_xlabel("Teff [K]")
+    ax.set_ylabel("log L/L☉")
+    ax.set_title("HR diagram (truth) with MIST v2.5 isochrones, [Fe/H] = 0")
+    ax.legend(fontsize=7, markerscale=3)
+    return _save(fig, out / "hr.png")
+
+
+def _prot_teff(truth: pd.DataFrame, out: Path) -> Path:
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharex=True, sharey=True)
+    for pop, colour_hex in COLOURS.items():
+        sel = truth["population"] == pop
+        left.scatter(
+            truth.loc[sel, "teff_k"], truth.loc[sel, "prot_d"], s=4, alpha=0.6, color=colour_hex, label=pop
+        )
+    left.set_title("Simulated survey (truth P_rot)")
+    santos = santos_catalogue()
+    if santos is None:
+        right.text(0.5, 0.5, SANTOS_MISSING, ha="center", va="center", transform=right.transAxes, fontsize=9)
+        log.warning("report: %s", SANTOS_MISSING.replace("\n", " "))
+    else:
+        right.scatter(santos["Teff"], santos["Prot"], s=1, alpha=0.15, color="0.3")
+        right.set_title(f"Santos et al. 2019 + 2021, real Kepler rotators ({len(santos):,})")
+    for ax in (left, right):
+        ax.set_yscale("log")
+        ax.set_xlim(7000, 3200)
+        ax.set_ylim(0.2, 200)
+        ax.set_xlabel("Teff [K]")
+    left.set_ylabel("P_rot [d]")
+    left.legend(fontsize=7, markerscale=3)
+    return _save(fig, out / "prot_teff.png")
+
+
+def _examples(truth: pd.DataFrame) -> pd.DataFrame:
+    """One bright-ish example star per population (the one nearest the median Kp)."""
+    rows = []
+    for pop in COLOURS:
+        sub = truth[truth["population"] == pop]
+        if len(sub):
+            rows.append(sub.iloc[int(np.argmin(np.abs(sub["kepmag"] - sub["kepmag"].quantile(0.3))))])
+    return pd.DataFrame(rows)
+
+
+def _lightcurves(truth: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
+    plt = _plt()
+    examples = _examples(truth)
+    fig, axes = plt.subplots(len(examples), 1, figsize=(10, 1.8 * len(examples)), sharex=True)
+    for ax, (_, star) in zip(np.atleast_1d(axes), examples.iterrows(), strict=True):
+        rec = read_kepler_lightcurve(raw_dir / str(star["kepler_files"]).split(";")[0])
+        flux = rec.flux / np.nanmedian(rec.flux[rec.valid])
+        ax.plot(rec.time_bkjd[rec.valid], (flux[rec.valid] - 1) * 100, ",", color=COLOURS[star["population"]])
+        label = f"{star['population']}: P_rot {star['prot_d']:.1f} d"
+        if np.isfinite(star.get("porb_d", np.nan)):
+            label += f", P_orb {star['porb_d']:.1f} d"
+        ax.set_title(f"KIC {int(star['kic_id'])}, {label}, Kp {star['kepmag']:.1f}", fontsize=8)
+        ax.set_ylabel("Δflux [%]", fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("time [BKJD]")
+    fig.tight_layout()
+    return _save(fig, out / "lightcurves.png")
+
+
+def _spectra(truth: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
+    plt = _plt()
+    examples = _examples(truth)
+    fig, axes = plt.subplots(len(examples), 2, figsize=(12, 1.9 * len(examples)), width_ratios=[3, 1])
+    axes = np.atleast_2d(axes)
+    for (ax, inset), (_, star) in zip(axes, examples.iterrows(), strict=True):
+        rec = read_lamost_spectrum(raw_dir / str(star["lamost_file"]))
+        ok = np.isfinite(rec.flux)
+        colour_hex = COLOURS[star["population"]]
+        ax.plot(rec.wavelength_aa[ok], rec.flux[ok], lw=0.4, color=colour_hex)
+        ax.set_title(
+            f"{star['population']}: Teff {star['teff_k']:.0f} K, logg {star['logg']:.2f}, "
+            f"Li EW {star['li_ew_ma']:.0f} mÅ, SNR_g {star['snr_g']:.0f}",
+            fontsize=8,
+        )
+        zoom = ok & (rec.wavelength_aa > 6650) & (rec.wavelength_aa < 6770)
+        cont = np.median(rec.flux[zoom]) if zoom.any() else 1.0
+        inset.plot(rec.wavelength_aa[zoom], rec.flux[zoom] / cont, lw=0.8, color=colour_hex)
+        inset.axvline(6709.66, color="0.5", lw=0.6, ls=":")
+        inset.set_title("Li 6708 (vacuum)", fontsize=8)
+    axes[-1, 0].set_xlabel("vacuum wavelength [Å]")
+    fig.tight_layout()
+    return _save(fig, out / "spectra.png")
+
+
+def write_report(raw_dir: Path, out_dir: Path) -> list[Path]:
+    """Write the report's PNG figures for the simulated survey in ``raw_dir``; return their paths."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    truth_path = raw_dir / "truth.parquet"
+    if not truth_path.is_file():
+        raise DataError(truth_path, "file", "missing; the report needs a simulated survey (desa simulate)")
+    truth = pd.read_parquet(truth_path)
+    gaia = read_gaia_table(_find_gaia(raw_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        _cmd(truth, gaia, out_dir),
+        _hr(truth, out_dir),
+        _prot_teff(truth, out_dir),
+        _lightcurves(truth, raw_dir, out_dir),
+        _spectra(truth, raw_dir, out_dir),
+    ]
