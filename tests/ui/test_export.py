@@ -11,8 +11,8 @@ from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 from playwright.sync_api import Page, expect
 
-from dashboard.expression import expression_mask
 from dashboard.store import load_catalog
+from data.query import expression_mask
 
 N_STARS = 3000
 _SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"

@@ -14,8 +14,8 @@ from astropy.table import Table
 from playwright.sync_api import Page, expect
 from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
 
-from dashboard.expression import expression_mask
 from dashboard.store import load_catalog
+from data.query import expression_mask
 
 N_STARS = 3000
 _SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
