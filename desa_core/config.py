@@ -49,8 +49,6 @@ class SpectrumEncoderConfig:
     heads: int = 4
     embed_dim: int = 64
     dropout: float = 0.0
-    #: Bin width (pixels) of the linear global branch; 0 switches the branch off.
-    global_bin: int = 8
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,11 @@
 
 Bad pixels are zeroed *and* flagged by a mask channel, so the network can tell a masked pixel
 from a deep line; tokens whose pixels are all bad are excluded from attention and pooling.
-
-Besides the convolution + transformer path, a linear "global" branch reads the whole spectrum
-binned to ``global_bin`` pixels and adds its projection to the pooled embedding. Mean pooling
-over tokens dilutes signals that live in a few lines spread over the whole range (the gravity-
-sensitive Mg b, Na D and Ca II triplet of giants); the global branch gives the encoder a direct
-path to such spectrum-wide patterns, as a learned principal-component projection would.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from desa_core.config import SpectrumEncoderConfig
@@ -39,16 +32,6 @@ class SpectrumEncoder(nn.Module):
         )
         self.blocks = TransformerStack(config.width, config.heads, config.depth, dropout=config.dropout)
         self.head = nn.Linear(config.width, config.embed_dim)
-        bins = config.length // config.global_bin if config.global_bin else 0
-        self.global_branch = nn.Linear(2 * bins, config.embed_dim) if bins else None
-
-    def _global(self, flux: Tensor, mask: Tensor) -> Tensor:
-        """(B, L) -> (B, E): the binned spectrum and its bin coverage, projected linearly."""
-        m = mask.to(flux.dtype)
-        b = self.config.global_bin
-        cover = F.avg_pool1d(m[:, None], b, b)[:, 0]  # fraction of good pixels per bin
-        binned = F.avg_pool1d(((flux - 1.0) * m)[:, None], b, b)[:, 0] / cover.clamp_min(1e-3)
-        return self.global_branch(torch.cat((binned * (cover > 0), cover), dim=-1))
 
     def tokenize(self, flux: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(B, L) -> tokens (B, N, D) and token mask (B, N), before the transformer."""
@@ -60,6 +43,4 @@ class SpectrumEncoder(nn.Module):
         tokens, token_mask = self.tokenize(flux, mask)  # (B, N, D), (B, N)
         tokens = self.blocks(tokens, token_mask)  # (B, N, D)
         pooled = self.head(masked_mean(tokens, token_mask))  # (B, E)
-        if self.global_branch is not None:
-            pooled = pooled + self._global(flux, mask)
         return EncoderOutput(tokens, token_mask, pooled)
