@@ -18,9 +18,15 @@ STAGES = ("pretrain_lightcurve", "pretrain_spectrum", "align", "finetune")
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One stage's optimisation budget."""
+    """One stage's optimisation budget.
+
+    ``max_steps`` > 0 sets the budget in optimiser steps instead: the stage runs as many epochs as
+    that many batches need, so a small and a large survey get the same training time, and
+    ``epochs`` is ignored.
+    """
 
     epochs: int = 5
+    max_steps: int = 0
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-5

@@ -96,8 +96,10 @@ def run_loop(
     trainable = list(trainable)
     params = [p for m in trainable for p in m.parameters()] + list(extra_params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    batches_per_epoch = max(1, math.ceil(len(train_rows) / config.batch_size))
-    total = max(1, config.epochs * batches_per_epoch)
+    batches_per_epoch = max(1, len(_batches(train_rows, config.batch_size, seed, 0, info.world)))
+    max_steps = getattr(config, "max_steps", 0)
+    epochs = math.ceil(max_steps / batches_per_epoch) if max_steps > 0 else config.epochs
+    total = max(1, max_steps if max_steps > 0 else epochs * batches_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
@@ -152,11 +154,13 @@ def run_loop(
         disable=not (progress and info.is_main),
     )
     # Phase 2: epochs of training, validation, early stopping.
-    while epoch < config.epochs and not stopped:
+    while epoch < epochs and not stopped:
         model.eval()
         for module in trainable:
             module.train()
         for batch in _batches(train_rows, config.batch_size, seed, epoch, info.world)[done_in_epoch:]:
+            if global_step >= total:
+                break
             terms = step(distributed.local_rows(batch, info), generator)
             loss = terms["loss"]
             if not torch.isfinite(loss):

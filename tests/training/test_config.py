@@ -26,3 +26,28 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
         load_config(str(path))
     with pytest.raises(ValueError, match="epochs must be int"):
         load_config("tiny", ['align.epochs="three"'])
+
+
+def test_step_budget_gives_the_same_steps_for_any_survey_size(tmp_path, make_store) -> None:
+    import json
+
+    from training.config import load_config
+    from training.run import train
+
+    steps = {}
+    for n in (60, 120):
+        store = make_store(tmp_path / f"s{n}", n=n)
+        config = load_config(
+            "tiny",
+            [
+                "pretrain_lightcurve.max_steps=7",
+                "pretrain_lightcurve.batch_size=8",
+                "pretrain_lightcurve.patience=100",
+            ],
+        )
+        train(config, store, stages=("pretrain_lightcurve",), progress=False)
+        rows = [
+            json.loads(x) for x in (store.root / "models" / "tiny" / "metrics.jsonl").read_text().splitlines()
+        ]
+        steps[n] = max(r["step"] for r in rows if "loss" in r)
+    assert steps == {60: 7, 120: 7}
