@@ -87,7 +87,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not ui and not slow"
 
 lint: install
-	$(BIN)/ruff check desa_core training data dashboard tests
+	$(BIN)/ruff check desa_core training data dashboard tests benchmarks
 
 # --- benchmarks: figures against stock baselines in the same run, never asserted in tests -----
 bench: install chromium

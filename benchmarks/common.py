@@ -1,0 +1,164 @@
+"""Shared helpers: timing statistics, hardware and version records, result files.
+
+No side effects on import. Timings are wall-clock (``time.perf_counter``); every figure a benchmark
+reports carries its baseline (when one applies) and the ratio, so noisy shared machines still give
+a meaningful comparison.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from data.storage import atomic_write_text
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "torch",
+    "holoviews",
+    "bokeh",
+    "panel",
+    "datashader",
+    "spatialpandas",
+    "umap-learn",
+    "pynndescent",
+    "scikit-learn",
+    "numba",
+    "playwright",
+)
+
+
+def summarise(seconds: list[float]) -> dict[str, float]:
+    """Median, p95, min and max of repeated timings (seconds), with the repeat count."""
+    if not seconds:
+        raise ValueError("no timings to summarise")
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "median_s": statistics.median(ordered),
+        "p95_s": p95,
+        "min_s": ordered[0],
+        "max_s": ordered[-1],
+        "n": len(ordered),
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once; return (seconds, its result)."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def ratio(baseline: float | None, ours: float | None) -> float | None:
+    """How many times faster ours is than the baseline (None when either is missing or zero)."""
+    if not baseline or not ours:
+        return None
+    return baseline / ours
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model, cores available to this process, RAM, OS, and the load average now."""
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_gib": _ram_gib(),
+        "os": platform.platform(),
+        "load_average_1_5_15": load_average(),
+    }
+
+
+def rss_bytes(pid: int | str = "self") -> dict[str, int]:
+    """Resident set size now and its peak (``VmRSS``/``VmHWM`` of ``/proc/<pid>/status``), bytes."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out["rss" if key == "VmRSS" else "peak_rss"] = int(value.split()[0]) * 1024
+    return out
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Summed RSS of a process and its descendants (``panel serve`` may fork workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += rss_bytes(current).get("rss", 0)
+        except OSError:
+            continue
+        todo.extend(children.get(current, []))
+    return total
+
+
+def write_result(name: str, result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
+    """Write one benchmark's result as ``<results_dir>/<name>.json`` (atomically)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}.json"
+    atomic_write_text(path, json.dumps(result, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def gib(n_bytes: float | None) -> float | None:
+    return None if n_bytes is None else n_bytes / 2**30

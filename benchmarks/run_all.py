@@ -1,0 +1,142 @@
+"""Run the benchmarks and write ``benchmarks/results/*.json`` and ``benchmarks/RESULTS.md``.
+
+    python -m benchmarks.run_all                  # make bench: 15 minutes or less on 2 cores
+    python -m benchmarks.run_all --profile full   # make bench-full: the largest sizes
+    python -m benchmarks.run_all --only selection umap
+
+Each benchmark runs in its own Python process (fresh imports and JIT, its own memory), one after
+another; a benchmark that fails is recorded with its error and the others still run. The load
+average is recorded before and after each one, since other jobs on the machine skew timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BENCH_DIR, RESULTS_DIR, hardware, load_average, versions, write_result
+
+#: name -> (module, keyword arguments of its ``run``) per profile.
+PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "quick": {
+        "selection": ("benchmarks.bench_selection", {"sizes": [100_000, 1_000_000], "repeats": 5}),
+        "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 3, "warm_pages": 2}),
+        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000]}),
+        "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
+        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 200, "epochs": 1}),
+        "umap": ("benchmarks.bench_umap", {"sizes": [[100_000, 10_000]]}),
+    },
+    "full": {
+        "selection": (
+            "benchmarks.bench_selection",
+            {"sizes": [100_000, 1_000_000, 10_000_000], "repeats": 5},
+        ),
+        "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 5, "warm_pages": 3}),
+        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
+        "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16}),
+        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 200, "epochs": 2, "full": True}),
+        "umap": ("benchmarks.bench_umap", {"sizes": [[100_000, 10_000], [1_000_000, 100_000]]}),
+    },
+}
+#: Small sizes for the smoke test and for trying the machinery (seconds to minutes).
+PROFILES["smoke"] = {
+    "selection": ("benchmarks.bench_selection", {"sizes": [1000], "repeats": 2}),
+    "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
+    "memory": ("benchmarks.bench_memory", {"sizes": [1000]}),
+    "embed": ("benchmarks.bench_embed", {"tiny_stars": 16, "paper_stars": 1, "paper_batch": 1}),
+    "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "epochs": 1}),
+    "umap": ("benchmarks.bench_umap", {"sizes": [[300, 100]], "warmup": 200}),
+}
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def run_one(name: str, profile: str) -> dict[str, Any]:
+    """Run one benchmark in this process and return its record (never raises for a failed run)."""
+    import importlib
+
+    module_name, kwargs = PROFILES[profile][name]
+    record: dict[str, Any] = {
+        "benchmark": name,
+        "profile": profile,
+        "params": kwargs,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_start": load_average(),
+    }
+    start = time.perf_counter()
+    try:
+        module = importlib.import_module(module_name)
+        record["result"] = module.run(**{k: _tuples(v) for k, v in kwargs.items()})
+        record["status"] = "ok"
+    except Exception as exc:  # recorded, so the other benchmarks still run
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()[-4000:]
+    record["seconds"] = time.perf_counter() - start
+    record["load_average_end"] = load_average()
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--only", nargs="+", choices=list(PROFILES["quick"]), help="a subset")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        record = run_one(args.child, args.profile)
+        write_result(args.child, record, args.results_dir)
+        return 0 if record["status"] == "ok" else 1
+
+    from benchmarks.report import write_report
+
+    names = args.only or list(PROFILES[args.profile])
+    run_record: dict[str, Any] = {
+        "profile": args.profile,
+        "command": " ".join(["python -m benchmarks.run_all", *(argv if argv is not None else sys.argv[1:])]),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hardware": hardware(),
+        "versions": versions(),
+        "benchmarks": names,
+    }
+    start = time.perf_counter()
+    for name in names:
+        print(f"== {name} ({args.profile})", flush=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "benchmarks.run_all", "--profile", args.profile, "--child", name]
+        proc = subprocess.run(
+            [*cmd, "--results-dir", str(args.results_dir)], check=False, cwd=BENCH_DIR.parent
+        )
+        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+        if proc.returncode not in (0, 1):  # killed (memory?) before it could write its record
+            failed = {"benchmark": name, "profile": args.profile, "status": "failed"}
+            failed["error"] = f"the benchmark process exited with {proc.returncode} without a record"
+            write_result(name, failed, args.results_dir)
+        print(f"== {name}: {status} in {time.perf_counter() - t0:.0f} s", flush=True)
+    run_record["seconds"] = time.perf_counter() - start
+    run_record["load_average_end"] = load_average()
+    write_result("run", run_record, args.results_dir)
+    report = BENCH_DIR / "RESULTS.md" if args.results_dir == RESULTS_DIR else args.results_dir / "RESULTS.md"
+    path = write_report(args.results_dir, report, names)
+    print(f"wrote {path} in {run_record['seconds'] / 60:.1f} min")
+    return 0 if all(_status(args.results_dir, n) == "ok" for n in names) else 1
+
+
+def _status(results_dir: Path, name: str) -> str:
+    path = results_dir / f"{name}.json"
+    return json.loads(path.read_text())["status"] if path.is_file() else "missing"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Every benchmark runs end to end at a tiny size and the report renders (no timing assertions).
+
+Keeps ``benchmarks/`` from rotting as the code it measures changes; the real figures come from
+``make bench``. The browser benchmark needs Chromium and a server, so it carries the ``ui`` marker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import benchmarks
+from benchmarks import report, run_all
+from benchmarks.common import write_result
+
+NO_BROWSER = [name for name in run_all.PROFILES["smoke"] if name != "browser"]
+
+
+def test_modules_import_without_side_effects(tmp_path: Path) -> None:
+    before = set(Path(benchmarks.__file__).parent.joinpath("results").glob("*"))
+    for info in pkgutil.iter_modules(benchmarks.__path__):
+        importlib.import_module(f"benchmarks.{info.name}")
+    assert set(Path(benchmarks.__file__).parent.joinpath("results").glob("*")) == before
+
+
+@pytest.mark.slow  # trains a model and fits UMAP, each for a few seconds (minutes on a busy machine)
+def test_every_benchmark_runs_and_the_report_renders(tmp_path: Path) -> None:
+    for name in NO_BROWSER:
+        record = run_all.run_one(name, "smoke")
+        assert record["status"] == "ok", f"{name}: {record.get('error')}\n{record.get('traceback')}"
+        write_result(name, record, tmp_path)
+
+    selection = (tmp_path / "selection.json").read_text()
+    assert '"ratio_box"' in selection and '"ratio_lasso"' in selection
+    write_result("run", {"profile": "smoke", "hardware": {"cores": 2}, "versions": {}}, tmp_path)
+    text = report.render(tmp_path, NO_BROWSER)
+    for heading in ("Selection latency", "Memory", "Embedding throughput", "Pipeline", "UMAP layout"):
+        assert heading in text, f"RESULTS.md lacks the {heading!r} section"
+    assert "Failed" not in text
+    assert "| embedding, `tiny`, stars/s |" in text
+
+
+def test_a_failed_benchmark_is_reported_not_hidden(tmp_path: Path) -> None:
+    write_result("run", {"profile": "smoke", "hardware": {"cores": 2}, "versions": {}}, tmp_path)
+    write_result("umap", {"benchmark": "umap", "status": "failed", "error": "ValueError: boom"}, tmp_path)
+    text = report.render(tmp_path, ["umap"])
+    assert "**Failed**: `ValueError: boom`" in text
+    assert "umap: the benchmark failed" in text
+
+
+@pytest.mark.ui
+def test_browser_benchmark_runs(tmp_path: Path) -> None:
+    record = run_all.run_one("browser", "smoke")
+    assert record["status"] == "ok", f"{record.get('error')}\n{record.get('traceback')}"
+    result = record["result"]
+    assert result["drags"] and all(d["selected"] > 0 for d in result["drags"])
+    write_result("browser", record, tmp_path)
+    write_result("run", {"profile": "smoke", "hardware": {"cores": 2}, "versions": {}}, tmp_path)
+    assert "Browser side" in report.render(tmp_path, ["browser"])
