@@ -11,7 +11,9 @@ per session) that repeatedly
 
 Reported in ``benchmarks/soak_results.json`` (or ``--out``): errors (timeouts, page errors,
 server tracebacks; goal 0), p50/p95/max latency per action, and the resident memory of the
-server's process tree after warm-up and at the end (growth goal ≤ 10 %).
+server's process tree after warm-up and at the end (growth goal ≤ 10 %). Server log lines about a
+websocket closed by a reloading page (``WebSocketClosedError``) are counted apart, not as errors;
+browser console errors (e.g. fonts from an unreachable CDN) are reported, not counted.
 
     python -m benchmarks.soak --sessions 20 --minutes 10            # synthetic 20,000-star survey
     python -m benchmarks.soak --data-dir /tmp/demo_data --survey demo --minutes 5
@@ -382,11 +384,17 @@ def run(
                 print(f"{sessions} sessions against {app_url} for {seconds:.0f} s", flush=True)
                 stats, memory = asyncio.run(_drive(app_url, sessions, seconds, pid))
                 time.sleep(2.0)  # let the server log the sessions' last events
-                server_errors = _server_errors(log_path)  # before shutdown: its messages don't count
+                logged = _server_errors(log_path)  # before shutdown: its messages don't count
+            # A page reload closes its websocket while the server may still be writing to it:
+            # tornado logs WebSocketClosedError/StreamClosedError. A client-side disconnect, counted
+            # apart from errors.
+            closed = ("WebSocketClosedError", "StreamClosedError")
+            disconnects = [e for e in logged if any(c in e for c in closed)]
+            server_errors = [e for e in logged if e not in disconnects]
         else:
             print(f"{sessions} sessions against {url} for {seconds:.0f} s (server memory not measured)")
             stats, memory = asyncio.run(_drive(url, sessions, seconds, None))
-            server_errors, n_stars = [], None
+            server_errors, disconnects, n_stars = [], [], None
     warm, end = memory.get("warm_bytes"), memory.get("end_bytes")
     growth = None if not warm or end is None else round((end - warm) / warm * 100, 2)
     all_latencies = stats.latencies["select"] + stats.latencies["card"]
@@ -399,6 +407,7 @@ def run(
         "num_procs": num_procs,
         "errors": len(stats.errors) + len(server_errors),
         "error_samples": (stats.errors + server_errors)[:20],
+        "closed_websocket_logs": len(disconnects),
         "console_errors": len(stats.console_errors),
         "console_error_samples": stats.console_errors[:10],
         "actions": stats.actions,

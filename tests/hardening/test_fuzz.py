@@ -1,0 +1,164 @@
+"""Fuzzing: 1,000+ seeded corrupted Kepler, LAMOST and Gaia inputs through the real readers and ingest.
+
+Every case is one star. A good star must reach the catalogue with finite arrays; a star with a
+corrupted input must be quarantined with a reason (the corrupted file named where it was read);
+bit flips may survive but must then be kept or quarantined, never crash or vanish. Damaged Gaia
+tables must raise ``DataError`` (the whole ingest needs the table) or read with int64 identifiers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import corrupt  # tests/hardening is on sys.path (pytest rootdir-less test folders)
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import quality
+from data.errors import DataError
+from data.gaia import is_gaia_table, read_gaia_table
+from data.ingest import ingest_survey
+from data.storage import SurveyStore
+
+SEED = 20261125
+N_CASES = 1000
+BATCH = 125
+
+
+@pytest.fixture(scope="module")
+def fuzz_results(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[corrupt.Batch, SurveyStore, object]]:
+    plan = corrupt.make_plan(SEED, N_CASES)
+    out = []
+    for start in range(0, N_CASES, BATCH):
+        root = tmp_path_factory.mktemp(f"fuzz{start}")
+        batch = corrupt.write_batch(plan[start : start + BATCH], root / "raw")
+        store = SurveyStore(root / "survey")
+        with warnings.catch_warnings():
+            # Readers log (not warn) about masked cadences; anything else warning is a failure.
+            warnings.simplefilter("error")
+            summary = ingest_survey(batch.raw_dir, store, seed=0, progress=False, workers=1)
+        out.append((batch, store, summary))
+    return out
+
+
+def test_plan_covers_every_corruption() -> None:
+    plan = corrupt.make_plan(SEED, N_CASES)
+    assert len(plan) >= 1000
+    drawn = Counter((c.target, c.corruption) for c in plan)
+    menu = (
+        [("kepler", c) for c in corrupt.KEPLER_CORRUPTIONS]
+        + [("lamost", c) for c in corrupt.LAMOST_CORRUPTIONS]
+        + [("gaia", c) for c in corrupt.GAIA_CORRUPTIONS]
+    )
+    assert set(menu) <= set(drawn)
+    assert drawn[("good", "none")] > 150
+    # Same seed, same plan: failures can be replayed.
+    assert corrupt.make_plan(SEED, N_CASES) == plan
+
+
+def test_every_star_is_kept_or_quarantined_with_a_reason(fuzz_results) -> None:
+    totals = Counter()
+    for batch, store, summary in fuzz_results:
+        catalog = store.read_catalog()
+        quarantine = store.read_quarantine()
+        assert summary.n_stars == len(catalog)
+        assert summary.n_quarantined == len(quarantine)
+        # Every quarantine row says why, with one of the documented categories first.
+        assert quarantine["reason"].str.len().gt(0).all()
+        categories = quarantine["reason"].str.split(":").str[0].str.split(" \\(").str[0]
+        assert set(categories) <= set(quality.QUARANTINE_REASONS), set(categories)
+        kept = set(catalog["kic_id"].astype(int))
+        quarantined_stars = set(quarantine["star_id"].astype(str))
+        quarantined_paths = set(quarantine["path"].astype(str))
+        for case in batch.cases:
+            expect = batch.expect[case.index]
+            is_kept = case.kic_id in kept
+            totals[(expect, is_kept)] += 1
+            label = f"case {case.index} {case.target}/{case.corruption}"
+            if expect == "keep":
+                assert is_kept, f"{label}: good star lost; quarantine says " + str(
+                    quarantine.loc[quarantine["star_id"] == str(case.kic_id), "reason"].tolist()
+                )
+            elif expect == "quarantine":
+                assert not is_kept, f"{label}: corrupted input reached the catalogue"
+            if not is_kept:
+                assert str(case.kic_id) in quarantined_stars, f"{label}: star dropped without a reason"
+            path = batch.paths.get(case.index)
+            if expect == "quarantine" and path is not None and "\n" not in path.name:
+                assert str(path) in quarantined_paths, f"{label}: the bad file {path.name!r} is not named"
+    # Counts: every good star kept, every bad one out; bit flips split between the two.
+    assert totals[("keep", False)] == 0 and totals[("quarantine", True)] == 0
+    assert totals[("keep", True)] > 200 and totals[("quarantine", False)] > 600
+    assert sum(totals.values()) == N_CASES
+
+
+def test_kept_stars_have_finite_model_inputs(fuzz_results) -> None:
+    for _, store, _ in fuzz_results:
+        n = len(store.read_catalog())
+        for name in ("lc_channels", "spec_flux"):
+            array = store.read_array(name)
+            assert array.shape[0] == n and np.isfinite(array).all(), name
+        assert store.read_array("lc_mask").mean(axis=1).min() >= 0.2
+        assert store.read_array("spec_mask").mean(axis=1).min() >= 0.5
+
+
+def test_kept_paths_point_at_the_files_read(fuzz_results) -> None:
+    for _, store, _ in fuzz_results:
+        catalog = store.read_catalog()
+        for column in ("kepler_path", "lamost_path"):
+            for value in catalog[column]:
+                for rel in value.split(";"):
+                    assert (store.root / rel).resolve().is_file(), rel
+
+
+def test_damaged_gaia_tables_raise_data_error(tmp_path: Path) -> None:
+    rng = np.random.default_rng(SEED)
+    outcomes = Counter()
+    for fmt in corrupt.GAIA_FORMATS:
+        for damage in corrupt.GAIA_TABLE_CORRUPTIONS:
+            for _ in range(5):
+                path = corrupt.write_gaia_table_case(tmp_path, fmt, damage, rng)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    assert is_gaia_table(path) in (True, False)
+                    try:
+                        df = read_gaia_table(path)
+                    except DataError as exc:
+                        assert exc.path == path and exc.field and exc.reason
+                        outcomes[(damage, "error")] += 1
+                        continue
+                outcomes[(damage, "read")] += 1
+                # What survives damage still has exact identifiers.
+                for name in ("source_id", "kic_id"):
+                    assert df[name].dtype == np.int64
+    for damage in ("empty", "missing_column", "float_ids", "binary_junk"):
+        assert outcomes[(damage, "read")] == 0, damage
+
+
+def test_ingest_without_a_usable_gaia_table_is_a_data_error(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    path = corrupt.write_gaia_table_case(raw, "ecsv", "truncated", rng)
+    path.rename(raw / "gaia_source.ecsv")
+    with pytest.raises(DataError, match=r"gaia_source\.ecsv"):
+        ingest_survey(raw, SurveyStore(tmp_path / "survey"), progress=False, workers=1)
+
+
+def test_gaia_row_reasons_name_the_column(fuzz_results) -> None:
+    seen = set()
+    for batch, store, _ in fuzz_results:
+        q = store.read_quarantine()
+        bad_gaia = q[q["reason"].str.startswith(quality.REASON_BAD_GAIA)]
+        for case in batch.cases:
+            if case.target == "gaia" and batch.expect[case.index] == "quarantine":
+                if case.corruption == "duplicated_source_id":
+                    rows = q[(q["star_id"] == str(case.kic_id)) & q["reason"].str.startswith("duplicate")]
+                else:
+                    rows = bad_gaia[bad_gaia["star_id"] == str(case.kic_id)]
+                assert len(rows) >= 1, case
+                seen.add(case.corruption)
+    assert pd.Series(sorted(seen)).size == len(corrupt.GAIA_CORRUPTIONS) - 1

@@ -1,0 +1,275 @@
+"""Serving: authentication, cookie secret, processes, liveness, proxies, and no file reads via URLs.
+
+The command-line tests check the ``panel serve`` command ``desa serve`` builds; the server tests
+start a real ``desa serve`` on 127.0.0.1 with a basic-auth password file and talk HTTP to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import http.cookiejar
+import json
+import re
+import stat
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from served import desa_serve, status, synthetic_module
+
+from training.cli import COOKIE_SECRET_FILE, build_parser, cookie_secret, serve_command, serve_environment
+
+USER, PASSWORD = "astro", "correct horse battery staple"
+SECRET = "DESA-H9-OUTSIDE-SECRET-7f3a"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["serve", *argv])
+
+
+def _flag(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1]
+
+
+# --- the command line ---------------------------------------------------------------------------
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "192.168.1.20", "desa.example.org"])
+def test_non_loopback_without_auth_refuses(address: str) -> None:
+    with pytest.raises(PermissionError, match="without authentication"):
+        serve_command(_args("--address", address))
+
+
+def test_loopback_needs_no_auth_and_anonymous_must_be_explicit() -> None:
+    cmd = serve_command(_args())
+    assert _flag(cmd, "--address") == "127.0.0.1" and "--basic-auth" not in cmd
+    cmd = serve_command(_args("--address", "0.0.0.0", "--allow-anonymous"))
+    assert _flag(cmd, "--address") == "0.0.0.0"
+
+
+def test_command_has_auth_processes_liveness_and_proxy_flags(tmp_path: Path) -> None:
+    passwords = tmp_path / "passwords.json"
+    cmd = serve_command(
+        _args(
+            "--address",
+            "0.0.0.0",
+            "--port",
+            "8080",
+            "--basic-auth",
+            str(passwords),
+            "--num-procs",
+            "4",
+            "--liveness",
+            "--allow-websocket-origin",
+            "desa.example.org",
+            "--allow-websocket-origin",
+            "desa.example.org:443",
+            "--prefix",
+            "/desa",
+            "--use-xheaders",
+        )
+    )
+    assert cmd[1:4] == ["-m", "panel", "serve"] and cmd[4].endswith("app.py")
+    assert _flag(cmd, "--port") == "8080"
+    assert _flag(cmd, "--basic-auth") == str(passwords)
+    assert _flag(cmd, "--num-procs") == "4"
+    assert _flag(cmd, "--liveness-endpoint") == "liveness" and "--liveness" in cmd
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--allow-websocket-origin"] == [
+        "desa.example.org",
+        "desa.example.org:443",
+    ]
+    assert _flag(cmd, "--prefix") == "/desa" and "--use-xheaders" in cmd
+    # Secrets never go on the command line (``ps`` shows it to every user).
+    assert "--cookie-secret" not in cmd and "--oauth-secret" not in cmd
+
+
+def test_websocket_origin_is_passed_on_loopback_too() -> None:
+    # Behind nginx the server binds 127.0.0.1 but browsers connect from the public host.
+    cmd = serve_command(_args("--allow-websocket-origin", "desa.example.org"))
+    assert _flag(cmd, "--allow-websocket-origin") == "desa.example.org"
+
+
+def test_oauth_options_pass_through_and_count_as_auth(tmp_path: Path) -> None:
+    args = _args(
+        "--address",
+        "0.0.0.0",
+        "--oauth-provider",
+        "github",
+        "--oauth-key",
+        "client-id",
+        "--oauth-secret",
+        "client-secret",
+        "--oauth-redirect-uri",
+        "https://desa.example.org/login",
+        "--oauth-encryption-key",
+        "enc-key",
+    )
+    cmd = serve_command(args)
+    assert _flag(cmd, "--oauth-provider") == "github" and _flag(cmd, "--oauth-key") == "client-id"
+    assert _flag(cmd, "--oauth-redirect-uri") == "https://desa.example.org/login"
+    assert "client-secret" not in cmd and "enc-key" not in cmd
+    env = serve_environment(args, tmp_path)
+    assert env["PANEL_OAUTH_SECRET"] == "client-secret" and env["PANEL_OAUTH_ENCRYPTION"] == "enc-key"
+    assert len(env["PANEL_COOKIE_SECRET"]) >= 32
+
+
+def test_negative_process_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="--num-procs"):
+        serve_command(_args("--num-procs", "-2"))
+
+
+def test_cookie_secret_is_created_once_with_mode_600(tmp_path: Path) -> None:
+    assert serve_environment(_args(), tmp_path) == {}  # no auth, no secret needed
+    first = cookie_secret(tmp_path)
+    path = tmp_path / COOKIE_SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) >= 32 and cookie_secret(tmp_path) == first
+    env = serve_environment(_args("--basic-auth", "pw.json"), tmp_path)
+    assert env["PANEL_COOKIE_SECRET"] == first
+    given = serve_environment(_args("--basic-auth", "pw.json", "--cookie-secret", "x" * 40), tmp_path)
+    assert given["PANEL_COOKIE_SECRET"] == "x" * 40
+    path.chmod(0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        cookie_secret(tmp_path)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- a real server --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """``desa serve`` on a 300-star synthetic survey with a basic-auth password file."""
+    base = tmp_path_factory.mktemp("serving")
+    data_root = base / "data"
+    synthetic_module().write_synthetic_survey(data_root / "hard", n=300, seed=1)
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET)
+    passwords = base / "passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
+    passwords.chmod(0o600)
+    with desa_serve(data_root, "hard", "--basic-auth", str(passwords), log_path=base / "serve.log") as (
+        url,
+        _,
+    ):
+        yield url, data_root, outside
+
+
+def _login(base: str, password: str) -> tuple[urllib.request.OpenerDirector, str]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    status(base + "/app", opener)  # sets the next_url cookie like a browser would
+    data = urllib.parse.urlencode({"username": USER, "password": password}).encode()
+    with opener.open(base + "/login", data=data, timeout=60) as response:
+        final = response.geturl()
+    return opener, final
+
+
+def test_liveness_answers_without_login(server) -> None:
+    base, _, _ = server
+    code, _, body = status(base + "/liveness")
+    assert code == 200 and json.loads(body) == {"/liveness": True}
+    code, _, body = status(base + "/liveness?endpoint=/app")
+    assert code == 200 and json.loads(body) == {"/app": True}
+
+
+def test_unauthenticated_requests_are_refused(server) -> None:
+    base, data_root, _ = server
+    _, final, body = status(base + "/app")
+    assert "/login" in final, final  # sent to the login form instead of the app
+    assert str(data_root) not in body and "Survey:" not in body
+    _, final = _login(base, "wrong password")
+    assert "error=" in final
+    assert (data_root / COOKIE_SECRET_FILE).is_file()
+    assert stat.S_IMODE((data_root / COOKIE_SECRET_FILE).stat().st_mode) == 0o600
+
+
+def test_login_with_the_password_file_opens_the_app(server, logged_in) -> None:
+    base, _, _ = server
+    code, final, body = status(base + "/app", logged_in)
+    assert code == 200 and "/login" not in final and "bokeh" in body.lower()
+
+
+#: Every parameter a file-reading feature might take, pointed outside the data folder, at once.
+APP_ATTACKS = (
+    "survey=../../etc&path=/etc/passwd&file={outside}/secret.txt&survey_dir={outside}"
+    "&DESA_DATA_DIR={outside}&DESA_SURVEY=..&data_dir={outside}&export=../../../outside/secret.txt"
+    "&checkpoint={outside}/secret.txt&catalog={outside}/secret.txt",
+    "survey=..%2F..%2Foutside&path={outside}/secret.txt&dir=/etc",
+)
+PATH_ATTACKS = (
+    "/static/../../../../etc/passwd",
+    "/static/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/static/extensions/..%2F..%2F..%2F..%2F..%2Fetc/passwd",
+    "/app/../../../etc/passwd",
+    "/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/liveness?endpoint=../../etc/passwd",
+    "/login?next=file:///etc/passwd",
+)
+
+
+@pytest.fixture(scope="module")
+def logged_in(server) -> urllib.request.OpenerDirector:
+    opener, final = _login(server[0], PASSWORD)
+    assert "/login" not in final
+    return opener
+
+
+@pytest.mark.parametrize("attack", PATH_ATTACKS + tuple(f"/app?{q}" for q in APP_ATTACKS))
+def test_urls_cannot_read_files_outside_the_data_folder(server, logged_in, attack: str) -> None:
+    base, _, outside = server
+    code, _, body = status(base + attack.format(outside=outside), logged_in)
+    assert SECRET not in body
+    assert "root:x:0:0" not in body
+    if not attack.startswith("/app?"):
+        assert code != 200 or len(body) < 200_000, (code, body[:300])
+
+
+@pytest.fixture(scope="module")
+def open_server(server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same survey served without authentication (loopback), for bokeh.client sessions."""
+    _, data_root, _ = server
+    log_path = tmp_path_factory.mktemp("serving_open") / "serve.log"
+    with desa_serve(data_root, "hard", log_path=log_path) as (url, _):
+        yield url
+
+
+def _import_panel_models() -> None:
+    """A bokeh.client session decodes the page's models: Panel's lazily imported ones included."""
+    import importlib
+    import pkgutil
+
+    import panel.models
+
+    for info in pkgutil.iter_modules(panel.models.__path__):
+        try:
+            importlib.import_module(f"panel.models.{info.name}")
+        except ImportError:
+            continue  # optional extensions (e.g. a missing JS library wrapper) the app does not use
+
+
+def _texts(doc) -> list[str]:
+    out = []
+    for model in doc.models:
+        for name in ("text", "object", "value", "title", "label"):
+            if name in model.properties():
+                value = getattr(model, name)
+                if isinstance(value, str):
+                    out.append(value)
+    return out
+
+
+@pytest.mark.parametrize("query", APP_ATTACKS)
+def test_a_session_serves_the_configured_survey_whatever_the_url_asks(open_server, server, query) -> None:
+    from bokeh.client import pull_session
+
+    _import_panel_models()
+
+    _, data_root, outside = server
+    arguments = dict(urllib.parse.parse_qsl(query.format(outside=outside)))
+    with pull_session(url=open_server + "/app", arguments=arguments) as session:
+        texts = _texts(session.document)
+    joined = html.unescape("\n".join(texts))
+    assert re.search(rf"Survey: <code>{re.escape(str(data_root / 'hard'))}</code>", joined), joined[-500:]
+    assert SECRET not in joined and "root:x:0:0" not in joined
