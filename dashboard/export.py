@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime
 import re
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +118,10 @@ class ExportFolder:
     """A private temporary folder for one session's downloads; keeps only the latest few files."""
 
     def __init__(self, keep: int = 4) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="desa_export_")
-        self.path = Path(self._dir.name)
+        self.path = Path(tempfile.mkdtemp(prefix="desa_export_"))
         self.keep = keep
+        # Removed when the session's folder object goes (session end), or by ``cleanup``.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
     def new_path(self, filename: str) -> Path:
         files = sorted(self.path.glob("*/*"), key=lambda p: p.stat().st_mtime)
@@ -129,7 +132,7 @@ class ExportFolder:
         return folder / filename
 
     def cleanup(self) -> None:
-        self._dir.cleanup()
+        self._finalizer()
 
 
 def export_columns(frame: pd.DataFrame) -> list[str]:
