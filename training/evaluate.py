@@ -137,7 +137,7 @@ def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, pr
     lcs, specs = [], []
     n = len(arrays[0])
     for start in tqdm(range(0, n, batch), desc="baseline inputs", unit="batch", disable=not progress):
-        lc, lm, sp, sm = (torch.as_tensor(np.asarray(a[start : start + batch])) for a in arrays)
+        lc, lm, sp, sm = (torch.from_numpy(np.array(a[start : start + batch])) for a in arrays)
         lc_p, sp_p = model.encode(lc.float(), lm.bool(), sp.float(), sm.bool())
         lcs.append(lc_p.numpy())
         specs.append(sp_p.numpy())
