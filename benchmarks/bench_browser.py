@@ -22,27 +22,15 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import summarise, tree_rss_bytes
+from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port, summarise, tree_rss_bytes
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [  # tests/ui/conftest.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GOALS_S = {"page_ready_warm": 5.0, "drag_to_all_views": 0.5, "click_to_star_card": 0.3}
 SURVEY = "bench"
 
@@ -185,27 +173,13 @@ _JS_ARM_DRAG = r"""
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 class Server:
     """``panel serve dashboard/app.py`` in its own process group, stopped as a group."""
 
     def __init__(self, data_root: Path, log_path: Path, timeout_s: float = 300) -> None:
         import dashboard
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/app"
         app = Path(dashboard.__file__).with_name("app.py")
         env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": SURVEY}
@@ -221,7 +195,7 @@ class Server:
         )
         # The HTTP answer needs no session; this only waits for the port to serve.
         deadline = time.monotonic() + timeout_s
-        while not _answers(f"http://127.0.0.1:{self.port}/liveness") and not _answers(self.url):
+        while not answers(f"http://127.0.0.1:{self.port}/liveness") and not answers(self.url):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"panel serve did not start; see {log_path}")
@@ -363,7 +337,7 @@ def run(
         result["server_rss_idle_bytes"] = server.rss()
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
                 context = browser.new_context(viewport={"width": 1600, "height": 1000})
                 page = context.new_page()
                 result["page_ready_first_s"] = _page_ready(page, server.url, n_rows, timeout_ms)

@@ -11,8 +11,10 @@ import importlib.metadata
 import json
 import os
 import platform
+import socket
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,34 @@ def _jsonable(value: Any) -> Any:
 
 def gib(n_bytes: float | None) -> float | None:
     return None if n_bytes is None else n_bytes / 2**30
+
+
+# --- browser and server helpers shared by the browser benchmark, the soak test and the UI tests ---
+#: Debian's Chromium (never `playwright install`), with the flags of DASHBOARD.md section 4.2:
+#: no sandbox in containers, no GPU, no network chatter.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str, timeout: float = 30) -> bool:
+    """Whether ``url`` answers HTTP 200 within ``timeout`` seconds."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -34,12 +34,10 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,37 +46,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
-CHROMIUM = "/usr/bin/chromium"
-#: The flags of tests/ui/conftest.py (no sandbox in containers, no GPU, no network chatter).
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: How long one action may take before it counts as an error (``--timeout``).
 ACTION_TIMEOUT_MS = 120_000
 RELOAD_EVERY = 6
 
 
 # --- the server -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def write_synthetic(data_root: Path, survey: str, n: int) -> None:
@@ -93,7 +70,7 @@ def write_synthetic(data_root: Path, survey: str, n: int) -> None:
 @contextmanager
 def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> Iterator[tuple[str, int]]:
     """``desa serve`` on 127.0.0.1 in its own process group; yields (app URL, server pid)."""
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-c",
@@ -114,7 +91,7 @@ def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> 
         )
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
     try:
-        while not _answers(base + "/liveness"):
+        while not answers(base + "/liveness"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"desa serve did not start; see {log_path}")
             time.sleep(0.5)

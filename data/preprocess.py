@@ -142,7 +142,7 @@ def coverage_problem(mask: np.ndarray, min_fraction: float) -> str | None:
     """Return a quarantine reason if fewer than ``min_fraction`` of the grid is valid, else None."""
     fraction = float(np.mean(mask)) if np.size(mask) else 0.0
     if fraction < min_fraction:
-        return f"too few valid samples: {fraction:.1%} of the grid valid, {min_fraction:.0%} needed"
+        return f"{fraction:.1%} of the grid valid, {min_fraction:.0%} needed"
     return None
 
 

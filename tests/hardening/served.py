@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import free_port
+
 _SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
 
 
@@ -24,12 +25,6 @@ def synthetic_module() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def status(url: str, opener: urllib.request.OpenerDirector | None = None) -> tuple[int, str, str]:

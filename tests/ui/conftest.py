@@ -9,11 +9,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +19,7 @@ from typing import Any
 import pytest
 
 import dashboard
-
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
 
 N_STARS = 3000
 _SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
@@ -45,20 +34,12 @@ def _synthetic_module() -> Any:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": FLAGS}
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
 
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict) -> dict:
     return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}}
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +52,7 @@ def samp_lockfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> Iterator[str]:
     data_root = tmp_path_factory.mktemp("desa_data")
     _synthetic_module().write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     app = Path(dashboard.__file__).with_name("app.py")
     env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": "uitest"}
     env["SAMP_HUB"] = f"std-lockurl:{samp_lockfile.as_uri()}"  # never the user's ~/.samp hub
@@ -98,7 +77,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> It
         )
         url, deadline = f"http://127.0.0.1:{port}/app", time.monotonic() + 90
         try:
-            while not _answers(url):
+            while not answers(url):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"panel serve did not start; see {log_path}")
                 time.sleep(0.5)
