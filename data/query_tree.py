@@ -1,0 +1,137 @@
+"""The selection language's vocabulary: limits, the error type, the expression tree, value printing.
+
+Shared by the parser and printer (``data.query``) and the evaluator (``data.query_eval``); the
+grammar is documented in ``data/query.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Longest expression text accepted (a lasso of a few hundred vertices fits easily).
+MAX_LENGTH = 100_000
+#: Deepest nesting of brackets and ``not`` accepted.
+MAX_DEPTH = 64
+#: Largest ``k`` in ``similar(..., k)``.
+MAX_K = 100_000
+
+COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
+KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+FUNCTIONS = {"box", "lasso", "similar"}
+
+#: ``(rows, k) -> rows``: the k catalogue rows nearest in embedding space to the given rows' centroid.
+SimilarFn = Callable[[np.ndarray, int], np.ndarray]
+
+Value = float | int | str | bool
+
+
+class ExpressionError(ValueError):
+    """A selection expression that cannot be parsed or evaluated; names the position and the fix."""
+
+    def __init__(self, message: str, text: str = "", pos: int | None = None) -> None:
+        self.message, self.text, self.pos = message, text, pos
+        where = ""
+        if pos is not None:
+            snippet = text[pos : pos + 30]
+            where = f"at position {pos + 1} " + (f"(near {snippet!r})" if snippet else "(end of text)") + ": "
+        super().__init__(f"{where}{message}")
+
+
+# --- tree ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    pos: int = field(default=0, compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    column: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InList(Node):
+    column: str
+    values: tuple[Value, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Flag(Node):
+    column: str
+
+
+@dataclass(frozen=True)
+class Box(Node):
+    x: str
+    y: str
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+
+@dataclass(frozen=True)
+class Lasso(Node):
+    x: str
+    y: str
+    polygon: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Similar(Node):
+    target: int | Node
+    k: int
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    child: Node
+
+
+@dataclass(frozen=True)
+class And(Node):
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    children: tuple[Node, ...]
+
+
+def and_(*nodes: Node) -> Node:
+    """``a and b and ...``, flattening nested ``and``."""
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, And) else (node,))
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def or_(*nodes: Node) -> Node:
+    """``a or b or ...``, flattening nested ``or``."""
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, Or) else (node,))
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+def _kind(value: Value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "str" if isinstance(value, str) else "number"
+
+
+def _num(value: float | int) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(float(value))
+
+
+def _value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _num(value)
