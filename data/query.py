@@ -1,8 +1,9 @@
 """Selection expressions: a safe parser and evaluator (no ``eval``, no ``DataFrame.query``).
 
 A selection is text a user can read, type, edit, share in a URL and store with an export. It is
-parsed by a small recursive-descent parser into a tree of the node classes below and evaluated
-with numpy against the catalogue; nothing in the text is ever executed. Grammar (keywords are
+parsed by a small recursive-descent parser into a tree of the node classes of data/query_tree.py
+and evaluated with numpy against the catalogue by data/query_eval.py; nothing in the text is
+ever executed. Grammar (keywords are
 lower case; whitespace is free; ``#`` is not a comment)::
 
     expression := or_expr
