@@ -89,7 +89,8 @@ def train_short(folder: Path, epochs: int, config_name: str = "demo") -> dict[st
     short = replace(
         base,
         name=f"bench_{config_name}",
-        **{s: replace(base.stage(s), epochs=min(epochs, base.stage(s).epochs)) for s in STAGES},
+        # max_steps = 0: the cut is in epochs, whatever budget the config gives in steps.
+        **{s: replace(base.stage(s), epochs=epochs, max_steps=0) for s in STAGES},
     )
     store = SurveyStore(folder)
     start = time.perf_counter()
@@ -130,7 +131,7 @@ def estimate_demo(short: dict[str, Any], demo_stars: int = DEMO_STARS, config_na
     total, per_stage = 0.0, {}
     for stage in STAGES:
         cfg = config.stage(stage)
-        steps = cfg.epochs * _steps_per_epoch(n_train, cfg.batch_size)
+        steps = cfg.max_steps or cfg.epochs * _steps_per_epoch(n_train, cfg.batch_size)
         rate = short["stages"][stage]["steps_per_s_training"]
         if not math.isfinite(rate):  # a single logged step gives no interval
             rate = short["stages"][stage]["steps_per_s_with_validation"]
