@@ -97,7 +97,7 @@ def run_loop(
     params = [p for m in trainable for p in m.parameters()] + list(extra_params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     batches_per_epoch = max(1, len(_batches(train_rows, config.batch_size, seed, 0, info.world)))
-    max_steps = getattr(config, "max_steps", 0)
+    max_steps = config.max_steps
     epochs = math.ceil(max_steps / batches_per_epoch) if max_steps > 0 else config.epochs
     total = max(1, max_steps if max_steps > 0 else epochs * batches_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -33,7 +33,7 @@ def final_features(model: DesaModel, data: SurveyTensors, *, progress: bool = Tr
 
 def run(model: DesaModel, data: SurveyTensors, config: FinetuneConfig, ctx: StageContext) -> StageResult:
     lc_pooled, spec_pooled = encode_all(model, data, progress=ctx.progress)
-    tune_fusion = getattr(config, "tune_fusion", False)
+    tune_fusion = config.tune_fusion
     if not tune_fusion:
         with torch.no_grad():
             frozen = model.fuse(lc_pooled, spec_pooled)
