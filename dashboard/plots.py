@@ -2,8 +2,8 @@
 
 Each view is a base layer (datashaded by a label column, or rasterized by density or the mean of a
 numeric column, then dynspread so isolated stars stay visible) overlaid with a one-colour
-"selected" layer fed by a ``Pipe`` carrying the selected rows (DASHBOARD.md section 2.3-2.4). The
-base changes only on zoom, pan or colour-by; a selection re-sends only the selected image. Labels
+"selected" layer (dashboard/selected_layer.py, DASHBOARD.md section 2.3-2.4). The base changes only
+on zoom, pan or colour-by; a selection redraws only the selected image, straight into Bokeh. Labels
 get a legend, numbers a colour bar. Once zoomed in to at most ``HOVER_MAX_POINTS`` stars, a layer
 of transparent points gives hover tooltips (star id, population, predictions); physics overlays
 (dashboard/overlays.py) go on top.
@@ -21,10 +21,10 @@ import pandas as pd
 from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
+from dashboard.selected_layer import SelectedLayer
 from dashboard.store import column_label
 
 DENSITY = "density"
-SELECTED_COLOR = "#e6007e"
 #: Label colours (Okabe-Ito without the magenta-like ones, so the selection stands out).
 CATEGORY_COLORS = (
     "#0072B2",
@@ -104,22 +104,11 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     return base
 
 
-def _selected(
-    selected: hv.streams.Pipe | None,
-    x: str,
-    y: str,
-    xlim: tuple[float, float],
-    ylim: tuple[float, float],
-) -> hv.DynamicMap:
-    """The one-colour layer of the selected rows carried by ``selected``.
-
-    The initial ranges are given because an empty selection has no extent of its own (the plot's
-    range stream takes over once it is drawn).
-    """
-    pipe = selected if selected is not None else hv.streams.Pipe(data=pd.DataFrame({x: [], y: []}))
-    dmap = hv.DynamicMap(lambda data: hv.Points(data, kdims=[x, y]), streams=[pipe])
-    shaded = datashade(dmap, cmap=[SELECTED_COLOR], min_alpha=180, x_range=xlim, y_range=ylim)
-    return dynspread(shaded, max_px=3, threshold=0.8)
+def selected_layer(df: pd.DataFrame, x: str, y: str) -> SelectedLayer:
+    """The (empty) selected layer of ``df[x]`` against ``df[y]`` at this module's plot size."""
+    return SelectedLayer(
+        df, x, y, data_limits(df[x]), data_limits(df[y]), width=FRAME_WIDTH, height=FRAME_HEIGHT
+    )
 
 
 def visible_rows(
@@ -213,7 +202,7 @@ def scatter_view(
     y: str,
     *,
     color_by: str = DENSITY,
-    selected: hv.streams.Pipe | None = None,
+    selected: SelectedLayer | None = None,
     streams: Sequence[hv.streams.Stream] = (),
     overlay: hv.DynamicMap | hv.Element | None = None,
     hover: bool = True,
@@ -234,9 +223,12 @@ def scatter_view(
     for stream in streams:
         stream.source = base
     xlim, ylim = data_limits(df[x]), data_limits(df[y])
-    layers = base * _selected(selected, x, y, xlim, ylim)
+    if selected is None:
+        selected = selected_layer(df, x, y)
+    zoom = hv.streams.RangeXY(source=base)
+    layers = base * selected.dynamic(zoom)
     if hover:
-        layers = layers * hover_layer(df, x, y, hv.streams.RangeXY(source=base))
+        layers = layers * hover_layer(df, x, y, zoom)
     if overlay is not None:
         layers = layers * overlay
     return layers.opts(

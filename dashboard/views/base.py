@@ -3,8 +3,8 @@
 A view draws its plot builder's output, attaches ``BoundsXY`` (box select), ``Lasso`` (lasso
 select), ``Tap`` (click) and ``RangeXY`` (zoom) streams to the base layer, turns a drag into a mask
 and hands it to ``state.select``, and a click on a star into ``state.focused_row`` (the star card).
-It watches ``state.mask`` and sends the selected rows through its ``Pipe``, so a selection made in
-any view redraws the selected layer of every view; only that layer is re-rendered.
+It watches ``state.mask`` and hands it to its selected layer (dashboard/selected_layer.py), so a
+selection made in any view redraws the selected image of every view; nothing else is re-rendered.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ class ScatterView(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._pipe = hv.streams.Pipe(data=self._selected_frame())
+        cols = self.columns()
+        self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
+        if self._selected is not None:
+            self._selected.update(self.state.mask)
         self._pane = pn.pane.HoloViews(self._plot(), linked_axes=False)
         self.state.param.watch(self._on_mask, "mask")
         self.state.param.watch(self._on_color, "color_by")
@@ -105,12 +108,6 @@ class ScatterView(pn.viewable.Viewer):
     def columns(self) -> tuple[str, str] | None:
         """The (x, y) catalogue columns of this view, or None when the catalogue lacks them."""
         raise NotImplementedError
-
-    def _selected_frame(self) -> pd.DataFrame:
-        cols = self.columns()
-        if cols is None:
-            return pd.DataFrame()
-        return self.state.selected_frame(list(cols))
 
     def _plot(self) -> hv.core.Dimensioned:
         if self.columns() is None:
@@ -126,7 +123,7 @@ class ScatterView(pn.viewable.Viewer):
         return type(self).builder(
             self.state.catalog,
             color_by=self.state.color_by,
-            selected=self._pipe,
+            selected=self._selected,
             streams=[box, lasso, tap, self._range],
             overlay=overlay,
         )
@@ -161,8 +158,8 @@ class ScatterView(pn.viewable.Viewer):
 
     # --- state -> plot -----------------------------------------------------------------------
     def _on_mask(self, _event: param.parameterized.Event) -> None:
-        if self.columns() is not None:
-            self._pipe.send(self._selected_frame())
+        if self._selected is not None:
+            self._selected.update(self.state.mask)
 
     def _on_color(self, _event: param.parameterized.Event) -> None:
         self._pane.object = self._plot()

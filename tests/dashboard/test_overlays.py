@@ -72,7 +72,7 @@ def test_toggling_overlays_redraws_only_the_overlay_layer(catalog: pd.DataFrame)
     assert [len(layer) for layer in cmd_plot[()]][-4:] == [0, 0, 0, 0]
     settings.param.update(ages_gyr=[4.0], binary_sequence=True)
     assert cmd._pane.object is cmd_plot and hr._pane.object is hr_plot, "the plots were rebuilt"
-    assert state.n_selected == 40 and len(cmd._pipe.data) == 40, "the selection was reset"
+    assert state.n_selected == 40 and cmd._selected.n_selected == 40, "the selection was reset"
     layers = list(cmd_plot[()])
     assert isinstance(layers[-4], hv.Path) and len(layers[-4].split()) == 1
     assert len(layers[-1]) > 0 and len(list(hr_plot[()])[-1]) > 0

@@ -49,15 +49,47 @@ def test_hr_falls_back_to_truth_then_to_a_note(catalog: pd.DataFrame) -> None:
     assert any(isinstance(el, hv.Text) for el in note), "an empty HR view should carry a note"
 
 
-def test_selected_layer_follows_the_pipe(catalog: pd.DataFrame) -> None:
-    pipe = hv.streams.Pipe(data=catalog[["umap_x", "umap_y"]].iloc[:0])
-    obj = plots.umap_plot(catalog, selected=pipe)
+def test_selected_layer_follows_the_mask(catalog: pd.DataFrame) -> None:
+    layer = plots.selected_layer(catalog, "umap_x", "umap_y")
+    obj = plots.umap_plot(catalog, selected=layer)
     empty = obj[()].get(1)
     assert isinstance(empty, hv.RGB)
     assert int(empty.dimension_values("A").sum()) == 0
-    pipe.send(catalog[["umap_x", "umap_y"]].iloc[:50])
+    layer.update(np.arange(len(catalog)) < 50)
     filled = obj[()].get(1)
     assert int((filled.dimension_values("A") > 0).sum()) > 0
+
+
+def _image_source(fig):
+    from bokeh.models import ColumnDataSource
+
+    sources = [m for m in fig.references() if isinstance(m, ColumnDataSource) and "image" in m.data]
+    return [s for s in sources if s.data["image"][0].dtype == np.uint32]
+
+
+@pytest.mark.parametrize("builder", [plots.umap_plot, plots.cmd_plot, plots.hr_plot])
+def test_a_new_mask_redraws_the_rendered_layer_as_holoviews_would(catalog: pd.DataFrame, builder) -> None:
+    """update() writes into the rendered plot the pixels HoloViews draws for the same mask."""
+    x, y = {plots.umap_plot: plots.UMAP_COLUMNS, plots.cmd_plot: plots.CMD_COLUMNS}.get(
+        builder, plots.hr_columns(catalog)
+    )
+    mask = catalog[x].to_numpy() < np.nanmedian(catalog[x].to_numpy())
+    direct = plots.selected_layer(catalog, x, y)
+    fig = _figure(builder(catalog, selected=direct))
+    (source,) = _image_source(fig)
+    assert not source.data["image"][0].any(), "nothing selected yet"
+    assert direct.update(mask) == 1, "the rendered copy was not captured"
+    drawn = source.data["image"][0]
+    assert (drawn >> 24).astype(bool).sum() > 0
+
+    reference = plots.selected_layer(catalog, x, y)
+    reference.update(mask)
+    (ref_source,) = _image_source(_figure(builder(catalog, selected=reference)))
+    np.testing.assert_array_equal(drawn, ref_source.data["image"][0])
+    for key in ("x", "y", "dw", "dh"):
+        assert source.data[key] == pytest.approx(ref_source.data[key]), key
+    direct.update(None)
+    assert not source.data["image"][0].any(), "clearing the selection should empty the layer"
 
 
 def test_streams_attach_to_the_base_layer(catalog: pd.DataFrame) -> None:

@@ -30,7 +30,7 @@ def test_box_in_umap_updates_state_and_every_views_selected_layer(catalog: pd.Da
     assert state.expression.startswith("box(umap_x, umap_y,")
     np.testing.assert_array_equal(expression_mask(state.expression, catalog), expected)
     for view in views:
-        assert len(view._pipe.data) == expected.sum(), type(view).__name__
+        assert view._selected.n_selected == expected.sum(), type(view).__name__
     views[1]._on_lasso(geometry=None)  # an empty lasso event changes nothing
     assert state.n_selected == expected.sum()
 
