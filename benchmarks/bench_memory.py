@@ -15,7 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,13 +49,11 @@ def measure(survey_dir: Path) -> dict[str, Any]:
 
 
 def run(sizes: tuple[int, ...] = (1_000_000,), workdir: Path | None = None) -> dict[str, Any]:
-    from benchmarks.synthetic import write_synthetic_survey
+    from benchmarks.synthetic import synthetic_survey
 
     out = []
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        for n in sizes:
-            folder = Path(tmp) / f"survey_{n}"
-            write_synthetic_survey(folder, n)
+    for n in sizes:
+        with synthetic_survey(n, workdir) as folder:
             code = (
                 "import json, sys; from pathlib import Path; from benchmarks.bench_memory import measure; "
                 "print(json.dumps(measure(Path(sys.argv[1]))))"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,18 @@ def _changed(before: list[str], after: list[str]) -> int:
 
 
 def _boxes(df: Any, count: int) -> list[tuple[float, float, float, float]]:
-    """``count`` different UMAP boxes around the densest blob, each holding ~15-25 % of the rows."""
-    return [(-1.2 + 0.05 * i, -1.0, 1.0 + 0.05 * i, 1.3) for i in range(count)]
+    """``count`` different UMAP boxes, each holding ~10-25 % of the rows.
+
+    Consecutive boxes alternate between two populations' blobs, so every view's selected image
+    changes from one box to the next (two nearly equal boxes can give the same saturated image).
+    """
+    out = []
+    for i in range(count):
+        if i % 2:
+            out.append((2.8 + 0.05 * i, 1.8, 5.2 + 0.05 * i, 4.2))
+        else:
+            out.append((-1.2 + 0.05 * i, -1.0, 1.0 + 0.05 * i, 1.3))
+    return out
 
 
 def _lassos(count: int) -> list[np.ndarray]:
@@ -92,8 +101,8 @@ class OursPath:
 
         self.catalog = catalog
         self.state = DashboardState(catalog=catalog, color_options=color_options(catalog), color_by="density")
-        views = [UmapView(state=self.state), CmdView(state=self.state), HrView(state=self.state)]
-        self.root = _render(pn.Row(*views))
+        self.views = [UmapView(state=self.state), CmdView(state=self.state), HrView(state=self.state)]
+        self.root = _render(pn.Row(*self.views))
 
     def mask_only(self, bounds: tuple[float, float, float, float]) -> float:
         """Seconds for the numpy part alone: the box mask and its combination with the current one."""
@@ -101,6 +110,18 @@ class OursPath:
 
         start = time.perf_counter()
         combine(self.state.mask, box_mask(self.catalog, "umap_x", "umap_y", bounds), "replace")
+        return time.perf_counter() - start
+
+    def images_only(self, bounds: tuple[float, float, float, float]) -> float:
+        """Seconds for the three selected-layer images of a box (aggregate, shade, spread), alone.
+
+        The box is selected first (untimed); then the three images are drawn again and timed, so
+        the figure is the image work without the mask and without sending to Bokeh.
+        """
+        self.box(bounds)
+        start = time.perf_counter()
+        for view in self.views:
+            view._selected.image(*view._selected._ranges)
         return time.perf_counter() - start
 
     def box(self, bounds: tuple[float, float, float, float]) -> int:
@@ -189,6 +210,7 @@ def bench_size(catalog: Any, repeats: int, kinds: tuple[str, ...] = ("box", "las
             result[key][kind] = _time_updates(path, kind, shapes[kind])
         if key == "ours":
             result[key]["box_mask_only"] = summarise([path.mask_only(b) for b in shapes["box"]])
+            result[key]["box_images_only"] = summarise([path.images_only(b) for b in shapes["box"]])
         del path
         gc.collect()
     for kind in kinds:
@@ -203,33 +225,40 @@ def bench_size(catalog: Any, repeats: int, kinds: tuple[str, ...] = ("box", "las
     return result
 
 
-def run(sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 5, workdir: Path | None = None) -> dict:
-    """Write a synthetic survey per size, load it as the server does, and time both paths."""
-    from benchmarks.synthetic import write_synthetic_survey
+def run(
+    sizes: tuple[int, ...] = (100_000, 1_000_000),
+    repeats: int = 5,
+    workdir: Path | None = None,
+    large_repeats: int | None = None,
+) -> dict:
+    """A synthetic survey per size (reused under ``run_all``), loaded as the server does; both paths timed.
+
+    ``large_repeats`` (default ``repeats``) applies from 10^7 rows, where one stock lasso takes seconds.
+    """
+    from benchmarks.synthetic import synthetic_survey
     from dashboard.store import load_catalog
 
     results = []
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        for n in sizes:
-            folder = Path(tmp) / f"survey_{n}"
-            start = time.perf_counter()
-            write_synthetic_survey(folder, n)
+    for n in sizes:
+        start = time.perf_counter()
+        with synthetic_survey(n, workdir) as folder:
             write_s = time.perf_counter() - start
             start = time.perf_counter()
             catalog = load_catalog(folder)
             load_s = time.perf_counter() - start
-            entry = bench_size(catalog, repeats)
-            entry.update(write_survey_s=write_s, load_catalog_s=load_s)
-            results.append(entry)
-            print(
-                f"selection n={n:,}: box ours {entry['ours']['box']['median_s']:.3f} s, "
-                f"stock {entry['stock']['box']['median_s']:.3f} s (x{entry['ratio_box']:.1f}); "
-                f"lasso ours {entry['ours']['lasso']['median_s']:.3f} s, "
-                f"stock {entry['stock']['lasso']['median_s']:.3f} s (x{entry['ratio_lasso']:.1f})",
-                flush=True,
-            )
-            del catalog
-            gc.collect()
+        reps = repeats if n < 10_000_000 or large_repeats is None else large_repeats
+        entry = bench_size(catalog, reps)
+        entry.update(write_survey_s=write_s, load_catalog_s=load_s)
+        results.append(entry)
+        print(
+            f"selection n={n:,}: box ours {entry['ours']['box']['median_s']:.3f} s, "
+            f"stock {entry['stock']['box']['median_s']:.3f} s (x{entry['ratio_box']:.1f}); "
+            f"lasso ours {entry['ours']['lasso']['median_s']:.3f} s, "
+            f"stock {entry['stock']['lasso']['median_s']:.3f} s (x{entry['ratio_lasso']:.1f})",
+            flush=True,
+        )
+        del catalog
+        gc.collect()
     return {"sizes": results, "goals": GOALS}
 
 

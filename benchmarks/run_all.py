@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BENCH_DIR, RESULTS_DIR, hardware, load_average, versions, write_result
+from benchmarks.synthetic import CACHE_ENV
 
 #: name -> (module, keyword arguments of its ``run``) per profile.
 PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "quick": {
-        "selection": ("benchmarks.bench_selection", {"sizes": [100_000, 1_000_000], "repeats": 5}),
+        "selection": (
+            "benchmarks.bench_selection",
+            {"sizes": [100_000, 1_000_000, 10_000_000], "repeats": 5, "large_repeats": 3},
+        ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 3, "warm_pages": 2}),
-        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000]}),
+        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 200, "epochs": 1}),
         "umap": ("benchmarks.bench_umap", {"sizes": [[100_000, 10_000]]}),
@@ -111,19 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks": names,
     }
     start = time.perf_counter()
-    for name in names:
-        print(f"== {name} ({args.profile})", flush=True)
-        t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "benchmarks.run_all", "--profile", args.profile, "--child", name]
-        proc = subprocess.run(
-            [*cmd, "--results-dir", str(args.results_dir)], check=False, cwd=BENCH_DIR.parent
-        )
-        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
-        if proc.returncode not in (0, 1):  # killed (memory?) before it could write its record
-            failed = {"benchmark": name, "profile": args.profile, "status": "failed"}
-            failed["error"] = f"the benchmark process exited with {proc.returncode} without a record"
-            write_result(name, failed, args.results_dir)
-        print(f"== {name}: {status} in {time.perf_counter() - t0:.0f} s", flush=True)
+    # One folder of synthetic surveys for the whole run: each size is written once, then reused.
+    surveys = tempfile.mkdtemp(prefix="desa_bench_surveys_")
+    env = {**os.environ, CACHE_ENV: surveys}
+    try:
+        _run_children(names, args, env)
+    finally:
+        shutil.rmtree(surveys, ignore_errors=True)
     run_record["seconds"] = time.perf_counter() - start
     run_record["load_average_end"] = load_average()
     write_result("run", run_record, args.results_dir)
@@ -131,6 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     path = write_report(args.results_dir, report, names)
     print(f"wrote {path} in {run_record['seconds'] / 60:.1f} min")
     return 0 if all(_status(args.results_dir, n) == "ok" for n in names) else 1
+
+
+def _run_children(names: list[str], args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Each benchmark in its own process, one after another; a crash is recorded, the rest still run."""
+    for name in names:
+        print(f"== {name} ({args.profile})", flush=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "benchmarks.run_all", "--profile", args.profile, "--child", name]
+        proc = subprocess.run(
+            [*cmd, "--results-dir", str(args.results_dir)], check=False, cwd=BENCH_DIR.parent, env=env
+        )
+        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+        if proc.returncode not in (0, 1):  # killed (memory?) before it could write its record
+            failed = {"benchmark": name, "profile": args.profile, "status": "failed"}
+            failed["error"] = f"the benchmark process exited with {proc.returncode} without a record"
+            write_result(name, failed, args.results_dir)
+        print(f"== {name}: {status} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def _status(results_dir: Path, name: str) -> str:

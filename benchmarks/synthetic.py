@@ -8,6 +8,11 @@ the truth table carries ``population``, ``teff_k``, ``logl``, ``age_gyr``, ``pro
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +137,34 @@ def write_synthetic_survey(root: Path, n: int, seed: int = 0) -> SurveyStore:
     store.write_catalog(cat)
     store.write_truth(truth)
     return store
+
+
+#: A folder shared by the benchmarks of one ``run_all`` run, so each survey size is written once.
+CACHE_ENV = "DESA_BENCH_SURVEYS"
+
+
+@contextmanager
+def synthetic_survey(n: int, workdir: Path | None = None) -> Iterator[Path]:
+    """A survey folder of ``n`` synthetic stars for the duration of the ``with`` block.
+
+    Under ``run_all`` (``$DESA_BENCH_SURVEYS`` set) the folder is written once per size and kept for
+    the other benchmarks of the run (``run_all`` removes it at the end); otherwise it is written
+    into a temporary folder and removed afterwards.
+    """
+    cache = os.environ.get(CACHE_ENV)
+    if not cache:
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            folder = Path(tmp) / f"survey_{n}"
+            write_synthetic_survey(folder, n)
+            yield folder
+        return
+    folder = Path(cache) / f"survey_{n}"
+    done = folder / ".complete"
+    if not done.is_file():
+        partial = Path(cache) / f".survey_{n}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_synthetic_survey(partial, n)
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)  # atomic: a killed run leaves only a .partial folder
+        done.touch()
+    yield folder
