@@ -1,18 +1,18 @@
 """Pipeline throughput: simulation stars/s, ingest stars/s, training steps/s and time to the demo model.
 
-``run(n_stars=200)`` simulates and ingests a small survey, then trains it with the ``demo`` run
-config cut to ``epochs`` per stage (a short measured run). Steps per second come from the per-step
-timestamps of the run's ``metrics.jsonl`` (validation excluded) and from the stage wall times
-(validation included). From them it *estimates* the demo model's training time on the demo survey
-(2,500 stars, the demo config's full epochs) and the 20,000-star simulation time; both are labelled
-``estimated`` / ``extrapolated``. ``run(..., full=True)`` (``make bench-full``) measures both instead.
+``run()`` simulates and ingests a survey of the demo's size (2,500 stars), then trains it with the
+``demo`` run config cut to ``steps`` steps per stage. The per-step and per-validation-pass times
+come from the run's ``metrics.jsonl`` timestamps; from them it *projects* the demo model's training
+time (the config's step budgets, one validation pass per epoch) and extrapolates the 20,000-star
+simulation time; both are labelled. ``run(..., full=True)`` (``make bench-full``) measures both.
 
-    python -m benchmarks.bench_pipeline --stars 200 --epochs 2
+    python -m benchmarks.bench_pipeline --stars 2500 --steps 40
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import tempfile
@@ -60,18 +60,37 @@ def ingest(folder: Path, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def _steps_from_metrics(path: Path) -> dict[str, dict[str, float]]:
-    """Per stage: training steps logged and the steps/s between the first and last step record."""
-    times: dict[str, list[float]] = defaultdict(list)
+def _stage_timings(path: Path) -> dict[str, dict[str, Any]]:
+    """Per stage, from ``metrics.jsonl``: median seconds per training step and per validation pass.
+
+    A step's time is the gap between consecutive step records within an epoch; a validation pass's
+    time is the gap between an epoch's last step record and its ``val_loss`` record.
+    """
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        if "step" in record and "stage" in record:
-            times[record["stage"]].append(record["time"])
-    out = {}
-    for stage, stamps in times.items():
-        span = max(stamps) - min(stamps)
-        out[stage] = {"steps": len(stamps), "steps_per_s": (len(stamps) - 1) / span if span > 0 else math.nan}
+        if "stage" in record and "time" in record:
+            records[record["stage"]].append(record)
+    out: dict[str, dict[str, Any]] = {}
+    for stage, rows in records.items():
+        step_gaps, val_gaps = [], []
+        for prev, cur in itertools.pairwise(rows):
+            gap = cur["time"] - prev["time"]
+            if "val_loss" in cur and "val_loss" not in prev:
+                val_gaps.append(gap)
+            elif "val_loss" not in cur and "val_loss" not in prev and cur.get("epoch") == prev.get("epoch"):
+                step_gaps.append(gap)
+        steps = sum(1 for r in rows if "val_loss" not in r)
+        out[stage] = {
+            "steps": steps,
+            "validations": sum(1 for r in rows if "val_loss" in r),
+            "step_s": float(np.median(step_gaps)) if step_gaps else math.nan,
+            "validation_s": float(np.median(val_gaps)) if val_gaps else math.nan,
+        }
     return out
+
+
+_NO_TIMINGS = {"steps": 0, "validations": 0, "step_s": math.nan, "validation_s": math.nan}
 
 
 def _steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -79,8 +98,8 @@ def _steps_per_epoch(n_train: int, batch_size: int) -> int:
     return full + (1 if rest > 1 else 0)
 
 
-def train_short(folder: Path, epochs: int, config_name: str = "demo") -> dict[str, Any]:
-    """Train ``config_name`` with every stage cut to ``epochs`` epochs; steps/s per stage."""
+def train_short(folder: Path, steps: int, config_name: str = "demo") -> dict[str, Any]:
+    """Train ``config_name`` on the survey in ``folder`` with every stage cut to ``steps`` steps."""
     from data.storage import SurveyStore
     from training.config import STAGES, load_config
     from training.run import train
@@ -89,28 +108,27 @@ def train_short(folder: Path, epochs: int, config_name: str = "demo") -> dict[st
     short = replace(
         base,
         name=f"bench_{config_name}",
-        # max_steps = 0: the cut is in epochs, whatever budget the config gives in steps.
-        **{s: replace(base.stage(s), epochs=epochs, max_steps=0) for s in STAGES},
+        **{s: replace(base.stage(s), max_steps=steps) for s in STAGES},
     )
     store = SurveyStore(folder)
     start = time.perf_counter()
     summary = train(short, store, restart=True, progress=False)
     wall = time.perf_counter() - start
-    steps = _steps_from_metrics(store.models_dir / short.name / "metrics.jsonl")
+    timings = _stage_timings(store.models_dir / short.name / "metrics.jsonl")
     stages = {}
     for result in summary.stages:
-        logged = steps.get(result.name, {"steps": 0, "steps_per_s": math.nan})
+        t = timings.get(result.name) or _NO_TIMINGS
         stages[result.name] = {
             "epochs": result.epochs,
             "seconds": result.seconds,
-            "steps": logged["steps"],
-            "steps_per_s_training": logged["steps_per_s"],
-            "steps_per_s_with_validation": logged["steps"] / result.seconds if result.seconds else math.nan,
+            **t,
+            "steps_per_s_training": 1.0 / t["step_s"] if t["step_s"] > 0 else math.nan,
+            "steps_per_s_with_validation": t["steps"] / result.seconds if result.seconds else math.nan,
         }
     catalog = store.read_catalog(["split"])
     return {
         "config": config_name,
-        "epochs_per_stage": epochs,
+        "steps_per_stage": steps,
         "n_stars": len(catalog),
         "n_train": int((catalog["split"] == "train").sum()),
         "wall_s": wall,
@@ -119,26 +137,30 @@ def train_short(folder: Path, epochs: int, config_name: str = "demo") -> dict[st
 
 
 def estimate_demo(short: dict[str, Any], demo_stars: int = DEMO_STARS, config_name: str = "demo") -> dict:
-    """Demo training time at the short run's training-step rate (every epoch run, no early stop).
+    """Demo training time from the short run's measured step and validation-pass times.
 
-    Training steps only: validation passes and stage set-up are left out, and early stopping may
-    end stages sooner, so this is a rough figure; ``make bench-full`` measures the real one.
+    Per stage: its step budget times the median step time, plus one validation pass per epoch
+    (an epoch of the demo survey's training split; the last, partial one too) times the median
+    validation time, scaled by the demo survey's validation size. Early stopping can only make
+    the real run shorter; ``make bench-full`` measures it.
     """
     from training.config import STAGES, load_config
 
     config = load_config(config_name)
     n_train = round(demo_stars * short["n_train"] / short["n_stars"])
+    val_scale = demo_stars / short["n_stars"]
     total, per_stage = 0.0, {}
     for stage in STAGES:
         cfg = config.stage(stage)
-        steps = cfg.max_steps or cfg.epochs * _steps_per_epoch(n_train, cfg.batch_size)
-        rate = short["stages"][stage]["steps_per_s_training"]
-        if not math.isfinite(rate):  # a single logged step gives no interval
-            rate = short["stages"][stage]["steps_per_s_with_validation"]
-        per_stage[stage] = {"steps": steps, "seconds": steps / rate}
-        total += steps / rate
+        per_epoch = _steps_per_epoch(n_train, cfg.batch_size)
+        steps = cfg.max_steps or cfg.epochs * per_epoch
+        validations = math.ceil(steps / per_epoch)
+        measured = short["stages"][stage]
+        seconds = steps * measured["step_s"] + validations * measured["validation_s"] * val_scale
+        per_stage[stage] = {"steps": steps, "validations": validations, "seconds": seconds}
+        total += seconds
     return {
-        "label": "estimated from the short run's step rate (training steps only, no early stopping)",
+        "label": "projected from the measured step and validation times (no early stopping)",
         "seconds": total,
         "demo_stars": demo_stars,
         "stages": per_stage,
@@ -155,19 +177,23 @@ def train_demo_full(folder: Path, config_name: str = "demo") -> dict[str, Any]:
     store = SurveyStore(folder)
     start = time.perf_counter()
     summary = train(config, store, restart=True, progress=False)
-    steps = _steps_from_metrics(store.models_dir / config.name / "metrics.jsonl")
+    timings = _stage_timings(store.models_dir / config.name / "metrics.jsonl")
     return {
         "label": "measured",
         "seconds": time.perf_counter() - start,
         "stages": {
-            r.name: {"epochs": r.epochs, "seconds": r.seconds, **steps.get(r.name, {})}
+            r.name: {"epochs": r.epochs, "seconds": r.seconds, **timings.get(r.name, {})}
             for r in summary.stages
         },
     }
 
 
-def run(n_stars: int = 200, epochs: int = 2, full: bool = False, workdir: Path | None = None) -> dict:
-    """Simulate, ingest and briefly train ``n_stars``; with ``full`` the demo model and 20k simulation."""
+def run(n_stars: int = DEMO_STARS, steps: int = 40, full: bool = False, workdir: Path | None = None) -> dict:
+    """Simulate and ingest ``n_stars`` (the demo survey's size), train ``steps`` steps per stage.
+
+    With ``full`` (``make bench-full``) also the 20,000-star simulation and the whole demo model,
+    measured.
+    """
     import torch
 
     out: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
@@ -176,30 +202,27 @@ def run(n_stars: int = 200, epochs: int = 2, full: bool = False, workdir: Path |
         out["simulation"] = simulate(small, n_stars)
         rate = out["simulation"]["stars_per_s"]
         out["simulation_20k"] = {
-            "label": f"extrapolated from {n_stars} stars",
+            "label": f"extrapolated from {n_stars:,} stars",
             "seconds": BIG_SIMULATION / rate,
         }
         out["ingest"] = ingest(small)
-        out["train_short"] = train_short(small, epochs)
+        out["train_short"] = train_short(small, steps)
         out["demo_training"] = estimate_demo(out["train_short"])
         if full:
             big = Path(tmp) / "big"
             measured = simulate(big, BIG_SIMULATION)
             out["simulation_20k"] = {"label": "measured", **measured}
-            demo = Path(tmp) / "demo"
-            out["demo_simulation"] = simulate(demo, DEMO_STARS)
-            out["demo_ingest"] = ingest(demo)
-            out["demo_training"] = {**train_demo_full(demo), "estimate_from_short_run": out["demo_training"]}
+            out["demo_training"] = {**train_demo_full(small), "estimate_from_short_run": out["demo_training"]}
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stars", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--stars", type=int, default=DEMO_STARS)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--full", action="store_true", help="also the 20k simulation and the demo model")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.stars, args.epochs, args.full), indent=2))
+    print(json.dumps(run(args.stars, args.steps, args.full), indent=2))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 3, "warm_pages": 2}),
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
-        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 200, "epochs": 1}),
+        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40}),
         "umap": ("benchmarks.bench_umap", {"sizes": [[100_000, 10_000]]}),
     },
     "full": {
@@ -47,7 +47,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 5, "warm_pages": 3}),
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16}),
-        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 200, "epochs": 2, "full": True}),
+        "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40, "full": True}),
         "umap": ("benchmarks.bench_umap", {"sizes": [[100_000, 10_000], [1_000_000, 100_000]]}),
     },
 }
@@ -57,7 +57,7 @@ PROFILES["smoke"] = {
     "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
     "memory": ("benchmarks.bench_memory", {"sizes": [1000]}),
     "embed": ("benchmarks.bench_embed", {"tiny_stars": 16, "paper_stars": 1, "paper_batch": 1}),
-    "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "epochs": 1}),
+    "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "steps": 3}),
     "umap": ("benchmarks.bench_umap", {"sizes": [[300, 100]], "warmup": 200}),
 }
 
