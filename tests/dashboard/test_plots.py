@@ -161,3 +161,16 @@ def test_hover_tool_shows_star_id_population_and_predictions(catalog: pd.DataFra
 def test_visible_rows_skips_nan_and_orders_bounds(grid: pd.DataFrame) -> None:
     rows = plots.visible_rows(grid, "x", "y", (2.0, 1.0), None)
     np.testing.assert_array_equal(np.flatnonzero(rows), [1, 2, 4, 5, 7, 8])
+
+
+def test_after_a_zoom_a_new_mask_is_drawn_at_the_zoomed_ranges(catalog: pd.DataFrame) -> None:
+    """The direct redraw uses the ranges HoloViews last drew (zoom), and inverted axes come sorted."""
+    layer = plots.selected_layer(catalog, "bp_rp_mag", "abs_g_mag")
+    fig = _figure(plots.cmd_plot(catalog, selected=layer))
+    (source,) = _image_source(fig)
+    zoomed = layer.element(x_range=(0.5, 1.0), y_range=(8.0, 2.0))  # the plot's M_G axis is inverted
+    assert zoomed.bounds.lbrt() == pytest.approx((0.5, 2.0, 1.0, 8.0))
+    layer.update(np.ones(len(catalog), dtype=bool))
+    assert source.data["x"] == [0.5] and source.data["y"] == [2.0]
+    assert source.data["dw"] == [pytest.approx(0.5)] and source.data["dh"] == [pytest.approx(6.0)]
+    np.testing.assert_array_equal(source.data["image"][0], layer.image((0.5, 1.0), (2.0, 8.0)))
