@@ -51,7 +51,7 @@ def embed_survey(
         store.read_array("spec_mask"),
         progress=progress,
     )
-    projector = Projector(max_fit=max_fit, random_state=random_state)
+    projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
     log.info("fitting the UMAP layout of %d stars", len(vectors))
     coords = projector.fit_transform(vectors)
     store.write_array("embedding", vectors)
