@@ -45,6 +45,21 @@ FIGURE_TITLES_JS = """() => {
 }"""
 
 
+#: Model id of every Bokeh figure on the page, by title.
+FIGURE_IDS_JS = """() => {
+  const seen = new Set();
+  const ids = {};
+  const walk = (view) => {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    if (view.model.type === "Figure") ids[view.model.title?.text ?? ""] = view.model.id;
+    for (const child of view.child_views ?? []) walk(child);
+  };
+  for (const root of Object.values(Bokeh.index)) walk(root);
+  return ids;
+}"""
+
+
 def figure_titles(page: Page) -> list[str]:
     return page.evaluate(FIGURE_TITLES_JS)
 
@@ -93,11 +108,17 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
     # Markdown renders in a shadow root: get_by_text pierces it, inner_text of the card does not.
     header = page.get_by_text(re.compile(r"KIC \d+ · row \d+")).first
     first = re.search(r"KIC (\d+)", header.inner_text()).group(1)
+    figures = page.evaluate(FIGURE_IDS_JS)
 
     # A second click elsewhere (the sync-binary blob at (-4, 3.5)) switches the card to that star.
     click_data_point(page, "UMAP of DESA embeddings", -4.0, 3.5)
     expect(card).not_to_contain_text(f"KIC {first}", timeout=30_000)
     wait_for_title(page, r"^Folded at P_orb = [\d.]+ d \(truth\)$")  # binaries fold at the true orbit
+    # The same figures show the new star: its data was sent, not new plots.
+    after = page.evaluate(FIGURE_IDS_JS)
+    for title in ("Light curve", "Spectrum (rest frame)", "Li I 6708", "H-alpha 6563", "Ca II triplet"):
+        assert after[title] == figures[title], f"figure {title!r} was rebuilt for the second star"
+    expect(page.locator(".star-lightcurve .bk-Canvas")).to_have_count(2)
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     card.screenshot(path=str(SCREENSHOT))
