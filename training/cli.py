@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-fit",
         type=int,
         default=100_000,
-        help="above this many stars, fit UMAP on a sample and transform the rest",
+        help="above this many stars, fit UMAP on a seeded sample and place the rest in its layout",
     )
     subs["evaluate"].add_argument("--seed", type=int, default=0, help="few-shot sampling seed")
     subs["evaluate"].add_argument(
