@@ -132,9 +132,9 @@ def tree_rss_bytes(pid: int) -> int:
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
             continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()

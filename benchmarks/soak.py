@@ -46,7 +46,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
+from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port, tree_rss_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
@@ -103,30 +103,6 @@ def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
 
 
 # --- the sessions ---------------------------------------------------------------------------------
@@ -288,16 +264,16 @@ async def _drive(url: str, sessions: int, seconds: float, pid: int | None) -> tu
         start = time.monotonic()
         while not all(t.done() for t in tasks):
             if pid is not None:
-                memory["samples"].append((round(time.monotonic() - start, 1), tree_rss(pid)))
+                memory["samples"].append((round(time.monotonic() - start, 1), tree_rss_bytes(pid)))
                 if clock["warm"].is_set() and "warm_bytes" not in memory:
-                    memory["warm_bytes"] = tree_rss(pid)
+                    memory["warm_bytes"] = tree_rss_bytes(pid)
                     memory["warm_after_s"] = round(time.monotonic() - start, 1)
                 if time.monotonic() >= clock["until"] and "end_bytes" not in memory:
-                    memory["end_bytes"] = tree_rss(pid)  # all sessions still open, clock just ran out
+                    memory["end_bytes"] = tree_rss_bytes(pid)  # all sessions still open, clock just ran out
             await asyncio.sleep(1.0)
         await asyncio.gather(*tasks)
         if pid is not None:
-            memory.setdefault("end_bytes", tree_rss(pid))
+            memory.setdefault("end_bytes", tree_rss_bytes(pid))
         await browser.close()
     return stats, memory
 
