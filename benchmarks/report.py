@@ -146,13 +146,14 @@ def _browser(rep: Report, rec: dict[str, Any]) -> None:
         rep.miss(
             f"Drag → all views {r['drag_to_all_views']['median_s']:.2f} s (goal 0.5 s): the count updates "
             f"in {r['drag_to_count']['median_s']:.2f} s, the views arrive one after another {views[0]} "
-            "as the server re-renders them in turn (section 1), then the images travel and are drawn."
+            "as the server writes each view's selected image in turn (section 1), then the images "
+            "travel and are drawn."
         )
     if met["click_to_star_card"] is False:
         rep.miss(
             f"Click → star card {card_text} (goal 0.3 s): the tap travels to the server, which finds the "
-            "nearest star, fills the card (tables and plots, rendered server-side; here with no "
-            "light-curve or spectrum file to read) and sends it back."
+            "nearest star (KD-tree built at page load), replaces the card's texts and figure data in "
+            "place (here with no light-curve or spectrum array to read) and sends them back."
         )
     elif met["click_to_star_card"] is None:
         rep.miss(f"Click → star card not measured: {card_text}.")
