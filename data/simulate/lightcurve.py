@@ -5,11 +5,13 @@ Relative flux is a sum of effects, all vectorised over cadences (``docs/SCIENCE.
 * **Spots** (:func:`spot_signal`): our own spot emergence and decay model, in the spirit of
   butterpy (Claytor et al. 2022; not used because its wheel installs a top-level ``tests`` package
   that shadows ours). Spots emerge at random times in a latitude band, grow and decay
-  exponentially (decay time of several rotations; tens of rotations for tidally locked binaries),
+  exponentially (decay time from Teff, shear from Teff and Prot, amplitude from the Rossby number:
+  :mod:`data.simulate.stars`; never from the population label), a binary's companion adds its
+  own spots diluted by its light,
   rotate at their latitude's period P(φ) = P_eq / (1 − ΔΩ/Ω · sin²φ) (solar-like differential
   rotation), and dim the star by their projected area (foreshortening μ) times linear limb
   darkening. The total is scaled to the star's peak-to-peak amplitude.
-* **Flares** (:func:`flare_signal`) for young stars and synchronized binaries: the Davenport et al.
+* **Flares** (:func:`flare_signal`) at a rate set by the Rossby number: the Davenport et al.
   (2014) template, energies from a power law (dN/dA ∝ A^−2), integrated over the 29.4-min cadence.
 * **Binaries**: ellipsoidal variation at P_orb/2 ∝ q (R/a)³ sin² i and eclipses from the exact
   overlap of two uniform disks, where the inclination allows.
@@ -87,8 +89,8 @@ def spot_signal(
     amp_pct: float,
     rng: np.random.Generator,
     *,
-    decay_rot: tuple[float, float] = (2.0, 10.0),
-    shear: float | None = None,
+    decay_rot: float,
+    shear: float,
     inclination_deg: float | None = None,
     n_visible: float | None = None,
 ) -> np.ndarray:
@@ -99,19 +101,18 @@ def spot_signal(
     prot_d
         Equatorial rotation period (d).
     decay_rot
-        Range of spot decay times in rotations (log-uniform); growth takes a tenth of it.
+        Spot decay time in rotations (from Teff, :func:`data.simulate.stars.spot_decay_rotations`);
+        growth takes a tenth of it.
     shear
-        Differential rotation ΔΩ/Ω; drawn (⅓ none, else log-uniform 0.02–0.3) when ``None``.
+        Differential rotation ΔΩ/Ω (:func:`data.simulate.stars.differential_rotation_shear`).
     inclination_deg
         Stellar inclination; isotropic when ``None``.
     n_visible
         Mean number of spots alive at once; log-uniform 3–15 when ``None``.
     """
     span = t[-1] - t[0]
-    if shear is None:
-        shear = 0.0 if rng.random() < 1 / 3 else float(np.exp(rng.uniform(np.log(0.02), np.log(0.3))))
     inc = np.radians(inclination_deg) if inclination_deg is not None else np.arccos(rng.uniform(0, 1))
-    tau = float(np.exp(rng.uniform(*np.log(decay_rot)))) * prot_d
+    tau = float(decay_rot) * prot_d
     n_visible = float(np.exp(rng.uniform(np.log(3), np.log(15)))) if n_visible is None else n_visible
     lifetime = 3.0 * tau
     k = int(np.clip(rng.poisson(n_visible * (span + 2 * lifetime) / lifetime), 2, 200))
@@ -278,24 +279,35 @@ def simulate_lightcurve(
 ) -> SimulatedLightCurve:
     """Simulate one Kepler quarter of a star described by a truth-table row (as a dict)."""
     t = cadence_times(quarter_index)
-    population = star["population"]
-    stable = population == "sync_binary"  # tidally locked: long-lived spots, no shear
+    # Spots follow rotation, Teff and activity only (the population label is never read here).
     rel = spot_signal(
         t,
         star["prot_d"],
         star["spot_amp_pct"],
         rng,
-        decay_rot=(20.0, 60.0) if stable else (2.0, 10.0),
-        shear=0.0 if stable else None,
+        decay_rot=float(star["spot_decay_rot"]),
+        shear=float(star["shear"]),
         inclination_deg=float(star["inclination_deg"]),
     )
-    if population == "wide_binary":
-        # The companion rotates on its own; its spots are diluted by its light fraction.
+    porb = float(star.get("porb_d", np.nan))
+    if star["is_binary"] and np.isfinite(float(star.get("spot_amp2_pct", np.nan))):
+        # The companion's own spots, diluted by its light fraction; its spin is aligned with the
+        # orbit when tidally synchronized, isotropic otherwise.
         l2 = star["flux_ratio_g"] / (1.0 + star["flux_ratio_g"])
-        p2 = star["prot_d"] * np.exp(rng.normal(0.0, 0.3))
-        rel = (1 - l2) * rel + l2 * spot_signal(t, p2, star["spot_amp_pct"], rng)
-    if stable or bool(star.get("eclipsing", False)):
-        # Averaged over each 29.4-min exposure (5 sub-samples): eclipses last a few cadences.
+        inc2 = float(star["inclination_deg"]) if star.get("synchronized", False) else None
+        spots2 = spot_signal(
+            t,
+            float(star["prot2_d"]),
+            float(star["spot_amp2_pct"]),
+            rng,
+            decay_rot=float(star["spot_decay2_rot"]),
+            shear=float(star["shear2"]),
+            inclination_deg=inc2,
+        )
+        rel = (1 - l2) * rel + l2 * spots2
+    if star["is_binary"] and np.isfinite(porb):
+        # Ellipsoidal variation and eclipses wherever the orbit makes them (∝ (R/a)³, so only
+        # close orbits show them). Averaged over each 29.4-min exposure (5 sub-samples).
         offsets = (np.arange(5) - 2) / 5.0 * LONG_CADENCE_D
         rel += np.mean([binary_signal(t + dt, star, rng) for dt in offsets], axis=0)
     flares, n_flares = flare_signal(t, float(star.get("flare_rate_per_d", 0.0) or 0.0), rng)

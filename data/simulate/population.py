@@ -109,7 +109,6 @@ def _single(
     props.update(mass_msun=props["mass_msun"], age_gyr=age_gyr, feh=feh)
     props["prot_d"] = stars.gyro_period(props["teff_k"], age_gyr, rng)
     props["a_li"] = stars.lithium_abundance(props["teff_k"], age_gyr, rng)
-    props["spot_amp_pct"] = _log_uniform(rng, 0.05, 0.5, n)
     return props
 
 
@@ -124,11 +123,10 @@ def _draw_single(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np
 def _draw_young(n: int, config: SurveyConfig, rng: np.random.Generator, feh: np.ndarray) -> dict:
     props = _single(n, rng, _log_uniform(rng, 0.1, 0.3, n), feh)
     # Fast-rotator tail before convergence on the slow sequence (SCIENCE.md 3.4): log-uniform
-    # between 1.2 d and the slow-sequence period at the star's age (kept within 4–9 d);
-    # percent-level spots, 0.6–4 % peak to peak (Pleiades-like).
+    # between 1.2 d and the slow-sequence period at the star's age (kept within 4–9 d). Spot
+    # amplitudes follow from the Rossby number in `_spots`, as for every dwarf.
     p_slow = np.clip(stars.slow_sequence_period(props["teff_k"], props["age_gyr"]), 4.0, 9.0)
     props["prot_d"] = np.exp(rng.uniform(np.log(1.2), np.log(p_slow)))
-    props["spot_amp_pct"] = _log_uniform(rng, 0.6, 4.0, n)
     return props
 
 
@@ -168,9 +166,11 @@ def _draw_sync_binary(n: int, config: SurveyConfig, rng: np.random.Generator, fe
     porb = _log_uniform(rng, 1.0, 10.0, n)
     # Lurie et al. 2017: most are synchronized, a sub-synchronous group at 1.13 P_orb.
     props["prot_d"] = porb * np.where(rng.random(n) < 0.2, 1.13, 1.0)
-    props["spot_amp_pct"] = _log_uniform(rng, 0.5, 3.0, n)
     out = _companion(props, q, feh)
-    out.update(porb_d=porb, synchronized=np.ones(n, bool), is_binary=np.ones(n, bool))
+    # Both components are tidally locked to the orbit (the companion rotates with the primary).
+    out.update(
+        porb_d=porb, prot2_d=props["prot_d"], synchronized=np.ones(n, bool), is_binary=np.ones(n, bool)
+    )
     return out
 
 
@@ -182,7 +182,9 @@ def _draw_wide_binary(n: int, config: SurveyConfig, rng: np.random.Generator, fe
     while (bad := (log_p < 1.5) | (log_p > 7.5)).any():
         log_p[bad] = rng.normal(5.0, 2.3, int(bad.sum()))
     out = _companion(props, q, feh)
-    out.update(porb_d=10**log_p, synchronized=np.zeros(n, bool), is_binary=np.ones(n, bool))
+    # The companion spins down on its own (coeval gyrochronology at its Teff).
+    prot2 = stars.gyro_period(out["teff2_k"], out["age_gyr"], rng)
+    out.update(porb_d=10**log_p, prot2_d=prot2, synchronized=np.zeros(n, bool), is_binary=np.ones(n, bool))
     return out
 
 
@@ -250,6 +252,7 @@ _BINARY_DEFAULTS = {
     "flux_ratio_g": 0.0,
     "delta_g_ms_mag": 0.0,
     "porb_d": np.nan,
+    "prot2_d": np.nan,
     "synchronized": False,
     "is_binary": False,
 }
@@ -367,6 +370,36 @@ def _activity(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) 
     df["snr_g"] = np.clip(snr, 4.0, 400.0)
 
 
+def _spots(df: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Spot amplitude, lifetime and shear of every dwarf and dwarf companion, from physics only.
+
+    Amplitude from the Rossby number, decay time from Teff, shear from Teff and Prot
+    (:mod:`data.simulate.stars`); the population label is never read, so a synchronized binary
+    and a young single star with the same Prot and Teff draw from one light-curve distribution.
+    What differs is physical: a binary's light is shared with a spotted companion, and close
+    orbits add ellipsoidal variation and eclipses (:mod:`data.simulate.lightcurve`).
+    Evolved stars keep the amplitudes drawn with their phase (`_draw_evolved`).
+    """
+    n = len(df)
+    dwarf = (df["evolutionary_phase"].astype(str) == "ms").to_numpy()
+    teff, prot = df["teff_k"].to_numpy(), df["prot_d"].to_numpy()
+    amp = stars.spot_amplitude_pct(df["rossby"].to_numpy(), rng)
+    evolved_amp = df["spot_amp_pct"].to_numpy(dtype=float) if "spot_amp_pct" in df else np.full(n, np.nan)
+    df["spot_amp_pct"] = np.where(dwarf, amp, evolved_amp)
+    # Evolved stars: a few rotations (giant spots are short-lived relative to their long periods).
+    df["spot_decay_rot"] = np.where(dwarf, stars.spot_decay_rotations(teff, rng), _log_uniform(rng, 1, 5, n))
+    df["shear"] = stars.differential_rotation_shear(teff, prot, rng)
+    comp = df["is_binary"].to_numpy() & np.isfinite(df["teff2_k"].to_numpy())
+    teff2 = np.where(comp, df["teff2_k"].to_numpy(), 5000.0)
+    prot2 = np.where(comp, df["prot2_d"].to_numpy(), 10.0)
+    mass2 = np.where(comp, df["mass2_msun"].to_numpy(), 0.8)
+    ro2 = prot2 / stars.convective_turnover_d(mass2)
+    df["rossby2"] = np.where(comp, ro2, np.nan)
+    df["spot_amp2_pct"] = np.where(comp, stars.spot_amplitude_pct(ro2, rng), np.nan)
+    df["spot_decay2_rot"] = np.where(comp, stars.spot_decay_rotations(teff2, rng), np.nan)
+    df["shear2"] = np.where(comp, stars.differential_rotation_shear(teff2, prot2, rng), np.nan)
+
+
 def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFrame:
     """Draw the truth table of a simulated survey (one row per star, shuffled).
 
@@ -401,6 +434,7 @@ def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFr
     _place(df, config, rng)
     _identify(df, config, rng)
     _activity(df, config, rng)
+    _spots(df, rng)
     df["population"] = df["population"].astype("string")
     df["evolutionary_phase"] = df["evolutionary_phase"].astype("string")
     return df

@@ -115,3 +115,58 @@ def lithium_ew_ma(
 def nu_max_uhz(logg: np.ndarray, teff_k: np.ndarray) -> np.ndarray:
     """Asteroseismic ν_max = 3090 μHz (g/g☉)(Teff/5777 K)^−½ (standard scaling)."""
     return 3090.0 * 10 ** (logg - LOGG_SUN) * (teff_k / 5777.0) ** -0.5
+
+
+# --- starspots: functions of rotation, Teff and activity only, never of the population ---------
+#: Saturated peak-to-peak spot amplitude (%) and the Rossby number where saturation ends.
+SPOT_AMP_SAT_PCT = 2.0
+SPOT_RO_SAT = 0.1
+SPOT_AMP_SCATTER_DEX = 0.25
+#: Solar differential rotation ΔΩ (rad/d, equator to pole) and its Teff exponent.
+SHEAR_DOMEGA_SUN = 0.07
+SHEAR_TEFF_EXPONENT = 8.92
+
+
+def spot_amplitude_pct(rossby: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Peak-to-peak spot modulation (%) from the Rossby number, with 0.25 dex scatter.
+
+    Saturated at 2 % below Ro = 0.1 and falling as Ro⁻¹ above it: the saturated/unsaturated form
+    of the activity–Rossby relation (Wright et al. 2011, ApJ 743, 48), with the level and slope
+    of Kepler's photometric amplitudes (McQuillan, Mazeh & Aigrain 2014, ApJS 211, 24, Fig. 9:
+    R_per of ~1–3 % for the fastest K dwarfs, ~0.1–0.3 % on the slow sequence; see also
+    See et al. 2019, ApJ 876, 118, for the amplitude–Ro saturation). Population-blind by design:
+    a synchronized binary and a young single star with the same Ro draw from the same law.
+    """
+    ro = np.clip(np.asarray(rossby, dtype=float), 1e-3, None)
+    level = SPOT_AMP_SAT_PCT * np.minimum(1.0, SPOT_RO_SAT / ro)
+    scatter = 10 ** rng.normal(0.0, SPOT_AMP_SCATTER_DEX, np.shape(ro))
+    return np.clip(level * scatter, 0.005, 8.0)
+
+
+def spot_decay_rotations(teff_k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Spot decay time in rotation periods: longer for cooler stars, 0.25 dex scatter.
+
+    log10(τ/P) = 0.5 + 0.7 (6000 K − Teff)/1000 K, clipped to 1–100 rotations: the trend of
+    Giles, Collier Cameron & Haywood (2017, MNRAS 472, 1618; Kepler spot lifetimes from the ACF
+    decay: ~1–3 rotations for F stars, tens of rotations for K and M dwarfs). Depends on Teff
+    only, so tidal locking adds nothing here (SCIENCE.md: synchronized binaries and young stars
+    have alike light curves).
+    """
+    teff = np.asarray(teff_k, dtype=float)
+    log_tau = 0.5 + 0.7 * (6000.0 - teff) / 1000.0 + rng.normal(0.0, 0.25, np.shape(teff))
+    return np.clip(10**log_tau, 1.0, 100.0)
+
+
+def differential_rotation_shear(
+    teff_k: np.ndarray, prot_d: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Relative surface shear α = ΔΩ/Ω_eq = ΔΩ P / 2π, with ΔΩ from Teff.
+
+    ΔΩ = 0.07 rad/d (Teff/5800 K)^8.92 (Barnes et al. 2005, MNRAS 357, L1; the steep Teff
+    dependence and weak Prot dependence confirmed on Kepler stars by Reinhold, Reiners & Basri
+    2013, A&A 560, A4), with 0.3 dex scatter; α clipped to 0–0.5.
+    """
+    teff = np.asarray(teff_k, dtype=float)
+    d_omega = SHEAR_DOMEGA_SUN * (teff / 5800.0) ** SHEAR_TEFF_EXPONENT
+    d_omega = d_omega * 10 ** rng.normal(0.0, 0.3, np.shape(teff))
+    return np.clip(d_omega * np.asarray(prot_d, dtype=float) / (2 * np.pi), 0.0, 0.5)

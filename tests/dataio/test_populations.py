@@ -84,7 +84,10 @@ def test_equal_mass_binaries_sit_075_mag_above_the_single_sequence() -> None:
     closest = twins.nlargest(3, "q")["delta_g_ms_mag"]
     assert closest.to_numpy() == pytest.approx(EQUAL_MASS_OFFSET_MAG, abs=0.04)
     low_q = binaries[binaries["q"] < 0.5]
-    assert (low_q["delta_g_ms_mag"] < 0.1).all()
+    # A q < 0.5 companion adds little light (≤ 0.15 mag; M-dwarf primaries have a shallower
+    # mass–luminosity relation, so they reach the top of that range).
+    assert (low_q["delta_g_ms_mag"] < 0.15).all()
+    assert low_q["delta_g_ms_mag"].median() < 0.05
     # In the observed Gaia CMD, against the MIST single-star locus: K dwarfs (no evolution) only.
     gaia = gaia_table(binaries, np.random.default_rng(0))
     singles = _only("single", seed=7)
