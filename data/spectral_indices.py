@@ -70,9 +70,7 @@ def li6708_ew_ma(
     return float(ew * 1000.0), float(1000.0 / np.sqrt(norm))
 
 
-def ccf_fwhm_kms(
-    wavelength_aa: np.ndarray, flux: np.ndarray, ivar: np.ndarray, rv_kms: float
-) -> float:
+def ccf_fwhm_kms(wavelength_aa: np.ndarray, flux: np.ndarray, ivar: np.ndarray, rv_kms: float) -> float:
     """FWHM (km/s) of the line-mask cross-correlation function around the measured RV."""
     wave = np.asarray(wavelength_aa, float) / (1.0 + rv_kms / C_KMS)
     flux, ivar = np.asarray(flux, float), np.asarray(ivar, float)

@@ -92,7 +92,7 @@ def lightcurve_features(time_d: np.ndarray, flux: np.ndarray, prot_d: float) -> 
     valid[idx] = 1.0
 
     def acf(lag_d: float) -> float:
-        k = int(round(lag_d / cadence))
+        k = round(lag_d / cadence)
         if k <= 0 or k >= grid.size - 10:
             return float("nan")
         num = np.sum(grid[:-k] * grid[k:])

@@ -30,9 +30,7 @@ SEED = 17
 
 @pytest.fixture(scope="module")
 def matched_case() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    config = SurveyConfig(
-        n_stars=2400, seed=SEED, population_fractions={"young": 0.5, "sync_binary": 0.5}
-    )
+    config = SurveyConfig(n_stars=2400, seed=SEED, population_fractions={"young": 0.5, "sync_binary": 0.5})
     truth = draw_population(config, np.random.default_rng(SEED))
     pairs = match_pairs(truth, np.random.default_rng(SEED), max_pairs=250)
     rows = []
@@ -50,7 +48,7 @@ def matched_case() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
 
 
 def test_enough_matched_pairs(matched_case: tuple) -> None:
-    features, positive, pairs = matched_case
+    _, positive, pairs = matched_case
     assert positive.sum() >= 200
     # Matched means matched: the pairs' Prot and Teff are alike.
     sync, young = pairs[positive], pairs[~positive]
