@@ -54,6 +54,12 @@ FILES = (
     Column("lamost_path", "string", "", "spectrum file, relative to the survey folder", "meta.ref"),
 )
 
+#: What of each light curve the model sees (written by ingest; absent in stores from before it).
+LIGHTCURVE = (
+    Column("lc_span_d", "float32", "d", "light curve: first to last valid cadence", "time.interval"),
+    Column("lc_used_d", "float32", "d", "light curve: days on the model grid", "time.interval"),
+)
+
 LAYOUT = (
     Column("umap_x", "float32", "", "2-D UMAP layout of the DESA embedding", "pos.cartesian.x"),
     Column("umap_y", "float32", "", "2-D UMAP layout of the DESA embedding", "pos.cartesian.y"),
@@ -88,7 +94,7 @@ PREDICTIONS = (
 )
 
 REQUIRED = IDENTITY + GAIA + FILES
-ALL = REQUIRED + LAYOUT + PREDICTIONS
+ALL = REQUIRED + LIGHTCURVE + LAYOUT + PREDICTIONS
 BY_NAME = {col.name: col for col in ALL}
 
 

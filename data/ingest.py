@@ -55,6 +55,7 @@ class _Result:
     paths: tuple[Path, ...]
     arrays: tuple[np.ndarray, np.ndarray] | None = None
     problem: tuple[str, str, str, str] | None = None  # path, field, reason, stage
+    span_d: float = float("nan")  # light curves: days from first to last valid cadence, all quarters
 
 
 def _problem(category: str, path: Path, fld: str, reason: str, stage: str) -> tuple[str, str, str, str]:
@@ -94,9 +95,10 @@ def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
         times.append(rec.time_bkjd)
         fluxes.append(rec.flux / median)
         valids.append(good)
-    channels, mask = preprocess.lightcurve_channels(
-        np.concatenate(times), np.concatenate(fluxes), np.concatenate(valids)
-    )
+    time_all, valid_all = np.concatenate(times), np.concatenate(valids)
+    channels, mask = preprocess.lightcurve_channels(time_all, np.concatenate(fluxes), valid_all)
+    t_valid = time_all[valid_all & np.isfinite(time_all)]
+    span = float(t_valid.max() - t_valid.min()) if t_valid.size else float("nan")
     reason = preprocess.lightcurve_problem(mask)
     if reason:
         return _Result(
@@ -105,7 +107,7 @@ def _read_lightcurves(paths: tuple[Path, ...]) -> _Result:
             paths,
             problem=_problem(quality.REASON_TOO_FEW_VALID, paths[0], "LIGHTCURVE", reason, "preprocess"),
         )
-    return _Result("lc", kic, paths, arrays=(channels, mask))
+    return _Result("lc", kic, paths, arrays=(channels, mask), span_d=span)
 
 
 def _read_spectrum(paths: tuple[Path, ...]) -> _Result:
@@ -277,6 +279,26 @@ def _catalogue(gaia: pd.DataFrame, lcs: dict, specs: dict, root: Path, seed: int
     return cat
 
 
+def _record_lightcurve_spans(catalog: pd.DataFrame, lcs: list[_Result]) -> None:
+    """Say what of each light curve the model sees: ``lc_span_d`` observed, ``lc_used_d`` kept.
+
+    The model grid covers LC_SPAN_D days from the first valid cadence (data/preprocess.py); longer
+    light curves (several quarters) are cut there. Nothing is cut silently: both spans are
+    catalogue columns, and the count of cut stars is logged and kept in the manifest.
+    """
+    span = np.array([res.span_d for res in lcs], dtype=np.float64)
+    catalog["lc_span_d"] = span
+    catalog["lc_used_d"] = np.minimum(span, preprocess.LC_SPAN_D)
+    cut = int(np.sum(span > preprocess.LC_SPAN_D + 1.0))
+    if cut:
+        log.warning(
+            "%d light curves are longer than the model grid: the first %.0f d from the first valid "
+            "cadence are used (catalogue columns lc_span_d, lc_used_d)",
+            cut,
+            preprocess.LC_SPAN_D,
+        )
+
+
 def ingest_survey(
     raw_dir: Path, store: SurveyStore, *, seed: int = 0, progress: bool = True, workers: int = 2
 ) -> IngestSummary:
@@ -356,6 +378,7 @@ def ingest_survey(
     if keep.empty:
         raise DataError(raw_dir, "stars", "no star has both a light curve and a spectrum")
     catalog = _catalogue(keep, lcs, specs, store.root, seed)
+    _record_lightcurve_spans(catalog, [lcs[k] for k in keep["kic_id"]])
     store.write_catalog(catalog)
     store.write_array("lc_channels", np.stack([lcs[k].arrays[0] for k in keep["kic_id"]]).astype(np.float32))
     store.write_array("lc_mask", np.stack([lcs[k].arrays[1] for k in keep["kic_id"]]).astype(bool))
@@ -386,6 +409,7 @@ def ingest_survey(
             "reasons": summary.reasons,
             "seed": seed,
             "split_fractions": [0.7, 0.15, 0.15],
+            "n_lightcurves_cut": int(np.sum(catalog["lc_span_d"] > preprocess.LC_SPAN_D + 1.0)),
             "seconds": round(seconds, 2),
         },
         grids=preprocess.grid_description(),

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint
 from training.baselines import ClipConfig, baseline_embeddings
+from training.tensors import measurable_prot
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +212,12 @@ def evaluate_survey(
     result["age_rmse_gyr"] = float(
         np.sqrt(np.mean((t["pred_age_gyr"][age_ok] - t["true_age_gyr"][age_ok]) ** 2))
     )
-    p_ok = np.isfinite(t["true_prot_d"]) & (t["true_prot_d"] > 0)
-    rel = np.abs(t["pred_prot_d"][p_ok] / t["true_prot_d"][p_ok] - 1)
+    # Only periods the light curve can show (≥ 2 cycles on the model grid) are scored.
+    measurable = measurable_prot(t["true_prot_d"].to_numpy(dtype=np.float64), t)
+    p_ok = np.isfinite(measurable) & (measurable > 0)
+    rel = np.abs(t["pred_prot_d"].to_numpy()[p_ok] / measurable[p_ok] - 1)
     result["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
+    result["prot_n_unmeasurable"] = int(np.isfinite(t["true_prot_d"]).sum() - p_ok.sum())
     result["interval_coverage"] = interval_coverage(t)
     if "sync_vs_young" in desa:
         pop = t["true_population"].astype(str).to_numpy()
@@ -263,6 +267,8 @@ def interval_coverage(t: pd.DataFrame) -> dict[str, float]:
         if truth is None:
             continue
         y = truth.to_numpy(dtype=np.float64)
+        if stem == "prot_d":
+            y = measurable_prot(y, t)
         lo, hi = t[col].to_numpy(dtype=np.float64), t[f"pred_{stem}_hi"].to_numpy(dtype=np.float64)
         ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
         if ok.sum():
@@ -293,7 +299,12 @@ def render_markdown(f: dict) -> str:
         ("binary AUC (fine-tuned head)", _fmt(f["binary_auc"]), "0.99"),
         ("binary AP (fine-tuned head)", _fmt(f["binary_ap"]), "1.00"),
         ("age RMSE (Gyr)", _fmt(f["age_rmse_gyr"]), "0.94"),
-        ("Prot median relative error", _fmt(f["prot_median_rel_error"]), "–"),
+        (
+            f"Prot median relative error (≥ 2 cycles in the light curve; "
+            f"{f.get('prot_n_unmeasurable', 0)} longer periods not scored)",
+            _fmt(f["prot_median_rel_error"]),
+            "–",
+        ),
     ]
     if "sync_vs_young" in f:
         s = f["sync_vs_young"]

@@ -61,6 +61,27 @@ class SurveyTensors:
         return self.labels[:, self.label_names.index(name)]
 
 
+#: A rotation period is measurable when the light curve covers at least this many cycles.
+MIN_PROT_CYCLES = 2.0
+
+
+def measurable_prot(prot_d: np.ndarray, catalog: pd.DataFrame) -> np.ndarray:
+    """Rotation periods with NaN where the model's light curve shows fewer than two cycles.
+
+    A period longer than half the light curve on the model grid (``lc_used_d``, else the grid's
+    span) cannot be measured from it; such stars are flagged (NaN label), not trained on as if
+    their period were visible. The truth table keeps the period.
+    """
+    from data.preprocess import LC_SPAN_D
+
+    used = np.full(len(catalog), LC_SPAN_D)
+    if "lc_used_d" in catalog:
+        used = catalog["lc_used_d"].to_numpy(np.float64)
+        used = np.where(np.isfinite(used), used, LC_SPAN_D)
+    prot = np.asarray(prot_d, dtype=np.float64)
+    return np.where(prot <= used / MIN_PROT_CYCLES, prot, np.nan)
+
+
 def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     """Labels (N, P) as a DataFrame with NaN where unknown, and binary labels (NaN if unknown)."""
     catalog = store.read_catalog()
@@ -77,6 +98,8 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
             out[name] = truth[name].to_numpy(dtype=np.float64)
         else:
             out[name] = np.nan
+    if "prot_d" in out:
+        out["prot_d"] = measurable_prot(out["prot_d"].to_numpy(), catalog)
     binary = (
         truth["is_binary"].to_numpy(dtype=np.float64)
         if truth is not None and "is_binary" in truth

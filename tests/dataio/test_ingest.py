@@ -83,3 +83,17 @@ def test_splits_in_catalogue(store: SurveyStore) -> None:
     cat = store.read_catalog()
     assert set(cat["split"].astype(str)) <= {"train", "val", "test"}
     assert isinstance(cat["split"].dtype, pd.CategoricalDtype)
+
+
+def test_light_curves_longer_than_the_grid_are_cut_openly(tmp_path: Path) -> None:
+    """Two quarters (~183 d) on a 90-d grid: the catalogue and manifest say what was kept."""
+    from data.simulate.population import SurveyConfig
+    from data.simulate.survey import simulate_survey
+
+    store = SurveyStore(tmp_path / "two_quarters")
+    simulate_survey(SurveyConfig(n_stars=4, seed=9, workers=1, lc_quarters=2), store.raw_dir, progress=False)
+    ingest_survey(store.raw_dir, store, progress=False, workers=1)
+    cat = store.read_catalog()
+    assert (cat["lc_span_d"] > 150).all()
+    assert np.allclose(cat["lc_used_d"], pp.LC_SPAN_D)
+    assert store.read_manifest()["ingest"]["n_lightcurves_cut"] == 4
