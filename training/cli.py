@@ -259,16 +259,70 @@ def cookie_secret(data_root: Path) -> str:
     return secret
 
 
+#: Secrets of ``desa serve``: option stem -> (environment variable we read, Panel's variable).
+SECRETS = {
+    "cookie_secret": ("DESA_COOKIE_SECRET", "PANEL_COOKIE_SECRET"),
+    "oauth_secret": ("DESA_OAUTH_SECRET", "PANEL_OAUTH_SECRET"),
+    "oauth_encryption_key": ("DESA_OAUTH_ENCRYPTION_KEY", "PANEL_OAUTH_ENCRYPTION"),
+}
+
+
+def read_secret_file(path: str | Path) -> str:
+    """A secret from a file only its owner can read (mode 600 or stricter); refused otherwise."""
+    import stat
+
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the secret file ({exc.strerror})") from exc
+    if mode & 0o077:
+        raise PermissionError(f"{path}: readable by others (mode {mode:o}); run `chmod 600 {path}`")
+    if not text:
+        raise ValueError(f"{path}: the secret file is empty")
+    return text
+
+
+def secret(args: argparse.Namespace, stem: str) -> str | None:
+    """A secret from ``--<stem>-file`` or its environment variable; never from the command line.
+
+    A secret given as a command-line value would stay visible in ``ps`` for the whole life of
+    the long-running ``desa serve`` process, so there is no such option (:class:`_RefuseSecret`).
+    """
+    env_name, _ = SECRETS[stem]
+    path = getattr(args, f"{stem}_file", None)
+    if path:
+        return read_secret_file(path)
+    return os.environ.get(env_name) or None
+
+
 def serve_environment(args: argparse.Namespace, data_root: Path) -> dict[str, str]:
-    """Environment for ``panel serve``: cookie secret (when authentication is on) and OAuth secrets."""
+    """Environment for ``panel serve``: cookie secret (when authentication is on) and OAuth secrets.
+
+    The environment of a process is readable only by its owner (``/proc/PID/environ`` is 0400),
+    unlike its command line.
+    """
     env: dict[str, str] = {}
     if _auth_on(args):
-        env["PANEL_COOKIE_SECRET"] = args.cookie_secret or cookie_secret(data_root)
-    if args.oauth_secret:
-        env["PANEL_OAUTH_SECRET"] = args.oauth_secret
-    if args.oauth_encryption_key:
-        env["PANEL_OAUTH_ENCRYPTION"] = args.oauth_encryption_key
+        env["PANEL_COOKIE_SECRET"] = secret(args, "cookie_secret") or cookie_secret(data_root)
+    for stem in ("oauth_secret", "oauth_encryption_key"):
+        if value := secret(args, stem):
+            env[SECRETS[stem][1]] = value
     return env
+
+
+class _RefuseSecret(argparse.Action):
+    """``--cookie-secret VALUE`` and friends: refused with the way to pass the secret instead."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option: object = None
+    ) -> None:
+        stem = self.dest
+        parser.error(
+            f"{option}: a secret on the command line is visible to every user in `ps`; "
+            f"set ${SECRETS[stem][0]} or give --{stem.replace('_', '-')}-file FILE (chmod 600)"
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -412,18 +466,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file {user: password} (chmod 600), or one password (visible in `ps`)",
     )
     s.add_argument(
-        "--cookie-secret",
+        "--cookie-secret-file",
         default=None,
-        help="secret signing login cookies (default with auth: created once in <data root>/"
-        f"{COOKIE_SECRET_FILE}, mode 600)",
+        metavar="FILE",
+        help="file (chmod 600) with the secret signing login cookies, or $DESA_COOKIE_SECRET "
+        f"(default with auth: created once in <data root>/{COOKIE_SECRET_FILE}, mode 600)",
     )
+    for stem in SECRETS:
+        s.add_argument(f"--{stem.replace('_', '-')}", dest=stem, action=_RefuseSecret, help=argparse.SUPPRESS)
     s.add_argument("--oauth-provider", default=None, help="Panel OAuth provider, e.g. github, google, azure")
     s.add_argument("--oauth-key", default=None, help="OAuth client id")
-    s.add_argument("--oauth-secret", default=None, help="OAuth client secret (passed via the environment)")
+    s.add_argument(
+        "--oauth-secret-file",
+        default=None,
+        metavar="FILE",
+        help="OAuth client secret: file (chmod 600) or $DESA_OAUTH_SECRET",
+    )
     s.add_argument("--oauth-redirect-uri", default=None, help="public URL of the login callback")
     s.add_argument("--oauth-extra-params", default=None, help="extra provider parameters (a dict literal)")
     s.add_argument("--oauth-jwt-user", default=None, help="JWT claim naming the user")
-    s.add_argument("--oauth-encryption-key", default=None, help="key encrypting user info in cookies")
+    s.add_argument(
+        "--oauth-encryption-key-file",
+        default=None,
+        metavar="FILE",
+        help="key encrypting user info in cookies: file (chmod 600) or $DESA_OAUTH_ENCRYPTION_KEY",
+    )
     s.add_argument("--allow-anonymous", action="store_true", help="serve a non-loopback address without auth")
     s.add_argument(
         "--allow-websocket-origin",

@@ -90,7 +90,17 @@ def test_websocket_origin_is_passed_on_loopback_too() -> None:
     assert _flag(cmd, "--allow-websocket-origin") == "desa.example.org"
 
 
-def test_oauth_options_pass_through_and_count_as_auth(tmp_path: Path) -> None:
+def _secret_file(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_oauth_options_pass_through_and_count_as_auth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESA_OAUTH_ENCRYPTION_KEY", "enc-key")
     args = _args(
         "--address",
         "0.0.0.0",
@@ -98,12 +108,10 @@ def test_oauth_options_pass_through_and_count_as_auth(tmp_path: Path) -> None:
         "github",
         "--oauth-key",
         "client-id",
-        "--oauth-secret",
-        "client-secret",
+        "--oauth-secret-file",
+        _secret_file(tmp_path, "oauth.secret", "client-secret"),
         "--oauth-redirect-uri",
         "https://desa.example.org/login",
-        "--oauth-encryption-key",
-        "enc-key",
     )
     cmd = serve_command(args)
     assert _flag(cmd, "--oauth-provider") == "github" and _flag(cmd, "--oauth-key") == "client-id"
@@ -112,6 +120,23 @@ def test_oauth_options_pass_through_and_count_as_auth(tmp_path: Path) -> None:
     env = serve_environment(args, tmp_path)
     assert env["PANEL_OAUTH_SECRET"] == "client-secret" and env["PANEL_OAUTH_ENCRYPTION"] == "enc-key"
     assert len(env["PANEL_COOKIE_SECRET"]) >= 32
+
+
+@pytest.mark.parametrize("option", ["--cookie-secret", "--oauth-secret", "--oauth-encryption-key"])
+def test_a_secret_on_the_command_line_is_refused(option: str, capsys: pytest.CaptureFixture) -> None:
+    """The long-running `desa serve` would show it in `ps` to every user for its whole life."""
+    with pytest.raises(SystemExit):
+        _args("--basic-auth", "pw.json", option, "s3cret-value")
+    err = capsys.readouterr().err
+    assert "visible to every user in `ps`" in err and "-file FILE" in err
+
+
+def test_a_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = Path(_secret_file(tmp_path, "oauth.secret", "client-secret"))
+    path.chmod(0o644)
+    args = _args("--oauth-provider", "github", "--oauth-secret-file", str(path))
+    with pytest.raises(PermissionError, match="chmod 600"):
+        serve_environment(args, tmp_path)
 
 
 def test_negative_process_count_is_refused() -> None:
@@ -127,7 +152,8 @@ def test_cookie_secret_is_created_once_with_mode_600(tmp_path: Path) -> None:
     assert len(first) >= 32 and cookie_secret(tmp_path) == first
     env = serve_environment(_args("--basic-auth", "pw.json"), tmp_path)
     assert env["PANEL_COOKIE_SECRET"] == first
-    given = serve_environment(_args("--basic-auth", "pw.json", "--cookie-secret", "x" * 40), tmp_path)
+    given_file = _secret_file(tmp_path, "cookie.secret", "x" * 40)
+    given = serve_environment(_args("--basic-auth", "pw.json", "--cookie-secret-file", given_file), tmp_path)
     assert given["PANEL_COOKIE_SECRET"] == "x" * 40
     path.chmod(0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
