@@ -2,7 +2,7 @@
 
 Both work on any spectrum on its own grid (wavelength, flux, inverse variance, RV), simulated or
 real, and know nothing of the truth table. They are the spectroscopic side of the synchronized
-binary versus young star case (``docs/SCIENCE.md`` section 3.4): young stars keep lithium,
+binary versus young star case (``docs/SCIENCE.md`` section 3.9): young stars keep lithium,
 close binaries show a composite spectrum whose lines are broadened or doubled by the
 components' RV difference.
 

@@ -3,7 +3,7 @@
 In real data the two populations have nearly identical light curves (fast rotation, percent-level
 spots, flares); what tells them apart is in the spectrum (Li 6708 and a composite, RV-offset
 spectrum) and, outside the model's inputs, in the luminosity excess on the CMD
-(``docs/SCIENCE.md`` section 3.4). This module measures that on a simulated survey the way an
+(``docs/SCIENCE.md`` section 3.9). This module measures that on a simulated survey the way an
 observer would, on the noisy data only:
 
 * :func:`match_pairs` pairs each synchronized binary with a young star of nearly the same Prot and

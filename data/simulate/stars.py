@@ -149,7 +149,7 @@ def spot_decay_rotations(teff_k: np.ndarray, rng: np.random.Generator) -> np.nda
     log10(τ/P) = 0.5 + 0.7 (6000 K − Teff)/1000 K, clipped to 1–100 rotations: the trend of
     Giles, Collier Cameron & Haywood (2017, MNRAS 472, 1618; Kepler spot lifetimes from the ACF
     decay: ~1–3 rotations for F stars, tens of rotations for K and M dwarfs). Depends on Teff
-    only, so tidal locking adds nothing here (SCIENCE.md: synchronized binaries and young stars
+    only, so tidal locking adds nothing here (SCIENCE.md 3.9: synchronized binaries and young stars
     have alike light curves).
     """
     teff = np.asarray(teff_k, dtype=float)
