@@ -154,3 +154,17 @@ def test_binary_detection_section_reports_the_detectable_label_bins_and_oracle()
     oracle = f"**{b['is_detectable_binary']['oracle_auc']:.3f}**"
     assert oracle in text, "the ORACLE ceiling sits next to the detectable figure"
     assert "| > 1000 d |" in text and "| 0.900 |" in text
+
+
+def test_each_label_gets_its_own_probe_and_oracle() -> None:
+    """Plumbing: a label that is the complement of is_binary must be learnt as such (AUC > 0.5)."""
+    from data.simulate.binarity import observable_features
+    from data.simulate.population import SurveyConfig, draw_population
+    from training.binary_metrics import binary_detection
+
+    truth = draw_population(SurveyConfig(n_stars=300, seed=19, workers=1), np.random.default_rng(19))
+    df = truth.add_prefix("true_").assign(true_is_detectable_binary=~truth["is_binary"].to_numpy(bool))
+    x = np.nan_to_num(observable_features(truth, np.random.default_rng(4)).to_numpy(float), nan=90.0)
+    b = binary_detection(x, df, np.arange(0, 200), np.arange(200, 300), seed=2)
+    assert b["is_detectable_binary"]["oracle_auc"] > 0.6 and b["is_detectable_binary"]["probe_auc"] > 0.6
+    assert b["is_binary"]["oracle_auc"] > 0.6 and b["is_binary"]["probe_auc"] > 0.6
