@@ -90,7 +90,7 @@ def prediction_columns(stem: str) -> tuple[Column, Column, Column]:
 
 PREDICTIONS = (
     *(col for stem in PREDICTED for col in prediction_columns(stem)),
-    Column("binary_prob", "float32", "", "predicted probability of binarity", "stat.probability"),
+    Column("binary_prob", "float32", "", "probability of a detectable binary", "stat.probability"),
 )
 
 REQUIRED = IDENTITY + GAIA + FILES

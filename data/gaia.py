@@ -30,14 +30,22 @@ GAIA_COLUMNS: dict[str, str] = {
     "phot_bp_mean_mag": "mag",
     "phot_rp_mean_mag": "mag",
     "bp_rp": "mag",
+    # Renormalised unit weight error: ~1.0 ± 0.05 for well-behaved single sources, raised by the
+    # photocentre wobble of orbits of months to years and by partially resolved pairs (cut 1.4).
     "ruwe": "",
     "pmra": "mas / yr",
     "pmdec": "mas / yr",
+    # Null where the star is too faint for RVS: radial_velocity(_error) beyond G_RVS = 14,
+    # rv_amplitude_robust beyond G_RVS = 12 (Katz et al. 2023, A&A 674, A5).
     "radial_velocity": "km / s",
     "radial_velocity_error": "km / s",
     "rv_amplitude_robust": "km / s",
+    # Bit field: 1 astrometric, 2 spectroscopic (SB1/SB2), 4 eclipsing orbit found by the DR3
+    # non-single-star pipelines (Gaia Collaboration, Arenou et al. 2023, A&A 674, A34); 0 otherwise.
     "non_single_star": "",
 }
+#: Integer flag columns: read as int16, never through float (a null or fraction is refused).
+FLAG_COLUMNS = ("non_single_star",)
 #: Identifier columns: int64 always.
 ID_COLUMNS = ("source_id", "kic_id", "lamost_obsid")
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "phot_g_mean_mag", "kic_id")
@@ -132,13 +140,31 @@ def _check_ids(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df
 
 
+def _check_flags(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    for name in FLAG_COLUMNS:
+        if name not in df.columns:
+            continue
+        col = df[name]
+        if not pd.api.types.is_integer_dtype(col.dtype) or col.isna().any():
+            raise DataError(
+                path, name, f"stored as {col.dtype} with {int(col.isna().sum())} nulls; integer bits expected"
+            )
+        if ((col < 0) | (col > 7)).any():
+            raise DataError(
+                path, name, f"value {int(col[(col < 0) | (col > 7)].iloc[0])} outside the DR3 bits 0-7"
+            )
+        df[name] = col.astype(np.int16)
+    return df
+
+
 def read_gaia_table(path: Path) -> pd.DataFrame:
     """Read a Gaia DR3 table with int64 identifiers.
 
     Raises
     ------
     DataError
-        Unknown suffix, unreadable file, missing required columns or non-integer identifiers.
+        Unknown suffix, unreadable file, missing required columns, non-integer identifiers or
+        ``non_single_star`` values that are not DR3 bits.
     """
     path = Path(path)
     fmt = _format(path)
@@ -151,7 +177,7 @@ def read_gaia_table(path: Path) -> pd.DataFrame:
     missing = [name for name in REQUIRED_COLUMNS if name not in df.columns]
     if missing:
         raise DataError(path, ",".join(missing), "missing Gaia/cross-match columns")
-    return _check_ids(df, path)
+    return _check_flags(_check_ids(df, path), path)
 
 
 def is_gaia_table(path: Path) -> bool:

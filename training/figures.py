@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from data.storage import atomic_write
+from training.tensors import binary_label_name
 
 #: Okabe-Ito colours, one per population (colour-blind safe).
 POPULATION_COLOURS = {
@@ -107,7 +108,9 @@ def coverage_plot(t: pd.DataFrame, path: Path, nominal: float) -> str:
 
 
 def binary_curves(t: pd.DataFrame, path: Path) -> str:
-    y = t["true_is_binary"].astype(bool).to_numpy()
+    # Against the label the head was trained on (training.tensors.BINARY_LABELS).
+    label = binary_label_name(t.columns, prefix="true_") or "is_binary"
+    y = t[f"true_{label}"].astype(bool).to_numpy()
     s = t["binary_prob"].to_numpy(dtype=float)
     fig, (a, b) = _figure(1, 2, size=(9, 4))
     if y.any() and (~y).any():
@@ -116,9 +119,9 @@ def binary_curves(t: pd.DataFrame, path: Path) -> str:
         a.plot(fpr, tpr, color="#D55E00")
         b.plot(rec, prec, color="#D55E00")
     a.plot([0, 1], [0, 1], "k:", lw=0.8)
-    a.set(xlabel="false-positive rate", ylabel="true-positive rate", title="Binary detection: ROC")
+    a.set(xlabel="false-positive rate", ylabel="true-positive rate", title=f"{label}: ROC")
     b.axhline(y.mean() if len(y) else 0, color="k", ls=":", lw=0.8)
-    b.set(xlabel="recall", ylabel="precision", title="Binary detection: precision-recall")
+    b.set(xlabel="recall", ylabel="precision", title=f"{label}: precision-recall")
     return _save(fig, path)
 
 

@@ -30,6 +30,16 @@ LABEL_SOURCES = {
     "age_gyr": "truth",
 }
 
+#: The binary head's label, first one present in the truth: the physically detectable binary
+#: (close, eclipsing or spectroscopic; ``data.simulate.binarity``), which is what the product shows
+#: as ``binary_prob``, else every companion (older stores and label tables without it).
+BINARY_LABELS = ("is_detectable_binary", "is_binary")
+
+
+def binary_label_name(columns, *, prefix: str = "") -> str | None:
+    """The first of :data:`BINARY_LABELS` among ``columns`` (with ``prefix``), without the prefix."""
+    return next((name for name in BINARY_LABELS if f"{prefix}{name}" in columns), None)
+
 
 @dataclass
 class SurveyTensors:
@@ -83,7 +93,10 @@ def measurable_prot(prot_d: np.ndarray, catalog: pd.DataFrame) -> np.ndarray:
 
 
 def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Labels (N, P) as a DataFrame with NaN where unknown, and binary labels (NaN if unknown)."""
+    """Labels (N, P) as a DataFrame with NaN where unknown, and binary labels (NaN if unknown).
+
+    The binary labels are the first of :data:`BINARY_LABELS` that the truth has.
+    """
     catalog = store.read_catalog()
     truth = store.read_truth()
     n = len(catalog)
@@ -100,11 +113,8 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
             out[name] = np.nan
     if "prot_d" in out:
         out["prot_d"] = measurable_prot(out["prot_d"].to_numpy(), catalog)
-    binary = (
-        truth["is_binary"].to_numpy(dtype=np.float64)
-        if truth is not None and "is_binary" in truth
-        else np.full(n, np.nan)
-    )
+    binary_name = binary_label_name(truth.columns) if truth is not None else None
+    binary = truth[binary_name].to_numpy(dtype=np.float64) if binary_name else np.full(n, np.nan)
     return out, binary
 
 

@@ -141,7 +141,9 @@ def predictions_table(star: pd.Series) -> str:
         row = f"| {column_label(stem)} | {_fmt(star[f'pred_{stem}'])} | {interval} |"
         lines.append(row + (f" {_fmt(star.get(TRUTH_PREFIX + stem))} |" if has_truth else ""))
     if "binary_prob" in star.index:
-        truth = f" {_fmt(star.get(TRUTH_PREFIX + 'is_binary'))} |" if has_truth else ""
+        # binary_prob is trained on the detectable label where the truth has it (training.tensors).
+        label = star.get(TRUTH_PREFIX + "is_detectable_binary", star.get(TRUTH_PREFIX + "is_binary"))
+        truth = f" {_fmt(label)} |" if has_truth else ""
         lines.append(f"| binary probability | {_fmt(star['binary_prob'])} | – |{truth}")
     return "\n".join(lines) if len(lines) > 2 else "*No predictions in the catalogue; run `desa embed`.*"
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from data import isochrones
-from data.simulate import stars
+from data.simulate import binarity, stars
 
 POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
 KEPLER_FIELD_RA_DEC = (290.67, 44.5)
@@ -297,7 +297,10 @@ def _orbits(df: pd.DataFrame, rng: np.random.Generator) -> None:
     r_sum = df["radius_rsun"].to_numpy() + np.nan_to_num(df["radius2_rsun"].to_numpy())
     with np.errstate(invalid="ignore"):
         grazing = df["a_rsun"].to_numpy() * np.cos(np.radians(df["inclination_deg"].to_numpy())) < r_sum
-    df["eclipsing"] = df["is_binary"].to_numpy() & np.nan_to_num(grazing, nan=False).astype(bool)
+    df["is_eclipsing"] = df["is_binary"].to_numpy() & np.nan_to_num(grazing, nan=False).astype(bool)
+    # Backward-compatible alias read by the light-curve simulator; new code reads is_eclipsing.
+    df["eclipsing"] = df["is_eclipsing"]
+    df["is_close_binary"] = df["is_binary"].to_numpy() & (df["porb_d"].to_numpy() < binarity.CLOSE_PORB_D)
     df["rv_kms"] = rng.normal(-20.0, 30.0, n)  # systemic velocity, thin/thick disc mix
 
 
@@ -410,6 +413,9 @@ def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFr
         feh, teff_k, logg, logl, radius_rsun, prot_d, porb_d, synchronized, a_li, li_ew_ma,
         delta_g_ms_mag, sb2_visible, inclination_deg, a_g_mag, distance_pc, bp_rp_mag (reddened),
         abs_g_mag, spot_amp_pct and the orbit/activity columns the file writers need.
+        Binary labels for binning and scoring: flux_ratio_g, porb_d, is_close_binary, is_eclipsing
+        (``eclipsing`` is its alias), non_single_star, is_detectable_binary, alpha_phot_mas and
+        eclipse_depth (:mod:`data.simulate.binarity`).
     """
     frames = []
     for name, n in population_counts(config).items():
@@ -432,6 +438,7 @@ def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFr
     _locus_height(df)
     _orbits(df, rng)
     _place(df, config, rng)
+    binarity.add_observer_labels(df)  # deterministic: needs _orbits and _place, draws nothing
     _identify(df, config, rng)
     _activity(df, config, rng)
     _spots(df, rng)

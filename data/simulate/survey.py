@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from data.gaia import write_gaia_table
 from data.kepler import kepler_filename, write_kepler_lightcurve
 from data.lamost import lamost_filename, write_lamost_spectrum
+from data.simulate import binarity
 from data.simulate.lightcurve import cadence_times, simulate_lightcurve
 from data.simulate.population import SurveyConfig, draw_population
 from data.simulate.spectrum import simulate_spectrum
@@ -201,22 +202,73 @@ def _run_chunks(
     return written
 
 
-#: Gaia DR3 RVS epochs per source (median ~20 transits) and the G limit of published RVs.
+#: Gaia DR3 RVS transits per source (median ~20; Katz et al. 2023, A&A 674, A5).
 N_RV_EPOCHS = 20
-RV_G_LIMIT = 15.5
-#: non_single_star bits (Gaia DR3 documentation): 1 astrometric, 2 spectroscopic, 4 eclipsing.
-NSS_ASTROMETRIC, NSS_SPECTROSCOPIC, NSS_ECLIPSING = 1, 2, 4
+#: non_single_star bits, set in the truth by the detectability model of ``data.simulate.binarity``.
+NSS_ASTROMETRIC, NSS_SPECTROSCOPIC, NSS_ECLIPSING = (
+    binarity.NSS_ASTROMETRIC,
+    binarity.NSS_SPECTROSCOPIC,
+    binarity.NSS_ECLIPSING,
+)
+#: Pairs 0.1–1″ apart are neither one point source nor two: the image fit fails and RUWE rises
+#: (general knowledge; window and RUWE range are our approximation).
+PAIR_SEPARATION_MAS = (100.0, 1000.0)
+PAIR_MIN_FLUX_RATIO = 0.1
+
+
+def _ruwe(truth: pd.DataFrame, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """RUWE ≈ 1.0 ± 0.05 for single stars, raised by the orbital photocentre wobble (months to
+    years, :func:`data.simulate.binarity.ruwe_without_noise`) and by partially resolved pairs."""
+    n = len(truth)
+    porb = truth["porb_d"].to_numpy(float)
+    seen = binarity.wobble_seen_mas(truth["alpha_phot_mas"].to_numpy(float), porb)
+    base = np.clip(rng.normal(1.0, 0.05, n), 0.8, None)
+    ruwe = np.sqrt(base**2 + binarity.ruwe_without_noise(seen, g) ** 2 - 1.0)
+    with np.errstate(invalid="ignore"):
+        rho_mas = (
+            1000.0 * truth["a_rsun"].to_numpy(float) / binarity.RSUN_PER_AU / truth["distance_pc"].to_numpy()
+        )
+    lo, hi = PAIR_SEPARATION_MAS
+    pair = (rho_mas > lo) & (rho_mas < hi) & (truth["flux_ratio_g"].to_numpy(float) >= PAIR_MIN_FLUX_RATIO)
+    return np.where(pair, np.maximum(ruwe, rng.uniform(1.4, 4.0, n)), ruwe)
+
+
+def _radial_velocities(truth: pd.DataFrame, g: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """radial_velocity, its error and rv_amplitude_robust from ~20 RVS epochs over 34 months.
+
+    Published for G_RVS ≤ 14 only (NaN otherwise). For G_RVS ≤ 12 (rv_method_used = 1) the value
+    is the median of the epoch RVs and the error √(π / 2N) × their scatter (floored at 0.11 km/s),
+    so orbital motion raises it, and rv_amplitude_robust (max − min) is given; fainter stars get the
+    combined-spectrum error, which does not see the orbit, and no amplitude (Katz et al. 2023).
+    """
+    n = len(truth)
+    g_rvs = binarity.g_rvs_mag(g, truth["g_rp_mag"].to_numpy(float))
+    sigma_ep = binarity.rvs_epoch_precision_kms(g_rvs)
+    k1 = np.nan_to_num(truth["k1_kms"].to_numpy(float))
+    porb = np.nan_to_num(truth["porb_d"].to_numpy(float), nan=np.inf)
+    t = rng.uniform(0.0, binarity.DR3_BASELINE_D, (n, N_RV_EPOCHS))
+    phase = 2 * np.pi * (truth["orbit_phase"].to_numpy(float)[:, None] + t / porb[:, None])
+    epochs = k1[:, None] * np.sin(phase) + sigma_ep[:, None] * rng.normal(size=(n, N_RV_EPOCHS))
+    has_rv = g_rvs <= binarity.RVS_PUBLISHED_GRVS_LIMIT
+    bright = g_rvs <= binarity.RVS_ORBIT_GRVS_LIMIT
+    scale = np.sqrt(np.pi / (2 * N_RV_EPOCHS))
+    rv_err = np.where(bright, np.maximum(scale * epochs.std(axis=1), 0.11), scale * sigma_ep)
+    return {
+        "radial_velocity": np.where(has_rv, truth["rv_kms"].to_numpy() + np.median(epochs, axis=1), np.nan),
+        "radial_velocity_error": np.where(has_rv, rv_err, np.nan),
+        "rv_amplitude_robust": np.where(bright, epochs.max(axis=1) - epochs.min(axis=1), np.nan),
+    }
 
 
 def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Gaia DR3-like observables of the truth table.
 
     Photometry is reddened (A_G, E(BP−RP) from the truth's E(B−V)); parallax errors grow with G.
-    Binarity shows where Gaia would see it (SCIENCE.md 3.5–3.7): ``ruwe`` > 1.4 only for orbits of
-    months to decades (photocentre wobble); ``radial_velocity_error`` (scatter of ~20 epoch RVs
-    about their mean, as Gaia's error of the median includes it), ``rv_amplitude_robust`` (max − min
-    of the epoch RVs) and ``non_single_star`` raised for close binaries; eclipsing systems get the
-    EB bit. Proper motions follow the population's kinematics (young: cold; binaries: old disk).
+    Binarity shows where Gaia would see it (SCIENCE.md 3.5–3.7): ``ruwe`` from the photocentre
+    wobble and partially resolved pairs (:func:`_ruwe`), RVs for bright stars only
+    (:func:`_radial_velocities`), and ``non_single_star`` copied from the truth, where
+    ``data.simulate.binarity`` set each bit from the orbit's detectability. Proper motions follow
+    the population's kinematics (young: cold; binaries: old disk).
     """
     n = len(truth)
     dist, a_g = truth["distance_pc"].to_numpy(), truth["a_g_mag"].to_numpy()
@@ -226,28 +278,8 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     # G − RP reddens by ≈ 0.45 E(BP−RP) (A_RP/A_G ≈ 0.74 with A_G ≈ 2.05 E(BP−RP)).
     rp = g - (truth["g_rp_mag"].to_numpy() + 0.45 * e_bprp) + rng.normal(0, 0.003, n)
     bp = rp + truth["bp_rp_mag"].to_numpy() + rng.normal(0, 0.003, n)
-    porb, q = truth["porb_d"].to_numpy(), truth["q"].to_numpy()
-    # Orbits of months to decades wobble the photocentre: RUWE 1.4–3 (usual cut 1.4).
-    wobble = (porb > 100) & (porb < 10**4.5) & (q > 0.2) & (rng.random(n) < 0.85)
-    ruwe = np.where(wobble, rng.uniform(1.4, 3.0, n), np.clip(rng.lognormal(0.0, 0.07, n), 0.75, None))
-    # Epoch RVs: per-transit precision σ_ep grows with G; binaries add K₁ sin(2π φ_k).
-    sigma_ep = 1.5 + 12.0 * 10 ** (0.35 * (g - 14.0))
-    k1 = np.nan_to_num(truth["k1_kms"].to_numpy())
-    orbital = np.where(np.nan_to_num(porb, nan=np.inf) < 3000, k1, 0.0)
-    phases = rng.random((n, N_RV_EPOCHS))
-    epochs = orbital[:, None] * np.sin(2 * np.pi * phases) + sigma_ep[:, None] * rng.normal(
-        size=(n, N_RV_EPOCHS)
-    )
-    has_rv = g < RV_G_LIMIT
-    rv_mean = truth["rv_kms"].to_numpy() + epochs.mean(axis=1)
-    # DR3's radial_velocity_error: √(π / 2N) × the epoch scatter, floored at 0.11 km/s.
-    rv_err = np.maximum(np.sqrt(np.pi / (2 * N_RV_EPOCHS)) * epochs.std(axis=1), 0.11)
-    rv_amp = epochs.max(axis=1) - epochs.min(axis=1)
-    nss = np.zeros(n, dtype=np.int64)
-    nss |= np.where(wobble & (rng.random(n) < 0.3), NSS_ASTROMETRIC, 0)
-    sb1 = has_rv & (orbital > 5 * sigma_ep) & (rng.random(n) < 0.6)
-    nss |= np.where(sb1, NSS_SPECTROSCOPIC, 0)
-    nss |= np.where(truth["eclipsing"].to_numpy(bool) & (rng.random(n) < 0.8), NSS_ECLIPSING, 0)
+    ruwe = _ruwe(truth, g, rng)
+    rvs = _radial_velocities(truth, g, rng)
     # Kinematics: tangential velocity dispersion 15 km/s (young), 40 km/s (old-disk binaries), 28 else.
     pop = truth["population"].astype(str).to_numpy()
     sigma_v = np.select([pop == "young", pop == "sync_binary"], [15.0, 40.0], 28.0)
@@ -268,10 +300,8 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "phot_rp_mean_mag": rp,
             "bp_rp": bp - rp,
             "ruwe": ruwe,
-            "radial_velocity": np.where(has_rv, rv_mean, np.nan),
-            "radial_velocity_error": np.where(has_rv, rv_err, np.nan),
-            "rv_amplitude_robust": np.where(has_rv, rv_amp, np.nan),
-            "non_single_star": nss,
+            **rvs,
+            "non_single_star": truth["non_single_star"].to_numpy(np.int16),
             "kic_id": truth["kic_id"].astype(np.int64),
             "lamost_obsid": truth["lamost_obsid"].astype(np.int64),
         }

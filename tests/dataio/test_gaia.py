@@ -85,3 +85,34 @@ def test_simulated_gaia_table_round_trips_through_the_registry(tmp_path: Path, s
         np.testing.assert_allclose(
             back[name].to_numpy(float), df[name].to_numpy(float), rtol=1e-12, err_msg=name
         )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".xml", ".fits", ".parquet"])
+def test_binarity_columns_round_trip_with_their_nulls(tmp_path: Path, suffix: str) -> None:
+    from data.simulate import binarity
+    from data.simulate.population import SurveyConfig, draw_population
+    from data.simulate.survey import gaia_table
+
+    truth = draw_population(SurveyConfig(n_stars=150, seed=9, workers=1), np.random.default_rng(9))
+    df = gaia_table(truth, np.random.default_rng(10))
+    g_rvs = binarity.g_rvs_mag(binarity.apparent_g(truth), truth["g_rp_mag"].to_numpy())
+    # RVs only where RVS reaches: radial_velocity to G_RVS = 14, the amplitude to G_RVS = 12.
+    assert df["radial_velocity"].notna().to_numpy().tolist() == (g_rvs <= 14).tolist()
+    assert df["rv_amplitude_robust"].notna().to_numpy().tolist() == (g_rvs <= 12).tolist()
+    assert 0 < (g_rvs <= 12).sum() < (g_rvs <= 14).sum() < len(df)
+    assert (df["non_single_star"] > 0).any()
+    back = read_gaia_table(write_gaia_table(tmp_path / f"gaia_source{suffix}", df))
+    assert back["non_single_star"].dtype == np.int16
+    assert back["non_single_star"].tolist() == truth["non_single_star"].tolist()
+    for name in ("ruwe", "radial_velocity", "radial_velocity_error", "rv_amplitude_robust"):
+        np.testing.assert_array_equal(back[name].isna().to_numpy(), df[name].isna().to_numpy(), err_msg=name)
+        np.testing.assert_allclose(back[name].to_numpy(float), df[name].to_numpy(float), rtol=1e-12)
+
+
+def test_non_single_star_must_be_integer_bits(tmp_path: Path) -> None:
+    df = _table().assign(non_single_star=[0, 2, 9])
+    with pytest.raises(DataError, match=r"bits\.csv: non_single_star.*outside"):
+        read_gaia_table(write_gaia_table(tmp_path / "bits.csv", df))
+    df = _table().assign(non_single_star=[0.0, np.nan, 1.0])
+    with pytest.raises(DataError, match=r"nulls\.parquet: non_single_star"):
+        read_gaia_table(write_gaia_table(tmp_path / "nulls.parquet", df))

@@ -94,6 +94,9 @@ def test_survey_files_are_readable_and_resume_is_exact(tmp_path: Path) -> None:
     gaia = read_gaia_table(raw / "gaia_source.ecsv")
     truth = pd.read_parquet(raw / "truth.parquet")
     assert gaia["source_id"].tolist() == truth["gaia_source_id"].tolist()
+    labels = {"is_binary", "is_close_binary", "is_eclipsing", "is_detectable_binary", "non_single_star"}
+    assert labels | {"flux_ratio_g", "porb_d"} <= set(truth.columns)
+    assert gaia["non_single_star"].tolist() == truth["non_single_star"].tolist()
     lc = read_kepler_lightcurve(kepler[0])
     assert lc.kic_id in set(truth["kic_id"]) and 0.9 < lc.valid.mean() < 1.0
     spec = read_lamost_spectrum(lamost[0])

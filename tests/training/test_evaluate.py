@@ -112,3 +112,70 @@ def test_periods_longer_than_half_the_light_curve_are_not_labels() -> None:
     out = measurable_prot(prot, catalog)
     np.testing.assert_array_equal(np.isfinite(out), [True, True, False, False, False, False])
     assert out[0] == 10.0
+
+
+def test_binary_detection_section_reports_the_detectable_label_bins_and_oracle() -> None:
+    from data.simulate.binarity import observable_features
+    from data.simulate.population import SurveyConfig, draw_population
+    from training.binary_metrics import binary_detection
+
+    truth = draw_population(SurveyConfig(n_stars=500, seed=17, workers=1), np.random.default_rng(17))
+    df = truth.add_prefix("true_")
+    x = np.nan_to_num(observable_features(truth, np.random.default_rng(3)).to_numpy(float), nan=90.0)
+    train, test = np.arange(0, 300), np.arange(300, 500)
+    head = df["true_is_detectable_binary"].to_numpy(float)[test]  # a perfect head
+    b = binary_detection(x, df, train, test, head=head, seed=1)
+    assert b["label"] == "is_detectable_binary"
+    assert b["is_detectable_binary"]["head_auc"] == 1.0
+    assert b["is_detectable_binary"]["oracle_auc"] > 0.95
+    assert b["is_detectable_binary"]["oracle_auc"] > b["is_binary"]["oracle_auc"]
+    assert [r["bin"] for r in b["is_binary_by_flux_ratio"]] == ["< 0.1", "0.1–0.3", "0.3–0.6", "> 0.6"]
+    assert [r["bin"] for r in b["is_binary_by_period"]] == ["< 10 d", "10–1000 d", "> 1000 d"]
+    assert sum(r["n_binaries"] for r in b["is_binary_by_period"]) == b["is_binary"]["n_positive"]
+    short = b["is_binary_by_period"][0]
+    assert short["oracle"] > 0.95 and short["oracle"] > b["is_binary_by_period"][2]["oracle"]
+    r2 = {"mean": 0.5, "std": 0.1}
+    method = {
+        "dim": 4,
+        "few_shot_r2_cmd": r2,
+        "few_shot_r2_hr": r2,
+        "binary_auc_probe": 0.7,
+        "binary_ap_probe": 0.4,
+    }
+    text = render_markdown(
+        {
+            "n_test": 200,
+            "n_train": 300,
+            "fraction": 0.1,
+            "seeds": 5,
+            "few_shot_r2_cmd": r2,
+            "few_shot_r2_hr": r2,
+            "binary_label": "is_detectable_binary",
+            "binary_auc": 1.0,
+            "binary_ap": 1.0,
+            "age_rmse_gyr": 1.0,
+            "prot_median_rel_error": 0.2,
+            "methods": {"desa": {**method, "detectable_auc_probe": 0.9}, "clip": method},
+            "binary_detection": b,
+        }
+    )
+    assert "## Binary detection (test split)" in text
+    assert "binary AUC (fine-tuned head, `is_detectable_binary`)" in text
+    assert "`is_binary` AUC by G-band flux ratio" in text and "`is_binary` AUC by orbital period" in text
+    oracle = f"**{b['is_detectable_binary']['oracle_auc']:.3f}**"
+    assert oracle in text, "the ORACLE ceiling sits next to the detectable figure"
+    assert "| > 1000 d |" in text and "| 0.900 |" in text
+
+
+def test_each_label_gets_its_own_probe_and_oracle() -> None:
+    """Plumbing: a label that is the complement of is_binary must be learnt as such (AUC > 0.5)."""
+    from data.simulate.binarity import observable_features
+    from data.simulate.population import SurveyConfig, draw_population
+    from training.binary_metrics import binary_detection
+
+    truth = draw_population(SurveyConfig(n_stars=300, seed=19, workers=1), np.random.default_rng(19))
+    df = truth.add_prefix("true_").assign(true_is_detectable_binary=~truth["is_binary"].to_numpy(bool))
+    x = np.nan_to_num(observable_features(truth, np.random.default_rng(4)).to_numpy(float), nan=90.0)
+    b = binary_detection(x, df, np.arange(0, 200), np.arange(200, 300), seed=2)
+    assert b["is_detectable_binary"]["oracle_auc"] > 0.6 and b["is_detectable_binary"]["probe_auc"] > 0.6
+    assert b["is_binary"]["oracle_auc"] > 0.6 and b["is_binary"]["probe_auc"] > 0.6
