@@ -211,7 +211,7 @@ NSS_ASTROMETRIC, NSS_SPECTROSCOPIC, NSS_ECLIPSING = 1, 2, 4
 def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Gaia DR3-like observables of the truth table.
 
-    Photometry is reddened (A_G, E(BP−RP) from the truth's E(B−V)); parallax errors grow with G.
+    Photometry is reddened (A_G, A_BP, A_RP of the truth); parallax errors grow with G.
     Binarity shows where Gaia would see it (SCIENCE.md 3.5–3.7): ``ruwe`` > 1.4 only for orbits of
     months to decades (photocentre wobble); ``radial_velocity_error`` (scatter of ~20 epoch RVs
     about their mean, as Gaia's error of the median includes it), ``rv_amplitude_robust`` (max − min
@@ -222,9 +222,8 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     dist, a_g = truth["distance_pc"].to_numpy(), truth["a_g_mag"].to_numpy()
     g = truth["abs_g_mag"].to_numpy() + 5 * np.log10(dist) - 5 + a_g
     plx_err = np.maximum(0.012, 0.025 * 10 ** (0.2 * (g - 15.0)))
-    e_bprp = truth["bp_rp_mag"].to_numpy() - truth["bp_rp_intrinsic_mag"].to_numpy()
-    # G − RP reddens by ≈ 0.45 E(BP−RP) (A_RP/A_G ≈ 0.74 with A_G ≈ 2.05 E(BP−RP)).
-    rp = g - (truth["g_rp_mag"].to_numpy() + 0.45 * e_bprp) + rng.normal(0, 0.003, n)
+    # The truth's G − RP and BP − RP are reddened by the Gaia EDR3 law (population._place).
+    rp = g - truth["g_rp_mag"].to_numpy() + rng.normal(0, 0.003, n)
     bp = rp + truth["bp_rp_mag"].to_numpy() + rng.normal(0, 0.003, n)
     porb, q = truth["porb_d"].to_numpy(), truth["q"].to_numpy()
     # Orbits of months to decades wobble the photocentre: RUWE 1.4–3 (usual cut 1.4).
