@@ -30,6 +30,14 @@ GAIA_COLUMNS: dict[str, str] = {
     "phot_bp_mean_mag": "mag",
     "phot_rp_mean_mag": "mag",
     "bp_rp": "mag",
+    # GSP-Phot extinction and reddening with their 16th/84th percentiles (Andrae et al. 2023); null
+    # for many stars and absent from some tables: optional, never required.
+    "ag_gspphot": "mag",
+    "ag_gspphot_lower": "mag",
+    "ag_gspphot_upper": "mag",
+    "ebpminrp_gspphot": "mag",
+    "ebpminrp_gspphot_lower": "mag",
+    "ebpminrp_gspphot_upper": "mag",
     "ruwe": "",
     "pmra": "mas / yr",
     "pmdec": "mas / yr",
