@@ -16,7 +16,7 @@ from dashboard.views.base import ScatterView
 
 
 def cmd_note(catalog: pd.DataFrame, photometry: str, choices: list[str]) -> str:
-    """The line above the CMD saying which photometry it shows and what that leaves out."""
+    """The line under the CMD saying which photometry it shows and what that leaves out."""
     if photometry == DEREDDENED:
         colour, mag = CMD_AXES[DEREDDENED]
         observed = catalog[list(CMD_AXES[OBSERVED])].notna().all(axis=1)
@@ -81,4 +81,4 @@ class CmdView(ScatterView):
         self._note.object = self.note()
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self._note, self._pane)
+        return pn.Column(self._pane, self._note)
