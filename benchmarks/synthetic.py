@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from data import catalog as schema
+from data import extinction
 from data.storage import SurveyStore
 
 POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
@@ -39,6 +40,21 @@ _SCALE = {
 def _paths(prefix: str, ids: np.ndarray, suffix: str, width: int) -> pd.Series:
     text = pd.Series(ids).astype("str").str.zfill(width)
     return prefix + text + suffix
+
+
+def _gspphot(bp_rp: np.ndarray, abs_g: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """GSP-Phot-like A_G, E(BP−RP) (null for 20 %) and the dereddened CMD, from their own generator."""
+    rng = np.random.default_rng(seed + 3)
+    n = len(bp_rp)
+    a0 = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0.05, 0.6, n))
+    a_g = extinction.band_extinction("G", bp_rp, a0)
+    e = extinction.band_extinction("BP", bp_rp, a0) - extinction.band_extinction("RP", bp_rp, a0)
+    return {
+        "ag_gspphot_mag": a_g.astype(np.float32),
+        "ebpminrp_gspphot_mag": e.astype(np.float32),
+        "bp_rp0_mag": (bp_rp - e).astype(np.float32),
+        "abs_g0_mag": (abs_g - a_g).astype(np.float32),
+    }
 
 
 def synthetic_catalog(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -87,6 +103,7 @@ def synthetic_catalog(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
             "phot_rp_mean_mag": (g - 0.6 * bp_rp).astype(f32),
             "bp_rp_mag": bp_rp.astype(f32),
             "abs_g_mag": abs_g.astype(f32),
+            **_gspphot(bp_rp, abs_g, seed),
             "ruwe": np.where(pop == 2, rng.uniform(1.3, 3, n), rng.uniform(0.8, 1.2, n)).astype(f32),
             "radial_velocity_error_kms": rng.uniform(0.5, 3, n).astype(f32),
             "kepler_path": _paths("raw/kepler/kplr", kic, "_llc.fits", 9),

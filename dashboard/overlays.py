@@ -1,7 +1,9 @@
 """Physics overlays on the CMD and HR views: isochrones of chosen ages and the equal-mass binary
 sequence (the single-star main sequence 2.5 log10 2 = 0.753 mag brighter in M_G, +log10 2 in log L).
 
-Curves come from ``data.isochrones`` (MIST v2.5 with Mamajek's Gaia colours). Each view gets one
+Curves come from ``data.isochrones`` (MIST v2.5 with Mamajek's Gaia colours): unreddened, so they
+match the dereddened CMD; on the observed CMD the view shifts them by the catalogue's median
+GSP-Phot reddening (``offset``). Each view gets one
 ``DynamicMap`` of a fixed set of layers (isochrone paths, their age labels, the single and binary
 sequences) driven by the ``OverlaySettings`` parameters, so ticking a box redraws only these
 curves: the base raster and the selection layer stay as they are.
@@ -91,24 +93,34 @@ def _blue_end(track: pd.DataFrame, kind: str) -> tuple[float, float]:
     return float(track["x"].iloc[i]), float(track["y"].iloc[i])
 
 
+def _shifted(curve: pd.DataFrame, offset: tuple[float, float]) -> pd.DataFrame:
+    dx, dy = offset
+    return curve if dx == dy == 0 else curve.assign(x=curve["x"] + dx, y=curve["y"] + dy)
+
+
 def overlay_layers(
-    kind: str, ages_gyr: list[float], binary_sequence: bool, dims: tuple[str, str] | None = None
+    kind: str,
+    ages_gyr: list[float],
+    binary_sequence: bool,
+    dims: tuple[str, str] | None = None,
+    offset: tuple[float, float] = (0.0, 0.0),
 ) -> hv.Overlay:
     """The overlay of one view: isochrone paths with age labels, and the two sequences if asked.
 
     ``dims`` names the view's (x, y) columns (default: ``AXES[kind]``), so the curves share the
-    view's axes. Always the same four layers (empty when off): a DynamicMap needs a fixed layer
-    structure.
+    view's axes; ``offset`` (dx, dy) shifts every curve, e.g. by (E(BP−RP), A_G) to redden them
+    onto an observed CMD. Always the same four layers (empty when off): a DynamicMap needs a fixed
+    layer structure.
     """
     x, y = dims or AXES[kind]
     ages = sorted(float(a) for a in ages_gyr)
-    tracks = [isochrone_track(age, kind) for age in ages]
+    tracks = [_shifted(isochrone_track(age, kind), offset) for age in ages]
     paths = hv.Path([{x: t["x"], y: t["y"]} for t in tracks if len(t)], kdims=[x, y])
     # Text labels at the turn-offs and the sequences' blue ends rather than legend entries: a
     # legend would list empty layers and widen the figure.
     ends = [(*_blue_end(t, kind), age_label(age)) for age, t in zip(ages, tracks, strict=True) if len(t)]
     empty = pd.DataFrame({"x": [], "y": []})
-    single, binary = sequences(kind) if binary_sequence else (empty, empty)
+    single, binary = (_shifted(seq, offset) for seq in sequences(kind)) if binary_sequence else (empty, empty)
     if binary_sequence:
         ends += [
             (*_blue_end(seq, kind), name) for seq, name in ((single, "MS"), (binary, "twins")) if len(seq)
@@ -137,20 +149,25 @@ class OverlaySettings(param.Parameterized):
     ages_gyr = param.ListSelector(default=[], objects=list(AGES_GYR), doc="Isochrone ages [Gyr].")
     binary_sequence = param.Boolean(default=False, doc="Show the equal-mass binary sequence.")
 
-    def layer(self, kind: str, dims: tuple[str, str] | None = None) -> hv.DynamicMap:
-        """The overlay ``DynamicMap`` of one view (``"cmd"`` or ``"hr"``, axes named ``dims``)."""
+    def layer(
+        self, kind: str, dims: tuple[str, str] | None = None, offset: tuple[float, float] = (0.0, 0.0)
+    ) -> hv.DynamicMap:
+        """The overlay ``DynamicMap`` of one view (``"cmd"`` or ``"hr"``, axes named ``dims``,
+        curves shifted by ``offset``)."""
         if kind not in AXES:
             raise ValueError(f"unknown overlay kind {kind!r}; expected one of {sorted(AXES)}")
         stream = hv.streams.Params(self, ["ages_gyr", "binary_sequence"])
         return hv.DynamicMap(
-            lambda ages_gyr, binary_sequence: overlay_layers(kind, ages_gyr, binary_sequence, dims),
+            lambda ages_gyr, binary_sequence: overlay_layers(kind, ages_gyr, binary_sequence, dims, offset),
             streams=[stream],
         )
 
     def controls(self) -> pn.Column:
         """Sidebar widgets: a MultiChoice of isochrone ages and the binary-sequence checkbox."""
         ages = pn.widgets.MultiChoice.from_param(
-            self.param.ages_gyr, label="Isochrones (age, Gyr; [Fe/H] = 0)", css_classes=["overlay-ages"]
+            self.param.ages_gyr,
+            label="Isochrones (age, Gyr; [Fe/H] = 0; unreddened)",
+            css_classes=["overlay-ages"],
         )
         binary = pn.widgets.Checkbox.from_param(
             self.param.binary_sequence,

@@ -22,7 +22,7 @@ from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
 from dashboard.selected_layer import SelectedLayer
-from dashboard.store import column_label
+from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, column_label
 
 DENSITY = "density"
 #: Label colours (Okabe-Ito without the magenta-like ones, so the selection stands out).
@@ -57,7 +57,14 @@ HOVER_COLUMNS = (
 )
 
 UMAP_COLUMNS = ("umap_x", "umap_y")
-CMD_COLUMNS = ("bp_rp_mag", "abs_g_mag")
+CMD_COLUMNS = CMD_OBSERVED
+#: Axis labels of the CMD columns: observed, and dereddened with GSP-Phot (subscript 0).
+CMD_LABELS = {
+    "bp_rp_mag": "BP − RP [mag]",
+    "abs_g_mag": "M_G [mag]",
+    "bp_rp0_mag": "(BP − RP)₀ [mag]",
+    "abs_g0_mag": "M_G,0 [mag]",
+}
 HR_CANDIDATES = (("pred_teff_k", "pred_logl"), ("true_teff_k", "true_logl"))
 
 
@@ -261,16 +268,24 @@ def umap_plot(df: pd.DataFrame, **kwargs) -> hv.DynamicMap | hv.Overlay:
     )
 
 
-def cmd_plot(df: pd.DataFrame, **kwargs) -> hv.DynamicMap | hv.Overlay:
-    """Gaia colour-magnitude diagram, BP−RP against M_G with the magnitude axis inverted."""
-    if not has_columns(df, CMD_COLUMNS):
-        return _note("no Gaia BP−RP / M_G columns in the catalogue", "Colour–magnitude diagram")
+def cmd_plot(
+    df: pd.DataFrame, *, columns: tuple[str, str] = CMD_COLUMNS, **kwargs
+) -> hv.DynamicMap | hv.Overlay:
+    """Gaia colour-magnitude diagram, colour against M_G with the magnitude axis inverted.
+
+    ``columns`` are the (colour, magnitude) columns: observed ``CMD_COLUMNS`` by default, or the
+    GSP-Phot-dereddened ``CMD_DEREDDENED``; other keywords as ``scatter_view``.
+    """
+    kind = {CMD_DEREDDENED: " (dereddened)", CMD_OBSERVED: " (observed)"}.get(tuple(columns), "")
+    title = f"Colour–magnitude diagram{kind}"
+    if not has_columns(df, columns):
+        return _note(f"no Gaia {' / '.join(columns)} values in the catalogue", title)
     return scatter_view(
         df,
-        *CMD_COLUMNS,
-        title="Colour–magnitude diagram",
-        xlabel="BP − RP [mag]",
-        ylabel="M_G [mag]",
+        *columns,
+        title=title,
+        xlabel=CMD_LABELS.get(columns[0], columns[0]),
+        ylabel=CMD_LABELS.get(columns[1], columns[1]),
         invert_yaxis=True,
         **kwargs,
     )

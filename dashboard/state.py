@@ -9,12 +9,27 @@ import pandas as pd
 import param
 
 from dashboard.selection import MODE_LABELS, Term, combine, expression_term, expression_text, term_mask
+from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED
 
 DENSITY = "density"
+#: The CMD's photometry: dereddened with each star's Gaia GSP-Phot A_G and E(BP−RP), or as observed.
+DEREDDENED, OBSERVED = "dereddened", "observed"
+#: (colour, magnitude) catalogue columns of the CMD per photometry (data/catalog.py).
+CMD_AXES = {DEREDDENED: CMD_DEREDDENED, OBSERVED: CMD_OBSERVED}
+
+
+def cmd_choices(catalog: pd.DataFrame | None) -> list[str]:
+    """The CMD photometries to offer: dereddened first (the default) when its columns hold values."""
+    if catalog is not None and all(
+        c in catalog.columns and catalog[c].notna().any() for c in CMD_AXES[DEREDDENED]
+    ):
+        return [DEREDDENED, OBSERVED]
+    return [OBSERVED]
 
 
 class DashboardState(param.Parameterized):
-    """Catalogue, selection mask and the expression that made it, focused row and colour-by.
+    """Catalogue, selection mask and the expression that made it, focused row, colour-by and
+    the CMD's photometry.
 
     Views call ``select`` with a new mask and its term; every view watches ``mask``.
     """
@@ -25,13 +40,23 @@ class DashboardState(param.Parameterized):
     mode = param.Selector(default="replace", objects=MODE_LABELS, doc="How a new selection combines.")
     focused_row = param.Integer(default=None, allow_None=True, doc="Row shown in the star card.")
     color_by = param.Selector(default=DENSITY, objects=[DENSITY], doc="Column colouring the views.")
+    cmd_photometry = param.Selector(
+        default=DEREDDENED,
+        objects=[DEREDDENED, OBSERVED],
+        doc="CMD axes: GSP-Phot-dereddened (BP−RP)0, M_G,0, or observed BP−RP, M_G.",
+    )
     similar = param.Callable(
         default=None, doc="(rows, k) -> the k rows nearest in embedding space (dashboard/similar.py)."
     )
 
     def __init__(self, *, color_options: dict[str, str] | None = None, **params: Any) -> None:
         color_by = params.pop("color_by", None)
+        cmd_photometry = params.pop("cmd_photometry", None)
         super().__init__(**params)
+        # Dereddened only where the catalogue has GSP-Phot values; otherwise observed alone.
+        cmd = cmd_choices(self.catalog)
+        self.param.cmd_photometry.objects = cmd
+        self.cmd_photometry = cmd_photometry if cmd_photometry in cmd else cmd[0]
         if color_options:
             # Per-instance choices (param copies the parameter on first instance access).
             self.param.color_by.objects = color_options
@@ -41,6 +66,11 @@ class DashboardState(param.Parameterized):
             else list(self.param.color_by.objects)
         )
         self.color_by = color_by if color_by in choices else choices[0]
+
+    @property
+    def cmd_columns(self) -> tuple[str, str]:
+        """The (colour, magnitude) columns of the CMD in the chosen photometry."""
+        return CMD_AXES[self.cmd_photometry]
 
     @property
     def n_rows(self) -> int:

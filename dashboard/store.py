@@ -18,8 +18,12 @@ from data.storage import SurveyStore
 TRUTH_PREFIX = "true_"
 
 #: Observable derived at load: M_G of the single-star main sequence at the star's BP-RP minus its
-#: M_G (positive above the sequence; an equal-mass binary sits ~0.75 mag above).
+#: M_G (positive above the sequence; an equal-mass binary sits ~0.75 mag above). Measured in the
+#: dereddened CMD (GSP-Phot; NaN for a star without GSP-Phot values), as the unreddened MIST
+#: sequence needs; in the observed CMD only when the catalogue has no dereddened values at all.
 CMD_EXCESS = "cmd_excess_mag"
+#: (colour, magnitude) catalogue columns of the CMD: dereddened with GSP-Phot, and as observed.
+CMD_DEREDDENED, CMD_OBSERVED = ("bp_rp0_mag", "abs_g0_mag"), ("bp_rp_mag", "abs_g_mag")
 #: Derived at load: the widest 68 % interval of a star, in units of that property's median width.
 UNCERTAINTY_SCORE = "uncertainty_score"
 
@@ -96,14 +100,34 @@ def uncertainty_score(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _has_values(df: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    return all(c in df.columns and df[c].notna().any() for c in columns)
+
+
 def add_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Add the observables templates use: ``cmd_excess_mag`` and ``uncertainty_score``."""
     derived = {}
-    if {"bp_rp_mag", "abs_g_mag"} <= set(df.columns):
-        derived[CMD_EXCESS] = cmd_excess(df["bp_rp_mag"].to_numpy(), df["abs_g_mag"].to_numpy())
+    cmd = next((pair for pair in (CMD_DEREDDENED, CMD_OBSERVED) if _has_values(df, pair)), None)
+    if cmd is not None:
+        derived[CMD_EXCESS] = cmd_excess(df[cmd[0]].to_numpy(), df[cmd[1]].to_numpy())
     if any(f"pred_{stem}_lo" in df.columns for stem in schema.PREDICTED):
         derived[UNCERTAINTY_SCORE] = uncertainty_score(df)
     return df.assign(**derived)
+
+
+def median_reddening(df: pd.DataFrame) -> tuple[float, float]:
+    """(E(BP−RP), A_G): the catalogue's median GSP-Phot reddening, (0, 0) where it has none.
+
+    Shifts the unreddened isochrones onto the observed CMD, where a typical star sits.
+    """
+    pair = ("ebpminrp_gspphot_mag", "ag_gspphot_mag")
+    if not all(c in df.columns for c in pair):
+        return 0.0, 0.0
+    values = df[list(pair)].to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values).all(axis=1)]
+    if not len(values):
+        return 0.0, 0.0
+    return float(np.median(values[:, 0])), float(np.median(values[:, 1]))
 
 
 def load_catalog(survey_dir: Path) -> pd.DataFrame:

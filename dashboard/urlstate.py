@@ -1,9 +1,12 @@
-"""Shareable links: the selection expression, colour-by and focused star live in the page URL.
+"""Shareable links: the selection expression, colour-by, focused star and the CMD's photometry
+live in the page URL.
 
-``?expression=binary_prob%20%3E%200.9&color_by=pred_age_gyr&focused_row=12`` restores a view:
-the mask is recomputed from the expression (never sent), the colour must be one of the state's
-choices and the row one of the catalogue's. Nothing in the URL names a file or folder: the survey
-comes from the server's settings only, and unknown parameters are ignored (kept in the URL).
+``?expression=binary_prob%20%3E%200.9&color_by=pred_age_gyr&focused_row=12&cmd=observed``
+restores a view: the mask is recomputed from the expression (never sent), the colour and the CMD
+photometry must be among the state's choices and the row one of the catalogue's; ``cmd`` is
+written only when it is not the default (dereddened where the catalogue allows). Nothing in the
+URL names a file or folder: the survey comes from the server's settings only, and unknown
+parameters are ignored (kept in the URL).
 
 Panel's ``Location.sync`` converts values (``"12"`` -> 12, ``"[1]"`` -> a list), which would mangle
 expressions, so the query string is read and written here with ``urllib.parse``.
@@ -19,8 +22,8 @@ import param
 from dashboard.state import DashboardState
 from data.query import MAX_LENGTH, ExpressionError
 
-EXPRESSION, COLOR, FOCUSED = "expression", "color_by", "focused_row"
-KEYS = (EXPRESSION, COLOR, FOCUSED)
+EXPRESSION, COLOR, FOCUSED, CMD = "expression", "color_by", "focused_row", "cmd"
+KEYS = (EXPRESSION, COLOR, FOCUSED, CMD)
 
 
 def _colour_choices(state: DashboardState) -> list[str]:
@@ -35,6 +38,8 @@ def query_from_state(state: DashboardState) -> dict[str, str]:
         query[EXPRESSION] = state.expression
     if state.focused_row is not None:
         query[FOCUSED] = str(int(state.focused_row))
+    if state.cmd_photometry != state.param.cmd_photometry.objects[0]:
+        query[CMD] = str(state.cmd_photometry)
     return query
 
 
@@ -53,6 +58,15 @@ def restore(state: DashboardState, search: str) -> list[str]:
             state.color_by = colour
         else:
             problems.append(f"color_by={colour!r} is not a column to colour by; kept {state.color_by!r}")
+    photometry = params.get(CMD)
+    if photometry:
+        choices = list(state.param.cmd_photometry.objects)
+        if photometry in choices:
+            state.cmd_photometry = photometry
+        else:
+            problems.append(
+                f"cmd={photometry!r} is not available here (one of {choices}); kept {state.cmd_photometry!r}"
+            )
     row = params.get(FOCUSED)
     if row:
         if row.isdigit() and int(row) < state.n_rows:
@@ -82,7 +96,7 @@ class UrlSync(param.Parameterized):
     """Keeps a session's ``pn.state.location`` and its ``DashboardState`` in step.
 
     On creation the URL is applied to the state (``problems`` lists what was skipped); afterwards
-    every change of selection, colour or focused star rewrites the URL's query string.
+    every change of selection, colour, focused star or CMD photometry rewrites the URL's query string.
     """
 
     problems = param.List(default=[], doc="Parameters of the opening URL that could not be applied.")
@@ -92,7 +106,7 @@ class UrlSync(param.Parameterized):
         self._state, self._location = state, location
         self.problems = restore(state, location.search or "")
         self._write()
-        state.param.watch(self._write, ["terms", "color_by", "focused_row"])
+        state.param.watch(self._write, ["terms", "color_by", "focused_row", "cmd_photometry"])
 
     def _write(self, *_events: param.parameterized.Event) -> None:
         search = search_with(self._location.search or "", query_from_state(self._state))

@@ -1,7 +1,7 @@
 """The catalogue schema: one row per star, keyed by the int32 ``row`` index.
 
 Column names carry their units. Producers fill the groups they own: ingest writes the identity,
-Gaia and file columns; ``desa embed`` adds the layout and the predictions. ``validate`` checks a
+Gaia, extinction and file columns; ``desa embed`` adds the layout and the predictions. ``validate`` checks a
 table against the schema before it is written, so a store never holds a half-shaped catalogue.
 """
 
@@ -49,6 +49,16 @@ GAIA = (
     Column("radial_velocity_error_kms", "float32", "km/s", "Gaia RV error", "stat.error;spect.dopplerVeloc"),
 )
 
+#: Dereddened photometry from Gaia GSP-Phot (Andrae et al. 2023), as Gaia users deredden: NaN where
+#: the Gaia table has no GSP-Phot values for the star (or no such columns). Written by every ingest
+#: since these columns exist, so not required of older catalogues.
+EXTINCTION = (
+    Column("ag_gspphot_mag", "float32", "mag", "GSP-Phot extinction in G", "phys.absorption;em.opt"),
+    Column("ebpminrp_gspphot_mag", "float32", "mag", "GSP-Phot reddening E(BP-RP)", "phot.color.excess"),
+    Column("bp_rp0_mag", "float32", "mag", "dereddened colour BP-RP - E(BP-RP)_GSP-Phot", "phot.color"),
+    Column("abs_g0_mag", "float32", "mag", "dereddened M_G - A_G,GSP-Phot", "phys.magAbs"),
+)
+
 FILES = (
     Column("kepler_path", "string", "", "light-curve file, relative to the survey folder", "meta.ref"),
     Column("lamost_path", "string", "", "spectrum file, relative to the survey folder", "meta.ref"),
@@ -94,7 +104,7 @@ PREDICTIONS = (
 )
 
 REQUIRED = IDENTITY + GAIA + FILES
-ALL = REQUIRED + LIGHTCURVE + LAYOUT + PREDICTIONS
+ALL = REQUIRED + LIGHTCURVE + EXTINCTION + LAYOUT + PREDICTIONS
 BY_NAME = {col.name: col for col in ALL}
 
 

@@ -30,6 +30,14 @@ GAIA_COLUMNS: dict[str, str] = {
     "phot_bp_mean_mag": "mag",
     "phot_rp_mean_mag": "mag",
     "bp_rp": "mag",
+    # GSP-Phot extinction and reddening with their 16th/84th percentiles (Andrae et al. 2023); null
+    # for many stars and absent from some tables: optional, never required.
+    "ag_gspphot": "mag",
+    "ag_gspphot_lower": "mag",
+    "ag_gspphot_upper": "mag",
+    "ebpminrp_gspphot": "mag",
+    "ebpminrp_gspphot_lower": "mag",
+    "ebpminrp_gspphot_upper": "mag",
     # Renormalised unit weight error: ~1.0 ± 0.05 for well-behaved single sources, raised by the
     # photocentre wobble of orbits of months to years and by partially resolved pairs (cut 1.4).
     "ruwe": "",

@@ -253,6 +253,10 @@ def _catalogue(gaia: pd.DataFrame, lcs: dict, specs: dict, root: Path, seed: int
     def col(name: str) -> np.ndarray:
         return gaia[name].to_numpy(dtype=np.float64) if name in gaia else np.full(len(gaia), np.nan)
 
+    # Dereddened as Gaia users do, with each star's GSP-Phot A_G and E(BP−RP); NaN where a table
+    # lacks them (GSP-Phot is null for many stars, and absent from tables queried without it).
+    ag, ebprp = col("ag_gspphot"), col("ebpminrp_gspphot")
+
     cat = pd.DataFrame(
         {
             "row": np.arange(len(gaia), dtype=np.int32),
@@ -269,6 +273,10 @@ def _catalogue(gaia: pd.DataFrame, lcs: dict, specs: dict, root: Path, seed: int
             "phot_rp_mean_mag": col("phot_rp_mean_mag"),
             "bp_rp_mag": col("bp_rp"),
             "abs_g_mag": abs_g,
+            "ag_gspphot_mag": ag,
+            "ebpminrp_gspphot_mag": ebprp,
+            "bp_rp0_mag": col("bp_rp") - ebprp,
+            "abs_g0_mag": abs_g - ag,
             "ruwe": col("ruwe"),
             "radial_velocity_error_kms": col("radial_velocity_error"),
             "kepler_path": [_relative(lcs[k].paths, root) for k in gaia["kic_id"]],

@@ -10,8 +10,8 @@ selection made in any view redraws the selected image of every view; nothing els
 from __future__ import annotations
 
 import weakref
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import holoviews as hv
@@ -116,22 +116,29 @@ class ScatterView(pn.viewable.Viewer):
 
     def _plot(self) -> hv.core.Dimensioned:
         if self.columns() is None:
-            return type(self).builder(self.state.catalog)
+            return type(self).builder(self.state.catalog, **self.builder_options())
         box, lasso, tap = hv.streams.BoundsXY(), hv.streams.Lasso(), hv.streams.Tap()
         self._range = hv.streams.RangeXY()
         box.add_subscriber(self._on_box)
         lasso.add_subscriber(self._on_lasso)
         tap.add_subscriber(self._on_tap)
-        overlay = None
-        if self.overlays is not None and self.overlay_kind is not None:
-            overlay = self.overlays.layer(self.overlay_kind, self.columns())
         return type(self).builder(
             self.state.catalog,
+            **self.builder_options(),
             color_by=self.state.color_by,
             selected=self._selected,
             streams=[box, lasso, tap, self._range],
-            overlay=overlay,
+            overlay=self._overlay(),
         )
+
+    def builder_options(self) -> dict[str, Any]:
+        """Extra keywords for ``builder`` (a subclass passes e.g. the columns it plots)."""
+        return {}
+
+    def _overlay(self) -> hv.DynamicMap | None:
+        if self.overlays is None or self.overlay_kind is None:
+            return None
+        return self.overlays.layer(self.overlay_kind, self.columns())
 
     # --- tool events -> state ----------------------------------------------------------------
     def _on_box(self, bounds: tuple[float, float, float, float] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Sidebar controls: selection mode, clear, count, the editable expression, find similar, colour-by."""
+"""Sidebar controls: selection mode, clear, count, the editable expression, find similar, colour-by
+and the CMD's photometry (dereddened or observed)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class Controls(pn.viewable.Viewer):
         self._clear = pn.widgets.Button(label="Clear selection", color="warning")
         self._clear.on_click(lambda _event: self._run(state.clear))
         self._color = pn.widgets.Select.from_param(state.param.color_by, label="Colour by")
+        # One button ("observed") when the catalogue has no GSP-Phot extinctions; the CMD says why.
+        self._photometry = pn.widgets.RadioButtonGroup.from_param(
+            state.param.cmd_photometry,
+            variant="outline",
+            disabled=len(state.param.cmd_photometry.objects) < 2,
+            css_classes=["cmd-photometry"],
+        )
         self._count = pn.pane.Markdown(
             pn.bind(lambda _mask: state.selected_count, state.param.mask),
             css_classes=["selected-count"],
@@ -113,5 +121,7 @@ class Controls(pn.viewable.Viewer):
             pn.Row(self._k, self._similar),
             "### Colour",
             self._color,
+            "### CMD photometry",
+            self._photometry,
             sizing_mode="stretch_width",
         )

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from data import isochrones
+from data import extinction, isochrones
 from data.simulate import binarity, stars
 
 POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
@@ -25,12 +25,10 @@ K_CONST_KMS = 212.9  # K = 212.9 P^(−1/3) m₂ (m₁+m₂)^(−2/3) km/s, P in
 A_CONST_RSUN = 4.2084  # a = 4.2084 (M/M☉)^(1/3) (P/d)^(2/3) R☉
 LRS_FWHM_KMS = 166.6  # c / 1800: lines double at LAMOST LRS above this separation
 # Extinction towards the Kepler field: E(B−V) = 0.18 (1 − e^(−d / 800 pc)) (our law; the
-# Burstein–Heiles total at the field centre is 0.10, SCIENCE.md 4.4); Gaia extinction coefficients
-# A_G = 2.74 E(B−V), E(BP−RP) = 1.339 E(B−V) (Casagrande & VandenBerg 2018, solar-type stars).
+# Burstein–Heiles total at the field centre is 0.10, SCIENCE.md 4.4). A_G, A_BP and A_RP follow
+# from E(B−V) and the intrinsic colour by the Gaia EDR3 law (data/extinction.py).
 EBV_MAX_MAG = 0.18
 EBV_SCALE_PC = 800.0
-R_G = 2.740
-E_BP_RP_PER_EBV = 1.339
 
 
 def _default_fractions() -> dict[str, float]:
@@ -263,7 +261,8 @@ def _locus_height(df: pd.DataFrame) -> None:
 
     Positive above the sequence: ≈ delta_g_ms_mag for dwarf binaries, plus evolution for old G
     dwarfs and several magnitudes for giants; NaN off the locus's colour range. The locus is at
-    [Fe/H] rounded to 0.05 dex (cached per value).
+    [Fe/H] rounded to 0.05 dex (cached per value). Dereddened convention: it runs before
+    ``_place`` reddens, so it measures the intrinsic colour and M_G.
     """
     height = np.full(len(df), np.nan)
     feh_key = np.round(df["feh"].to_numpy() / 0.05) * 0.05
@@ -305,25 +304,37 @@ def _orbits(df: pd.DataFrame, rng: np.random.Generator) -> None:
 
 
 def _place(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) -> None:
-    """Distances so that Kepler magnitudes span ``kepmag_range``; extinction A_G by distance."""
+    """Distances so that Kepler magnitudes span ``kepmag_range``; extinction by distance.
+
+    Adds distance_pc, ebv_mag, a_g_mag, a_bp_mag, a_rp_mag and kepmag; keeps the intrinsic
+    photometry as bp_rp_intrinsic_mag, g_rp_intrinsic_mag and abs_g_intrinsic_mag, and reddens
+    bp_rp_mag and g_rp_mag (abs_g_mag stays intrinsic: apparent G adds A_G).
+    """
     n = len(df)
     lo, hi = config.kepmag_range
     # Star counts rise towards faint magnitudes: p(Kp) ∝ 10^(0.25 Kp) on [lo, hi].
     u = rng.random(n)
     kp = np.log10(10 ** (0.25 * lo) + u * (10 ** (0.25 * hi) - 10 ** (0.25 * lo))) / 0.25
     # Kp − G ≈ 0.07 + 0.12 (BP−RP − 0.8): a rough linear colour term (our approximation).
-    g_app = kp - 0.07 - 0.12 * (df["bp_rp_mag"].to_numpy() - 0.8)
+    colour0 = df["bp_rp_mag"].to_numpy()
+    g_app = kp - 0.07 - 0.12 * (colour0 - 0.8)
     a_g = np.zeros(n)
     for _ in range(4):  # E(B−V) grows with distance towards EBV_MAX_MAG (Kepler field, b ≈ +13°)
         dist = 10 ** ((g_app - df["abs_g_mag"].to_numpy() - a_g + 5) / 5)
         ebv = EBV_MAX_MAG * (1 - np.exp(-dist / EBV_SCALE_PC))
-        a_g = R_G * ebv
+        a_g = extinction.a_g(colour0, ebv)
+    a_bp, a_rp = extinction.a_bp(colour0, ebv), extinction.a_rp(colour0, ebv)
     df["distance_pc"] = dist
     df["ebv_mag"] = ebv
     df["a_g_mag"] = a_g
+    df["a_bp_mag"] = a_bp
+    df["a_rp_mag"] = a_rp
     df["kepmag"] = kp
+    df["abs_g_intrinsic_mag"] = df["abs_g_mag"]
     df["bp_rp_intrinsic_mag"] = df["bp_rp_mag"]
-    df["bp_rp_mag"] = df["bp_rp_mag"] + E_BP_RP_PER_EBV * ebv
+    df["g_rp_intrinsic_mag"] = df["g_rp_mag"]
+    df["bp_rp_mag"] = df["bp_rp_mag"] + (a_bp - a_rp)
+    df["g_rp_mag"] = df["g_rp_mag"] + (a_g - a_rp)
     ra0, dec0 = KEPLER_FIELD_RA_DEC
     df["ra_deg"] = ra0 + rng.uniform(-7, 7, n) / np.cos(np.radians(dec0))
     df["dec_deg"] = dec0 + rng.uniform(-7, 7, n)
@@ -411,8 +422,10 @@ def draw_population(config: SurveyConfig, rng: np.random.Generator) -> pd.DataFr
     pandas.DataFrame
         star_id, kic_id, lamost_obsid, gaia_source_id, population, is_binary, masses, q, age_gyr,
         feh, teff_k, logg, logl, radius_rsun, prot_d, porb_d, synchronized, a_li, li_ew_ma,
-        delta_g_ms_mag, sb2_visible, inclination_deg, a_g_mag, distance_pc, bp_rp_mag (reddened),
-        abs_g_mag, spot_amp_pct and the orbit/activity columns the file writers need.
+        delta_g_ms_mag, delta_g_locus_mag (in the intrinsic CMD), sb2_visible, inclination_deg,
+        ebv_mag, a_g_mag, a_bp_mag, a_rp_mag, distance_pc, bp_rp_mag and g_rp_mag (reddened),
+        bp_rp_intrinsic_mag, g_rp_intrinsic_mag, abs_g_mag = abs_g_intrinsic_mag (M_G without
+        extinction), spot_amp_pct and the orbit/activity columns the file writers need.
         Binary labels for binning and scoring: flux_ratio_g, porb_d, is_close_binary, is_eclipsing
         (``eclipsing`` is its alias), non_single_star, is_detectable_binary, alpha_phot_mas and
         eclipse_depth (:mod:`data.simulate.binarity`).

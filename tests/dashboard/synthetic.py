@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from data import catalog as schema
-from data import preprocess
+from data import extinction, preprocess
 from data.storage import SurveyStore
 
 #: Rest wavelengths [Å] of the absorption lines drawn into synthetic spectra (H-alpha, Li, Ca II).
@@ -28,6 +28,34 @@ _UMAP_CENTRES = {
     "giant": (7.0, -2.0),
     "subgiant": (-5.0, -3.0),
 }
+
+
+def synthetic_extinction(bp_rp0: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """True A_G and E(BP−RP) at E(B−V) up to 0.18, and GSP-Phot-like estimates (null for 20 %).
+
+    Its own generator, so the catalogue's other columns keep the values they had before
+    extinction was added.
+    """
+    rng = np.random.default_rng(seed + 3)
+    n = len(bp_rp0)
+    a0 = extinction.A0_PER_EBV * rng.uniform(0.02, 0.18, n)
+    a0_est = np.clip(a0 + rng.normal(0.0, 0.08, n), 0.0, None)
+    missing = rng.random(n) < 0.2
+
+    def reddening(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a_g = extinction.band_extinction("G", bp_rp0, values)
+        e = extinction.band_extinction("BP", bp_rp0, values) - extinction.band_extinction(
+            "RP", bp_rp0, values
+        )
+        return a_g, e
+
+    (a_g, e), (a_g_est, e_est) = reddening(a0), reddening(a0_est)
+    return {
+        "a_g": a_g,
+        "e_bp_rp": e,
+        "ag_gspphot": np.where(missing, np.nan, a_g_est),
+        "ebpminrp_gspphot": np.where(missing, np.nan, e_est),
+    }
 
 
 def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,7 +82,10 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
     centres = np.array([_UMAP_CENTRES[p] for p in names])
     umap = centres + rng.normal(0, 0.9, (n, 2))
     parallax = rng.uniform(0.5, 5.0, n)
-    g = abs_g - 5 * np.log10(parallax) + 10
+    # bp_rp and abs_g lie on the intrinsic loci; Gaia observes them reddened.
+    dust = synthetic_extinction(bp_rp, seed)
+    bp_rp_obs, abs_g_obs = bp_rp + dust["e_bp_rp"], abs_g + dust["a_g"]
+    g = abs_g_obs - 5 * np.log10(parallax) + 10
     rows = np.arange(n, dtype=np.int32)
     cat = pd.DataFrame(
         {
@@ -68,10 +99,14 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
             "parallax_mas": parallax,
             "parallax_error_mas": parallax * 0.02,
             "phot_g_mean_mag": g,
-            "phot_bp_mean_mag": g + 0.4 * bp_rp,
-            "phot_rp_mean_mag": g - 0.6 * bp_rp,
-            "bp_rp_mag": bp_rp,
-            "abs_g_mag": abs_g,
+            "phot_bp_mean_mag": g + 0.4 * bp_rp_obs,
+            "phot_rp_mean_mag": g - 0.6 * bp_rp_obs,
+            "bp_rp_mag": bp_rp_obs,
+            "abs_g_mag": abs_g_obs,
+            "ag_gspphot_mag": dust["ag_gspphot"],
+            "ebpminrp_gspphot_mag": dust["ebpminrp_gspphot"],
+            "bp_rp0_mag": bp_rp_obs - dust["ebpminrp_gspphot"],
+            "abs_g0_mag": abs_g_obs - dust["ag_gspphot"],
             "ruwe": np.where(names == "sync_binary", rng.uniform(1.3, 3, n), rng.uniform(0.8, 1.2, n)),
             "radial_velocity_error_kms": rng.uniform(0.5, 3, n),
             "kepler_path": [f"raw/kepler/kplr{k:09d}_llc.fits" for k in 1_000_000 + rows],

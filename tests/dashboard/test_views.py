@@ -41,7 +41,7 @@ def test_lasso_in_cmd_with_intersect_mode(catalog: pd.DataFrame) -> None:
     umap._on_box(bounds=(-10.0, -10.0, 10.0, 10.0))
     state.mode = "intersect"
     cmd._on_lasso(geometry=np.array([[0.0, -5.0], [1.0, -5.0], [1.0, 20.0], [0.0, 20.0]]))
-    in_colour = catalog["bp_rp_mag"].between(0, 1).to_numpy()
+    in_colour = catalog[cmd.columns()[0]].between(0, 1).to_numpy()
     assert 0 < state.n_selected <= in_colour.sum()
     assert [mode for mode, _ in state.terms] == ["replace", "intersect"]
 
@@ -90,7 +90,8 @@ def test_click_on_a_star_focuses_it_in_the_state(catalog: pd.DataFrame) -> None:
     star = catalog.iloc[17]
     umap._on_tap(x=float(star["umap_x"]) + 1e-4, y=float(star["umap_y"]))
     assert state.focused_row == 17
-    cmd._on_tap(x=float(catalog["bp_rp_mag"].iloc[42]), y=float(catalog["abs_g_mag"].iloc[42]))
+    x, y = cmd.columns()
+    cmd._on_tap(x=float(catalog[x].iloc[42]), y=float(catalog[y].iloc[42]))
     assert state.focused_row == 42
     cmd._on_tap(x=None, y=None)  # a tap event without a position changes nothing
     assert state.focused_row == 42

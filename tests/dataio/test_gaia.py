@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from astropy import units as u
+from astropy.table import Table
 
 from data.errors import DataError
 from data.gaia import is_gaia_table, read_gaia_table, write_gaia_table
@@ -116,3 +118,16 @@ def test_non_single_star_must_be_integer_bits(tmp_path: Path) -> None:
     df = _table().assign(non_single_star=[0.0, np.nan, 1.0])
     with pytest.raises(DataError, match=r"nulls\.parquet: non_single_star"):
         read_gaia_table(write_gaia_table(tmp_path / "nulls.parquet", df))
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [(".ecsv", "ascii.ecsv"), (".xml", "votable"), (".fits", "fits")])
+def test_gspphot_extinctions_are_written_in_mag_and_nulls_stay_null(
+    tmp_path: Path, suffix: str, fmt: str
+) -> None:
+    df = _table().assign(ag_gspphot=[0.31, np.nan, 0.12], ebpminrp_gspphot=[0.15, np.nan, 0.06])
+    path = write_gaia_table(tmp_path / f"gaia{suffix}", df)
+    written = Table.read(path, format=fmt)
+    assert written["ag_gspphot"].unit == u.mag and written["ebpminrp_gspphot"].unit == u.mag
+    back = read_gaia_table(path)
+    np.testing.assert_allclose(back["ag_gspphot"], df["ag_gspphot"])  # NaN where GSP-Phot is null
+    assert back["ebpminrp_gspphot"].isna().tolist() == [False, True, False]

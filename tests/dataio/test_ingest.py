@@ -11,6 +11,7 @@ import pytest
 
 from data import preprocess as pp
 from data.catalog import REQUIRED
+from data.gaia import read_gaia_table, write_gaia_table
 from data.ingest import ingest_survey
 from data.storage import SurveyStore
 from tests.dataio.conftest import N_SIMULATED as N
@@ -97,3 +98,34 @@ def test_light_curves_longer_than_the_grid_are_cut_openly(tmp_path: Path) -> Non
     assert (cat["lc_span_d"] > 150).all()
     assert np.allclose(cat["lc_used_d"], pp.LC_SPAN_D)
     assert store.read_manifest()["ingest"]["n_lightcurves_cut"] == 4
+
+
+def test_dereddened_cmd_from_gspphot_and_nan_where_it_is_null(store: SurveyStore) -> None:
+    ingest_survey(store.raw_dir, store, progress=False, workers=1)
+    cat = store.read_catalog()
+    gaia = read_gaia_table(store.raw_dir / "gaia_source.ecsv").set_index("kic_id").loc[cat["kic_id"]]
+    ag, ebprp = gaia["ag_gspphot"].to_numpy(), gaia["ebpminrp_gspphot"].to_numpy()
+    assert 0 < np.isnan(ag).sum() < len(cat), "the simulated survey should have some null GSP-Phot rows"
+    np.testing.assert_allclose(cat["ag_gspphot_mag"], ag, rtol=1e-6)
+    np.testing.assert_allclose(cat["abs_g0_mag"], cat["abs_g_mag"] - ag, rtol=1e-6)
+    np.testing.assert_allclose(cat["bp_rp0_mag"], cat["bp_rp_mag"] - ebprp, rtol=1e-6)
+    # Dereddening moves stars towards the truth's intrinsic CMD.
+    truth = store.read_truth()
+    ok = np.isfinite(ag)
+    before = np.abs(cat["bp_rp_mag"] - truth["bp_rp_intrinsic_mag"])[ok].median()
+    after = np.abs(cat["bp_rp0_mag"] - truth["bp_rp_intrinsic_mag"])[ok].median()
+    assert after < before
+
+
+def test_gaia_table_without_gspphot_columns_ingests_with_empty_dereddened_cmd(store: SurveyStore) -> None:
+    path = store.raw_dir / "gaia_source.ecsv"
+    gaia = read_gaia_table(path)
+    gspphot = [c for c in gaia.columns if "gspphot" in c]
+    assert len(gspphot) == 6
+    write_gaia_table(path, gaia.drop(columns=gspphot))
+    summary = ingest_survey(store.raw_dir, store, progress=False, workers=1)
+    assert summary.n_stars == N and summary.n_quarantined == 0
+    cat = store.read_catalog()
+    for name in ("ag_gspphot_mag", "ebpminrp_gspphot_mag", "bp_rp0_mag", "abs_g0_mag"):
+        assert cat[name].isna().all(), name
+    assert cat["bp_rp_mag"].notna().all() and cat["abs_g_mag"].notna().any()

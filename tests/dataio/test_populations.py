@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from data import extinction
 from data.isochrones import EQUAL_MASS_OFFSET_MAG, main_sequence_abs_g
 from data.simulate import binarity, stars
 from data.simulate.lightcurve import LONG_CADENCE_D, cadence_times, flare_signal, oscillations
@@ -188,7 +189,13 @@ def test_extinction_reddens_spectra_and_colours(mixed: pd.DataFrame) -> None:
     assert ratio_dusty < 0.75 * ratio_clear
     far = mixed["distance_pc"] > mixed["distance_pc"].median()
     assert mixed.loc[far, "ebv_mag"].mean() > mixed.loc[~far, "ebv_mag"].mean()
-    assert np.allclose(mixed["bp_rp_mag"] - mixed["bp_rp_intrinsic_mag"], 1.339 * mixed["ebv_mag"])
+    # Colours redden by the Gaia EDR3 law at each star's intrinsic colour, G − RP and BP − RP alike.
+    colour0, ebv = mixed["bp_rp_intrinsic_mag"], mixed["ebv_mag"]
+    a_g, a_bp, a_rp = (f(colour0, ebv) for f in (extinction.a_g, extinction.a_bp, extinction.a_rp))
+    assert np.allclose(mixed["a_g_mag"], a_g)
+    assert np.allclose(mixed["bp_rp_mag"] - colour0, a_bp - a_rp)
+    assert np.allclose(mixed["g_rp_mag"] - mixed["g_rp_intrinsic_mag"], a_g - a_rp)
+    assert (mixed["abs_g_intrinsic_mag"] == mixed["abs_g_mag"]).all()
 
 
 def test_files_do_not_depend_on_worker_count(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from training.baselines import ClipConfig, baseline_embeddings, train_clip
-from training.evaluate import embedding_scores, interval_coverage, render_markdown
+from training.evaluate import embedding_scores, interval_coverage, probe_targets, render_markdown
 
 
 def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,6 +64,31 @@ def test_an_embedding_holding_the_targets_scores_high_and_noise_scores_low() -> 
     assert good["few_shot_r2_cmd"]["mean"] > 0.95 and noise["few_shot_r2_cmd"]["mean"] < 0.2
     assert good["binary_auc_probe"] > 0.95 and noise["binary_auc_probe"] < 0.75
     assert good["sync_vs_young"]["knn_purity"] > noise["sync_vs_young"]["knn_purity"]
+
+
+def test_cmd_probe_targets_the_dereddened_cmd() -> None:
+    """Intrinsic truth first, then the GSP-Phot-dereddened catalogue, observed only as a last resort."""
+    z, _, _ = _paired(400)
+    df = _frame(z)
+    assert probe_targets(df, "cmd") == ("observed", ("bp_rp_mag", "abs_g_mag"))
+    dust = np.random.default_rng(2).uniform(0, 2, 400)  # extinction the embedding knows nothing of
+    df["bp_rp0_mag"] = np.where(np.arange(400) % 5 == 0, np.nan, df["bp_rp_mag"])
+    df["abs_g0_mag"] = df["abs_g_mag"]
+    assert probe_targets(df, "cmd") == ("dereddened (Gaia GSP-Phot)", ("bp_rp0_mag", "abs_g0_mag"))
+    df = df.assign(
+        true_bp_rp_intrinsic_mag=df["bp_rp_mag"],
+        true_abs_g_intrinsic_mag=df["abs_g_mag"],
+        bp_rp_mag=df["bp_rp_mag"] + 0.5 * dust,
+        abs_g_mag=df["abs_g_mag"] + dust,
+    )
+    train, test = np.arange(0, 300), np.arange(300, 400)
+    cmd = embedding_scores(z, df, train, test, fraction=0.3, seeds=3)["few_shot_r2_cmd"]
+    assert cmd["targets"] == ["true_bp_rp_intrinsic_mag", "true_abs_g_intrinsic_mag"]
+    assert cmd["convention"] == "dereddened (intrinsic, truth)" and cmd["mean"] > 0.95
+    figures = {"n_test": 100, "n_train": 300, "fraction": 0.3, "seeds": 3, "few_shot_r2_cmd": cmd}
+    figures |= {"few_shot_r2_hr": cmd, "binary_auc": None, "binary_ap": None}
+    figures |= {"age_rmse_gyr": None, "prot_median_rel_error": None}
+    assert "CMD (BP-RP, M_G; dereddened (intrinsic, truth))" in render_markdown(figures)
 
 
 def test_interval_coverage_and_markdown() -> None:
