@@ -81,8 +81,8 @@ PREDICTED = {
     "logg": ("dex", "surface gravity log10(g / cm s^-2)", "phys.gravity"),
     "feh": ("dex", "metallicity [Fe/H]", "phys.abund.Fe"),
     "logl": ("dex", "luminosity log10(L / Lsun)", "phys.luminosity"),
-    "abs_g_mag": ("mag", "absolute G magnitude", "phys.magAbs"),
-    "bp_rp_mag": ("mag", "BP-RP colour", "phot.color"),
+    "abs_g_mag": ("mag", "dereddened absolute G magnitude M_G,0", "phys.magAbs"),
+    "bp_rp_mag": ("mag", "dereddened BP-RP colour (BP-RP)0", "phot.color"),
     "prot_d": ("d", "rotation period", "time.period.rotation"),
     "age_gyr": ("Gyr", "age", "time.age"),
 }

@@ -41,7 +41,7 @@ from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint
 from training.baselines import ClipConfig, baseline_embeddings
 from training.binary_metrics import auc_ap, binary_detection, binary_probe, render_binary_markdown
-from training.tensors import binary_label_name, measurable_prot
+from training.tensors import binary_label_name, label_values, measurable_prot
 
 log = logging.getLogger(__name__)
 
@@ -293,10 +293,11 @@ def interval_coverage(t: pd.DataFrame) -> dict[str, float]:
         if not (col.startswith("pred_") and col.endswith("_lo")):
             continue
         stem = col.removeprefix("pred_").removesuffix("_lo")
-        truth = t.get(f"true_{stem}", t.get(stem))
-        if truth is None:
+        # Against the label the head was trained on (training.tensors.LABEL_SOURCES).
+        truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
+        y, _ = label_values(stem, {"truth": truth_cols, "catalog": t})
+        if y is None:
             continue
-        y = truth.to_numpy(dtype=np.float64)
         if stem == "prot_d":
             y = measurable_prot(y, t)
         lo, hi = t[col].to_numpy(dtype=np.float64), t[f"pred_{stem}_hi"].to_numpy(dtype=np.float64)

@@ -30,8 +30,8 @@ LABELS = {
     "logg": "log g",
     "feh": "[Fe/H]",
     "logl": "log L/L☉",
-    "abs_g_mag": "M_G (mag)",
-    "bp_rp_mag": "BP-RP (mag)",
+    "abs_g_mag": "M_G,0 (mag)",
+    "bp_rp_mag": "(BP-RP)0 (mag)",
     "prot_d": "Prot (d)",
     "age_gyr": "age (Gyr)",
 }
@@ -61,13 +61,16 @@ def umap_by_population(df: pd.DataFrame, path: Path) -> str:
 
 
 def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
-    stems = [s for s in LABELS if f"pred_{s}" in t and (f"true_{s}" in t or s in t)]
+    from training.tensors import label_values
+
+    truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
+    targets = {s: label_values(s, {"truth": truth_cols, "catalog": t})[0] for s in LABELS}
+    stems = [s for s in LABELS if f"pred_{s}" in t and targets[s] is not None]
     cols = 4
     rows = int(np.ceil(len(stems) / cols))
     fig, axes = _figure(rows, cols, size=(4 * cols, 3.6 * rows), squeeze=False)
     for ax, stem in zip(axes.flat, stems, strict=False):
-        y = t[f"true_{stem}"] if f"true_{stem}" in t else t[stem]
-        y = y.to_numpy(dtype=float)
+        y = targets[stem]
         p = t[f"pred_{stem}"].to_numpy(dtype=float)
         lo, hi = t[f"pred_{stem}_lo"].to_numpy(dtype=float), t[f"pred_{stem}_hi"].to_numpy(dtype=float)
         ok = np.isfinite(y) & np.isfinite(p)

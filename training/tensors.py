@@ -18,17 +18,35 @@ from data.storage import SurveyStore
 #: The model's observation inputs: the only arrays an encoder ever sees.
 INPUT_ARRAYS = ("lc_channels", "lc_mask", "spec_flux", "spec_mask")
 
-#: Label columns and where they come from ("catalog" = Gaia-derived, "truth" = label table).
-LABEL_SOURCES = {
-    "teff_k": "truth",
-    "logg": "truth",
-    "feh": "truth",
-    "logl": "truth",
-    "abs_g_mag": "catalog",
-    "bp_rp_mag": "catalog",
-    "prot_d": "truth",
-    "age_gyr": "truth",
+#: Where each property's label comes from: (table, column) candidates, the first with values wins
+#: ("truth" = the label table of a simulated or labelled survey, "catalog" = Gaia-derived).
+#: The CMD is dereddened, as the evaluation's CMD probes and the dashboard's CMD are: spectra are
+#: continuum-normalised, so no input can know the dust; the label is the intrinsic colour and M_G
+#: (a simulation's truth), else the catalogue's GSP-Phot-dereddened values (real surveys).
+LABEL_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "teff_k": (("truth", "teff_k"),),
+    "logg": (("truth", "logg"),),
+    "feh": (("truth", "feh"),),
+    "logl": (("truth", "logl"),),
+    "abs_g_mag": (("truth", "abs_g_intrinsic_mag"), ("catalog", "abs_g0_mag")),
+    "bp_rp_mag": (("truth", "bp_rp_intrinsic_mag"), ("catalog", "bp_rp0_mag")),
+    "prot_d": (("truth", "prot_d"),),
+    "age_gyr": (("truth", "age_gyr"),),
 }
+
+
+def label_values(name: str, tables: dict[str, pd.DataFrame | None]) -> tuple[np.ndarray | None, str | None]:
+    """The label of property ``name`` from the first source in :data:`LABEL_SOURCES` with values.
+
+    ``tables`` maps "truth" and "catalog" to row-aligned frames (or None). Returns the values and
+    "table.column", or (None, None) when no source has any.
+    """
+    for table, column in LABEL_SOURCES.get(name, (("truth", name),)):
+        frame = tables.get(table)
+        if frame is not None and column in frame and frame[column].notna().any():
+            return frame[column].to_numpy(dtype=np.float64), f"{table}.{column}"
+    return None, None
+
 
 #: The binary head's label, first one present in the truth: the physically detectable binary
 #: (close, eclipsing or spectroscopic; ``data.simulate.binarity``), which is what the product shows
@@ -104,13 +122,8 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
     if truth is not None:
         truth = truth.set_index("row").reindex(range(n))
     for name in names:
-        source = LABEL_SOURCES.get(name, "truth")
-        if source == "catalog" and name in catalog:
-            out[name] = catalog[name].to_numpy(dtype=np.float64)
-        elif truth is not None and name in truth:
-            out[name] = truth[name].to_numpy(dtype=np.float64)
-        else:
-            out[name] = np.nan
+        values, _ = label_values(name, {"truth": truth, "catalog": catalog})
+        out[name] = values if values is not None else np.nan
     if "prot_d" in out:
         out["prot_d"] = measurable_prot(out["prot_d"].to_numpy(), catalog)
     binary_name = binary_label_name(truth.columns) if truth is not None else None
