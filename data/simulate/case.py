@@ -26,7 +26,7 @@ from data.spectral_indices import ccf_fwhm_kms, li6708_ew_ma
 
 PAIR = ("sync_binary", "young")
 LIGHTCURVE_FEATURES = ("amplitude_pct", "acf_p", "acf_3p", "flares_per_d")
-SPECTRUM_FEATURES = ("li6708_ew_ma", "ccf_fwhm_kms")
+SPECTRUM_FEATURES = ("li6708_ew_ma", "ccf_fwhm_kms", "rv_offset_kms")
 
 
 def match_pairs(
@@ -124,14 +124,24 @@ def _flare_rate(flux: np.ndarray, span_d: float) -> float:
 
 
 def spectrum_features(
-    wavelength_aa: np.ndarray, flux: np.ndarray, ivar: np.ndarray, rv_kms: float
+    wavelength_aa: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    rv_kms: float,
+    gaia_rv_kms: float = float("nan"),
 ) -> dict[str, float]:
-    """Li 6708 EW (mÅ) with its error and the CCF FWHM (km/s), measured on one spectrum."""
+    """Li 6708 EW (mÅ) with its error, the CCF FWHM (km/s) and the RV offset from Gaia (km/s).
+
+    ``rv_offset_kms`` = |RV of this spectrum − Gaia DR3 radial_velocity|: a single-epoch RV that
+    disagrees with Gaia's 34-month mean betrays orbital motion. NaN where Gaia has no RV
+    (G_RVS > 14, about half of a Kepler-like sample).
+    """
     ew, err = li6708_ew_ma(wavelength_aa, flux, ivar, rv_kms)
     return {
         "li6708_ew_ma": ew,
         "li6708_ew_err_ma": err,
         "ccf_fwhm_kms": ccf_fwhm_kms(wavelength_aa, flux, ivar, rv_kms),
+        "rv_offset_kms": abs(float(rv_kms) - float(gaia_rv_kms)),
     }
 
 

@@ -225,11 +225,15 @@ def _spectra(truth: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
     return _save(fig, out / "spectra.png")
 
 
-def case_features(truth: pd.DataFrame, raw_dir: Path, max_pairs: int = CASE_MAX_PAIRS) -> pd.DataFrame:
+def case_features(
+    truth: pd.DataFrame, gaia: pd.DataFrame, raw_dir: Path, max_pairs: int = CASE_MAX_PAIRS
+) -> pd.DataFrame:
     """Matched sync/young pairs with features measured on their archive files (product readers)."""
     from data.simulate.case import lightcurve_features, match_pairs, spectrum_features
 
     pairs = match_pairs(truth, np.random.default_rng(0), max_pairs=max_pairs)
+    has_rv = "radial_velocity" in gaia
+    gaia_rv = gaia.set_index("kic_id")["radial_velocity"] if has_rv else pd.Series(dtype=float)
     rows = []
     for star in pairs.to_dict("records"):
         rec = read_kepler_lightcurve(raw_dir / str(star["kepler_files"]).split(";")[0])
@@ -239,7 +243,9 @@ def case_features(truth: pd.DataFrame, raw_dir: Path, max_pairs: int = CASE_MAX_
         rows.append(
             {"population": str(star["population"]), "prot_d": float(star["prot_d"])}
             | lightcurve_features(rec.time_bkjd, flux, float(star["prot_d"]))
-            | spectrum_features(spec.wavelength_aa, spec.flux, ivar, spec.helio_rv_kms)
+            | spectrum_features(
+                spec.wavelength_aa, spec.flux, ivar, spec.helio_rv_kms, gaia_rv.get(star["kic_id"], np.nan)
+            )
             | {"cmd_excess_mag": float(star["delta_g_locus_mag"])}
         )
     return pd.DataFrame(rows)
@@ -252,18 +258,19 @@ CASE_PANELS = (
     ("flares_per_d", "flares per day (measured)", False),
     ("li6708_ew_ma", "Li 6708 EW, measured [mÅ]", False),
     ("ccf_fwhm_kms", "CCF FWHM [km/s]", False),
+    ("rv_offset_kms", "|RV LAMOST − RV Gaia| [km/s]", True),
     ("cmd_excess_mag", "height above the MS, dereddened [mag]", False),
 )
 
 
-def _case(truth: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
+def _case(truth: pd.DataFrame, gaia: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
     import json
 
     from data.simulate.case import LIGHTCURVE_FEATURES, SPECTRUM_FEATURES, auc, combined_auc
 
     plt = _plt()
-    features = case_features(truth, raw_dir)
-    fig, axes = plt.subplots(2, 4, figsize=(15, 6.5))
+    features = case_features(truth, gaia, raw_dir)
+    fig, axes = plt.subplots(3, 3, figsize=(13, 10))
     summary: dict[str, object] = {"n_pairs": int(len(features) // 2)}
     if len(features) < 10:
         for ax in axes.ravel():
@@ -300,7 +307,7 @@ def _case(truth: pd.DataFrame, raw_dir: Path, out: Path) -> Path:
             0.5,
             f"{summary['n_pairs']} pairs matched in P_rot and Teff\n"
             f"light curve, all features: AUC {summary['lightcurve_combined']:.2f}\n"
-            f"spectrum, Li + CCF: AUC {summary['spectrum_combined']:.2f}\n"
+            f"spectrum, Li + CCF + RV offset: AUC {summary['spectrum_combined']:.2f}\n"
             "(AUC 0.5 = indistinguishable; cross-validated\nlogistic regression)",
             fontsize=10,
             va="center",
@@ -326,5 +333,5 @@ def write_report(raw_dir: Path, out_dir: Path) -> list[Path]:
         _prot_teff(truth, out_dir),
         _lightcurves(truth, raw_dir, out_dir),
         _spectra(truth, raw_dir, out_dir),
-        _case(truth, raw_dir, out_dir),
+        _case(truth, gaia, raw_dir, out_dir),
     ]

@@ -24,6 +24,7 @@ from data.simulate.case import (
 from data.simulate.lightcurve import simulate_lightcurve
 from data.simulate.population import SurveyConfig, draw_population
 from data.simulate.spectrum import simulate_spectrum
+from data.simulate.survey import gaia_table
 
 SEED = 17
 
@@ -33,14 +34,15 @@ def matched_case() -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     config = SurveyConfig(n_stars=2400, seed=SEED, population_fractions={"young": 0.5, "sync_binary": 0.5})
     truth = draw_population(config, np.random.default_rng(SEED))
     pairs = match_pairs(truth, np.random.default_rng(SEED), max_pairs=250)
+    gaia_rv = gaia_table(pairs.reset_index(drop=True), np.random.default_rng(SEED + 1))["radial_velocity"]
     rows = []
-    for i, star in enumerate(pairs.to_dict("records")):
+    for i, (star, rv) in enumerate(zip(pairs.to_dict("records"), gaia_rv, strict=True)):
         rng = np.random.default_rng([SEED, i])
         lc = simulate_lightcurve(star, rng)
         spec = simulate_spectrum(star, rng)
         rows.append(
             lightcurve_features(lc.time_bkjd, lc.pdcsap_flux, star["prot_d"])
-            | spectrum_features(spec.wavelength_aa, spec.flux, spec.ivar, spec.helio_rv_kms)
+            | spectrum_features(spec.wavelength_aa, spec.flux, spec.ivar, spec.helio_rv_kms, rv)
         )
     features = pd.DataFrame(rows)
     positive = (pairs["population"].astype(str) == "sync_binary").to_numpy()
