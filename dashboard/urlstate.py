@@ -5,22 +5,31 @@ the mask is recomputed from the expression (never sent), the colour must be one 
 choices and the row one of the catalogue's. Nothing in the URL names a file or folder: the survey
 comes from the server's settings only, and unknown parameters are ignored (kept in the URL).
 
+A link is untrusted input: ``restore`` never raises for any query string, caps what it parses
+(``MAX_SEARCH`` characters, ``focused_row`` as at most 18 ASCII digits) and quotes bad values in
+its problems cut short (``data.query.shorten``); the page escapes the problems before showing them.
+
 Panel's ``Location.sync`` converts values (``"12"`` -> 12, ``"[1]"`` -> a list), which would mangle
 expressions, so the query string is read and written here with ``urllib.parse``.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Any
 
 import param
 
 from dashboard.state import DashboardState
-from data.query import MAX_LENGTH, ExpressionError
+from data.query import MAX_LENGTH, ExpressionError, shorten
 
 EXPRESSION, COLOR, FOCUSED = "expression", "color_by", "focused_row"
 KEYS = (EXPRESSION, COLOR, FOCUSED)
+#: Longest query string read: an expression of ``MAX_LENGTH`` characters, every one percent-encoded.
+MAX_SEARCH = 3 * MAX_LENGTH + 1_000
+#: A row number: ASCII digits only (``str.isdigit`` also accepts "²", which ``int`` rejects).
+_ROW = re.compile(r"[0-9]{1,18}")
 
 
 def _colour_choices(state: DashboardState) -> list[str]:
@@ -41,9 +50,12 @@ def query_from_state(state: DashboardState) -> dict[str, str]:
 def restore(state: DashboardState, search: str) -> list[str]:
     """Apply the parameters of a URL query string (``?a=1&b=2``) to ``state``.
 
-    Returns the problems found (empty when all applied), one readable line each; a bad parameter
-    is skipped, never raised, so a mistyped link still opens the page.
+    Returns the problems found (empty when all applied), one readable line each, quoting the
+    user's values (plain text: escape it before showing it as Markdown or HTML). A bad parameter
+    is skipped, never raised, so a mistyped or hostile link still opens the page.
     """
+    if len(search) > MAX_SEARCH:
+        return [f"the link's parameters hold {len(search):,} characters, above {MAX_SEARCH:,}; none applied"]
     params = dict(urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True))
     problems: list[str] = []
     colour = params.get(COLOR)
@@ -52,13 +64,17 @@ def restore(state: DashboardState, search: str) -> list[str]:
         if colour in choices:
             state.color_by = colour
         else:
-            problems.append(f"color_by={colour!r} is not a column to colour by; kept {state.color_by!r}")
+            problems.append(
+                f"color_by={shorten(colour)!r} is not a column to colour by; kept {state.color_by!r}"
+            )
     row = params.get(FOCUSED)
     if row:
-        if row.isdigit() and int(row) < state.n_rows:
+        if _ROW.fullmatch(row) and int(row) < state.n_rows:
             state.focused_row = int(row)
         else:
-            problems.append(f"focused_row={row!r} is not a row of this catalogue (0..{state.n_rows - 1})")
+            problems.append(
+                f"focused_row={shorten(row)!r} is not a row of this catalogue (0..{state.n_rows - 1})"
+            )
     text = params.get(EXPRESSION)
     if text:
         if len(text) > MAX_LENGTH:

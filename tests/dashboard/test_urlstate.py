@@ -70,6 +70,38 @@ def test_bad_parameters_are_reported_not_raised(state: DashboardState) -> None:
     assert state.mask is None and state.color_by == "density" and state.focused_row is None
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("focused_row", "\u00b2", "focused_row='\u00b2' is not a row"),  # str.isdigit() is True, int() fails
+        ("focused_row", "\u0663", "focused_row='\u0663' is not a row"),  # Arabic-Indic three
+        ("focused_row", "9" * 5000, "focused_row='999"),  # beyond int()'s 4,300 digits
+        ("focused_row", str(2**64), "is not a row"),
+        ("focused_row", "-1", "is not a row"),
+        ("expression", f"binary_prob > {2**70}", None),  # applied: selects nothing
+        ("expression", "binary_prob > " + "9" * 4400, "a number of 4,400 characters"),
+        ("expression", "binary_prob > 1e999", "is too large"),
+        ("expression", "binary_prob > \u0663", "unexpected character"),
+        ("color_by", "<img src=x onerror=alert(1)>" * 100, "color_by='<img src=x onerror=alert(1)><img"),
+    ],
+)
+def test_hostile_values_are_reported_not_raised(
+    state: DashboardState, key: str, value: str, problem: str | None
+) -> None:
+    problems = restore(state, "?" + urllib.parse.urlencode({key: value}))
+    if problem is None:
+        assert problems == [] and state.n_selected == 0
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
+        assert len(problems[0]) < 200, "a long value is quoted cut short"
+
+
+def test_an_overlong_link_is_not_parsed(state: DashboardState) -> None:
+    problems = restore(state, "?color_by=binary_prob&x=" + "a" * 400_000)
+    assert len(problems) == 1 and "400," in problems[0] and "none applied" in problems[0]
+    assert state.color_by == "density"
+
+
 def test_search_with_keeps_other_parameters_and_quotes_spaces() -> None:
     search = search_with("?a=1&expression=old", {"expression": "x > 1 and y == 'a b'"})
     assert search.startswith("?a=1&expression=x%20%3E%201")
