@@ -10,6 +10,7 @@ from __future__ import annotations
 import panel as pn
 
 from dashboard.overlays import OverlaySettings
+from dashboard.safe_text import code_markdown, escape_markdown
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.store import color_options, default_color, load_catalog
@@ -35,7 +36,7 @@ def build_app() -> pn.viewable.Viewable:
         catalog = load_catalog(folder)
     except DataError as exc:
         message = (
-            f"**No catalogue at `{exc.path}`**; run `make demo` or `desa ingest`, or point "
+            f"**No catalogue at {code_markdown(exc.path)}**; run `make demo` or `desa ingest`, or point "
             f"`DESA_DATA_DIR` / `DESA_SURVEY` at a survey folder."
         )
         return pn.Column(f"# {TITLE}", pn.pane.Alert(message, alert_type="warning"))
@@ -64,8 +65,10 @@ def build_app() -> pn.viewable.Viewable:
         accent="#0072B2",
     )
     if url is not None and url.problems:
-        template.main.insert(0, pn.pane.Alert("\n\n".join(url.problems), alert_type="warning"))
-    template.main.append(pn.pane.Markdown(f"Survey: `{folder}` · {len(catalog):,} stars"))
+        # The problems quote the link's values: escaped, they show as text, never as HTML.
+        problems = "\n\n".join(escape_markdown(problem) for problem in url.problems)
+        template.main.insert(0, pn.pane.Alert(problems, alert_type="warning", css_classes=["url-problems"]))
+    template.main.append(pn.pane.Markdown(f"Survey: {code_markdown(folder)} · {len(catalog):,} stars"))
     return template
 
 
