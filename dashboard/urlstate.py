@@ -10,7 +10,9 @@ A link is untrusted input: ``restore`` never raises for any query string, caps w
 its problems cut short (``data.query.shorten``); the page escapes the problems before showing them.
 
 Panel's ``Location.sync`` converts values (``"12"`` -> 12, ``"[1]"`` -> a list), which would mangle
-expressions, so the query string is read and written here with ``urllib.parse``.
+expressions, so the query string is read and written here with ``urllib.parse``. That conversion
+also raises for some values (``int("²")``) whenever the URL changes, so the session's location is
+a ``TextLocation``, which leaves them as text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import re
 import urllib.parse
 from typing import Any
 
+import panel as pn
 import param
+from panel.io.location import Location
 
 from dashboard.state import DashboardState
 from data.query import MAX_LENGTH, ExpressionError, shorten
@@ -95,7 +99,7 @@ def search_with(search: str, query: dict[str, str]) -> str:
 
 
 class UrlSync(param.Parameterized):
-    """Keeps a session's ``pn.state.location`` and its ``DashboardState`` in step.
+    """Keeps a session's location (``session_location``) and its ``DashboardState`` in step.
 
     On creation the URL is applied to the state (``problems`` lists what was skipped); afterwards
     every change of selection, colour or focused star rewrites the URL's query string.
@@ -116,11 +120,27 @@ class UrlSync(param.Parameterized):
             self._location.search = search
 
 
-def link_url(state: DashboardState) -> UrlSync | None:
-    """Sync ``state`` with the current session's URL; None outside a server session."""
-    import panel as pn
+class TextLocation(Location):
+    """Panel's ``Location`` whose ``query_params`` are the query string's values as text.
 
-    location = pn.state.location
-    if location is None or pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+    Panel converts every value that passes ``str.isdigit()`` with ``int()`` (panel.util.parse_query),
+    so ``?x=²`` or a run of 5,000 digits raises ValueError in its watcher of ``search``: as the
+    session's location is created from the request, and the page then fails to build. Values as
+    text never fail; this app reads its parameters itself (``restore``).
+    """
+
+    @property
+    def query_params(self) -> dict[str, Any]:
+        return dict(urllib.parse.parse_qsl(self.search.lstrip("?"), keep_blank_values=True))
+
+
+def session_location() -> TextLocation | None:
+    """The current session's URL, None outside a server session.
+
+    Pass it to ``servable(location=...)`` so Panel syncs this object with the browser (and never
+    builds its own from the request).
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
         return None
-    return UrlSync(state, location)
+    return TextLocation.from_request(doc.session_context.request)

@@ -11,7 +11,7 @@ from panel.io.location import Location
 
 from dashboard.state import DashboardState
 from dashboard.store import color_options
-from dashboard.urlstate import UrlSync, link_url, restore, search_with
+from dashboard.urlstate import TextLocation, UrlSync, restore, search_with, session_location
 
 
 @pytest.fixture
@@ -109,5 +109,15 @@ def test_search_with_keeps_other_parameters_and_quotes_spaces() -> None:
     assert search_with("?expression=old", {}) == ""
 
 
-def test_no_url_outside_a_server_session(state: DashboardState) -> None:
-    assert link_url(state) is None
+def test_no_url_outside_a_server_session() -> None:
+    assert session_location() is None
+
+
+def test_the_location_keeps_values_as_text(state: DashboardState) -> None:
+    # Panel's Location raises ValueError (int("²")) as its search is set to such a link.
+    search = "?focused_row=%C2%B2&n=" + "9" * 5000 + "&expression=x"
+    location = TextLocation(search=search)
+    assert location.query_params == {"focused_row": "²", "n": "9" * 5000, "expression": "x"}
+    sync = UrlSync(state, location)
+    assert "focused_row='²' is not a row" in sync.problems[0]
+    assert location.query_params["n"] == "9" * 5000, "other parameters are kept"
