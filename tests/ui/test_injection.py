@@ -3,7 +3,8 @@
 Every URL parameter the app reads (dashboard/urlstate.py ``KEYS``) carries an HTML or script
 payload; Chromium then must have run none of it (``window.__pwned`` unset), hold none of its
 elements anywhere in the DOM, shadow roots included (Panel and Bokeh render into them), show the
-payload literally in the warning, and still draw the plots.
+payload literally in the warning, and still draw the plots. A link with values Panel's own query
+parser fails on (``int("²")``) must open the page too.
 """
 
 from __future__ import annotations
@@ -93,3 +94,11 @@ def test_a_payload_typed_as_an_expression_shows_as_text(page: Page, app_url: str
     page.locator(".apply-expression button").click()
     expect(page.locator(".selection-error")).to_contain_text("has no label", timeout=30_000)
     assert_nothing_injected(page, payload)
+
+
+@pytest.mark.ui
+def test_a_link_panel_cannot_parse_still_opens_the_page(page: Page, app_url: str) -> None:
+    query = urllib.parse.urlencode({"focused_row": "\u00b2", "other": "9" * 5000})
+    page.goto(f"{app_url}?{query}", timeout=90_000)
+    expect(page.locator(".url-problems")).to_contain_text("focused_row='\u00b2' is not a row", timeout=60_000)
+    assert_plots_drawn(page)
