@@ -10,10 +10,11 @@ from __future__ import annotations
 import panel as pn
 
 from dashboard.overlays import OverlaySettings
+from dashboard.safe_text import code_markdown, escape_markdown
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.store import color_options, default_color, load_catalog
-from dashboard.urlstate import link_url
+from dashboard.urlstate import TextLocation, UrlSync, session_location
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
 from dashboard.views.export_view import ExportView
@@ -28,14 +29,18 @@ from data.settings import survey_dir
 TITLE = "DESA stellar embedding explorer"
 
 
-def build_app() -> pn.viewable.Viewable:
-    """The page for one session: the explorer, or one clear message if there is no catalogue."""
+def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
+    """The page for one session: the explorer, or one clear message if there is no catalogue.
+
+    With ``location`` (the session's URL) a shared link's selection is restored and the URL then
+    follows the selection.
+    """
     folder = survey_dir()
     try:
         catalog = load_catalog(folder)
     except DataError as exc:
         message = (
-            f"**No catalogue at `{exc.path}`**; run `make demo` or `desa ingest`, or point "
+            f"**No catalogue at {code_markdown(exc.path)}**; run `make demo` or `desa ingest`, or point "
             f"`DESA_DATA_DIR` / `DESA_SURVEY` at a survey folder."
         )
         return pn.Column(f"# {TITLE}", pn.pane.Alert(message, alert_type="warning"))
@@ -45,7 +50,7 @@ def build_app() -> pn.viewable.Viewable:
         color_by=default_color(catalog),
         similar=similar_for_survey(folder, len(catalog)),
     )
-    url = link_url(state)  # restores the selection of a shared link, then keeps the URL in step
+    url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()
     template = pn.template.FastListTemplate(
         title=TITLE,
@@ -64,8 +69,10 @@ def build_app() -> pn.viewable.Viewable:
         accent="#0072B2",
     )
     if url is not None and url.problems:
-        template.main.insert(0, pn.pane.Alert("\n\n".join(url.problems), alert_type="warning"))
-    template.main.append(pn.pane.Markdown(f"Survey: `{folder}` · {len(catalog):,} stars"))
+        # The problems quote the link's values: escaped, they show as text, never as HTML.
+        problems = "\n\n".join(escape_markdown(problem) for problem in url.problems)
+        template.main.insert(0, pn.pane.Alert(problems, alert_type="warning", css_classes=["url-problems"]))
+    template.main.append(pn.pane.Markdown(f"Survey: {code_markdown(folder)} · {len(catalog):,} stars"))
     return template
 
 
@@ -79,8 +86,9 @@ def serve_page() -> None:
     if doc is None:
         build_app().servable(title=TITLE)
         return
+    location = session_location()  # Panel's own would fail on some links (see TextLocation)
     with doc.models.freeze():
-        build_app().servable(title=TITLE)
+        build_app(location).servable(title=TITLE, location=True if location is None else location)
 
 
 if __name__.startswith("bokeh"):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.query import exact_box_mask, exact_lasso_mask
+from data.query import MAX_VERTICES, exact_box_mask, exact_lasso_mask
 
 Term = tuple[str, dict[str, Any]]
 
@@ -30,6 +30,10 @@ COMBINE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "intersect": np.logical_and,
     "subtract": lambda old, new: old & ~new,
 }
+
+#: Longest a typed expression or shared link may be evaluated in a session, seconds: the server's
+#: time per input stays bounded whatever the text (issue 16); typical expressions take milliseconds.
+MAX_SECONDS = 1.0
 
 #: Labels shown in the UI for each mode.
 MODE_LABELS = {"new": "replace", "add": "add", "intersect": "intersect", "subtract": "subtract"}
@@ -72,9 +76,17 @@ def lasso_mask(
 
     A bounding-box pre-filter keeps the spatialpandas point-in-polygon test to the candidates
     (43 ms for 10^6 points and 60 vertices, DASHBOARD.md section 2.2). The vertices are first
-    rounded as ``lasso_term`` rounds them.
+    rounded and thinned as ``lasso_term`` does.
     """
-    return exact_lasso_mask(df, xcol, ycol, round_geometry(polygon))
+    return exact_lasso_mask(df, xcol, ycol, round_geometry(thin_polygon(polygon)))
+
+
+def thin_polygon(polygon: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """At most ``MAX_VERTICES`` evenly spaced vertices of ``polygon``, so its text parses back."""
+    poly = np.asarray(polygon, dtype=np.float64)
+    if len(poly) <= MAX_VERTICES:
+        return poly
+    return poly[np.linspace(0, len(poly) - 1, MAX_VERTICES).round().astype(np.int64)]
 
 
 def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
@@ -90,8 +102,8 @@ def box_term(xcol: str, ycol: str, bounds: Sequence[float]) -> dict[str, Any]:
 
 
 def lasso_term(xcol: str, ycol: str, polygon: np.ndarray | Sequence[Sequence[float]]) -> dict[str, Any]:
-    """The expression term of a lasso: axis names and the polygon's vertices, rounded."""
-    poly = round_geometry(polygon)
+    """The expression term of a lasso: axis names and the polygon's vertices, thinned and rounded."""
+    poly = round_geometry(thin_polygon(polygon))
     return {"lasso": {"x": xcol, "y": ycol, "polygon": poly.tolist()}}
 
 
@@ -155,7 +167,7 @@ def term_mask(
     if "expr" in term:
         from data.query import expression_mask
 
-        return expression_mask(term["expr"], df, similar=similar)
+        return expression_mask(term["expr"], df, similar=similar, max_seconds=MAX_SECONDS)
     raise ValueError(f"unknown selection term {sorted(term)}; expected 'box', 'lasso' or 'expr'")
 
 

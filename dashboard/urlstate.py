@@ -8,22 +8,35 @@ written only when it is not the default (dereddened where the catalogue allows).
 URL names a file or folder: the survey comes from the server's settings only, and unknown
 parameters are ignored (kept in the URL).
 
+A link is untrusted input: ``restore`` never raises for any query string, caps what it parses
+(``MAX_SEARCH`` characters, ``focused_row`` as at most 18 ASCII digits) and quotes bad values in
+its problems cut short (``data.query.shorten``); the page escapes the problems before showing them.
+
 Panel's ``Location.sync`` converts values (``"12"`` -> 12, ``"[1]"`` -> a list), which would mangle
-expressions, so the query string is read and written here with ``urllib.parse``.
+expressions, so the query string is read and written here with ``urllib.parse``. That conversion
+also raises for some values (``int("²")``) whenever the URL changes, so the session's location is
+a ``TextLocation``, which leaves them as text.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Any
 
+import panel as pn
 import param
+from panel.io.location import Location
 
 from dashboard.state import DashboardState
-from data.query import MAX_LENGTH, ExpressionError
+from data.query import MAX_LENGTH, ExpressionError, shorten
 
 EXPRESSION, COLOR, FOCUSED, CMD = "expression", "color_by", "focused_row", "cmd"
 KEYS = (EXPRESSION, COLOR, FOCUSED, CMD)
+#: Longest query string read: an expression of ``MAX_LENGTH`` characters, every one percent-encoded.
+MAX_SEARCH = 3 * MAX_LENGTH + 1_000
+#: A row number: ASCII digits only (``str.isdigit`` also accepts "²", which ``int`` rejects).
+_ROW = re.compile(r"[0-9]{1,18}")
 
 
 def _colour_choices(state: DashboardState) -> list[str]:
@@ -46,9 +59,12 @@ def query_from_state(state: DashboardState) -> dict[str, str]:
 def restore(state: DashboardState, search: str) -> list[str]:
     """Apply the parameters of a URL query string (``?a=1&b=2``) to ``state``.
 
-    Returns the problems found (empty when all applied), one readable line each; a bad parameter
-    is skipped, never raised, so a mistyped link still opens the page.
+    Returns the problems found (empty when all applied), one readable line each, quoting the
+    user's values (plain text: escape it before showing it as Markdown or HTML). A bad parameter
+    is skipped, never raised, so a mistyped or hostile link still opens the page.
     """
+    if len(search) > MAX_SEARCH:
+        return [f"the link's parameters hold {len(search):,} characters, above {MAX_SEARCH:,}; none applied"]
     params = dict(urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True))
     problems: list[str] = []
     colour = params.get(COLOR)
@@ -57,7 +73,9 @@ def restore(state: DashboardState, search: str) -> list[str]:
         if colour in choices:
             state.color_by = colour
         else:
-            problems.append(f"color_by={colour!r} is not a column to colour by; kept {state.color_by!r}")
+            problems.append(
+                f"color_by={shorten(colour)!r} is not a column to colour by; kept {state.color_by!r}"
+            )
     photometry = params.get(CMD)
     if photometry:
         choices = list(state.param.cmd_photometry.objects)
@@ -65,14 +83,17 @@ def restore(state: DashboardState, search: str) -> list[str]:
             state.cmd_photometry = photometry
         else:
             problems.append(
-                f"cmd={photometry!r} is not available here (one of {choices}); kept {state.cmd_photometry!r}"
+                f"cmd={shorten(photometry)!r} is not available here (one of {choices}); "
+                f"kept {state.cmd_photometry!r}"
             )
     row = params.get(FOCUSED)
     if row:
-        if row.isdigit() and int(row) < state.n_rows:
+        if _ROW.fullmatch(row) and int(row) < state.n_rows:
             state.focused_row = int(row)
         else:
-            problems.append(f"focused_row={row!r} is not a row of this catalogue (0..{state.n_rows - 1})")
+            problems.append(
+                f"focused_row={shorten(row)!r} is not a row of this catalogue (0..{state.n_rows - 1})"
+            )
     text = params.get(EXPRESSION)
     if text:
         if len(text) > MAX_LENGTH:
@@ -93,7 +114,7 @@ def search_with(search: str, query: dict[str, str]) -> str:
 
 
 class UrlSync(param.Parameterized):
-    """Keeps a session's ``pn.state.location`` and its ``DashboardState`` in step.
+    """Keeps a session's location (``session_location``) and its ``DashboardState`` in step.
 
     On creation the URL is applied to the state (``problems`` lists what was skipped); afterwards
     every change of selection, colour, focused star or CMD photometry rewrites the URL's query string.
@@ -114,11 +135,27 @@ class UrlSync(param.Parameterized):
             self._location.search = search
 
 
-def link_url(state: DashboardState) -> UrlSync | None:
-    """Sync ``state`` with the current session's URL; None outside a server session."""
-    import panel as pn
+class TextLocation(Location):
+    """Panel's ``Location`` whose ``query_params`` are the query string's values as text.
 
-    location = pn.state.location
-    if location is None or pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+    Panel converts every value that passes ``str.isdigit()`` with ``int()`` (panel.util.parse_query),
+    so ``?x=²`` or a run of 5,000 digits raises ValueError in its watcher of ``search``: as the
+    session's location is created from the request, and the page then fails to build. Values as
+    text never fail; this app reads its parameters itself (``restore``).
+    """
+
+    @property
+    def query_params(self) -> dict[str, Any]:
+        return dict(urllib.parse.parse_qsl(self.search.lstrip("?"), keep_blank_values=True))
+
+
+def session_location() -> TextLocation | None:
+    """The current session's URL, None outside a server session.
+
+    Pass it to ``servable(location=...)`` so Panel syncs this object with the browser (and never
+    builds its own from the request).
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
         return None
-    return UrlSync(state, location)
+    return TextLocation.from_request(doc.session_context.request)

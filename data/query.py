@@ -23,7 +23,7 @@ lower case; whitespace is free; ``#`` is not a comment)::
     point      := "(" num "," num ")" | "[" num "," num "]"
     list       := "[" [value ("," value)* [","]] "]"
     value      := num | STRING | "true" | "false"
-    num        := ["-"] NUMBER                     1, -2.5, 3e-4
+    num        := ["-"] NUMBER                     1, -2.5, 3e-4 (ASCII digits, at most 100 characters)
     STRING     := '...' or "..." (backslash escapes the quote and itself)
 
 ``similar(row, k)`` selects the k nearest neighbours of the star with catalogue ``row`` in the
@@ -37,10 +37,17 @@ leaves out a stored 0.1); boxes and lassos in float64; a missing value (NaN) fai
 label columns. Precedence is ``not`` > ``and`` > ``or``. ``to_text`` prints a tree back in this
 grammar with exact numbers (Python's shortest round-trip ``repr``), so ``parse(to_text(node))``
 evaluates to the same mask.
+
+Limits (data/query_tree.py) bound what one text can cost, whoever sends it (a typed box, a shared
+link): ``MAX_LENGTH`` characters, ``MAX_DEPTH`` levels of nesting, ``MAX_NUMBER_LENGTH`` characters
+per number, ``MAX_TESTS`` conditions and ``MAX_VERTICES`` vertices per lasso; a server also
+passes ``max_seconds`` to bound evaluation. Any text, however malformed, either parses or raises
+``ExpressionError``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -55,6 +62,10 @@ from data.query_tree import (
     MAX_DEPTH,
     MAX_K,
     MAX_LENGTH,
+    MAX_NUMBER_LENGTH,
+    MAX_QUOTE,
+    MAX_TESTS,
+    MAX_VERTICES,
     And,
     Box,
     Compare,
@@ -73,6 +84,7 @@ from data.query_tree import (
     _value,
     and_,
     or_,
+    shorten,
 )
 
 __all__ = [
@@ -82,6 +94,10 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_K",
     "MAX_LENGTH",
+    "MAX_NUMBER_LENGTH",
+    "MAX_QUOTE",
+    "MAX_TESTS",
+    "MAX_VERTICES",
     "And",
     "Box",
     "Compare",
@@ -104,6 +120,7 @@ __all__ = [
     "normalise",
     "or_",
     "parse",
+    "shorten",
     "to_text",
     "tokenize",
 ]
@@ -112,7 +129,7 @@ __all__ = [
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><=|>=|==|!=|<|>)
@@ -169,6 +186,8 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = 0
+        self.tests = 0  # conditions so far (MAX_TESTS)
+        self.vertices = 0  # vertices of the lasso being read (MAX_VERTICES)
 
     # token helpers
     @property
@@ -183,7 +202,7 @@ class _Parser:
         return ExpressionError(message, self.text, token.pos)
 
     def describe(self, token: Token) -> str:
-        return "the end of the expression" if token.kind == "end" else repr(token.text)
+        return "the end of the expression" if token.kind == "end" else repr(shorten(token.text))
 
     def accept(self, text: str) -> bool:
         if self.tok.text == text and self.tok.kind in ("keyword", "op", "punct"):
@@ -201,6 +220,11 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.error(f"expression nested deeper than {MAX_DEPTH} levels")
+
+    def count_test(self, token: Token) -> None:
+        self.tests += 1
+        if self.tests > MAX_TESTS:
+            raise self.error(f"more than {MAX_TESTS} conditions in one expression; select in steps", token)
 
     # grammar
     def parse(self) -> Node:
@@ -253,7 +277,7 @@ class _Parser:
             return self.test()
         if token.kind in ("number", "string") or token.text == "-":
             raise self.error(
-                f"expected a column name before the value {token.text!r} (write e.g. 'ruwe > 1.4')"
+                f"expected a column name before the value {shorten(token.text)!r} (write e.g. 'ruwe > 1.4')"
             )
         raise self.error(f"expected a column name, '(' or 'not', found {self.describe(token)}")
 
@@ -266,6 +290,7 @@ class _Parser:
 
     def test(self) -> Node:
         token = self.tok
+        self.count_test(token)
         name = self.column()
         op = self.tok
         if op.kind == "op":
@@ -285,9 +310,13 @@ class _Parser:
         if number.kind != "number":
             raise self.error(f"expected a number {what}, found {self.describe(number)}", number)
         self.i += 1
-        is_int = re.fullmatch(r"\d+", number.text) is not None
+        if len(number.text) > MAX_NUMBER_LENGTH:
+            raise self.error(
+                f"a number of {len(number.text):,} characters; write at most {MAX_NUMBER_LENGTH}", token
+            )
+        is_int = number.text.isdigit()  # the tokenizer's digits are ASCII
         value: float | int = int(number.text) if is_int else float(number.text)
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             raise self.error(f"the number {number.text!r} is too large", token)
         return -value if negative else value
 
@@ -307,7 +336,8 @@ class _Parser:
             self.i += 1
             return token.text == "true"
         if token.kind == "name":
-            raise self.error(f"expected a value, found the name {token.text!r}; quote text as '{token.text}'")
+            name = shorten(token.text)
+            raise self.error(f"expected a value, found the name {name!r}; quote text as '{name}'")
         return self.number("after the comparison")
 
     def value_list(self) -> tuple[Value, ...]:
@@ -333,6 +363,7 @@ class _Parser:
 
     def box(self) -> Node:
         token = self.tok
+        self.count_test(token)
         self.i += 1
         x, y = self.call_columns("box")
         bounds = []
@@ -344,6 +375,9 @@ class _Parser:
         return Box(x, y, *bounds, pos=token.pos)
 
     def point(self) -> tuple[float, float]:
+        self.vertices += 1
+        if self.vertices > MAX_VERTICES:
+            raise self.error(f"a lasso of more than {MAX_VERTICES} vertices; draw a simpler one")
         close = {"(": ")", "[": "]"}.get(self.tok.text)
         if close is None or not self.accept(self.tok.text):
             raise self.error(f"expected a lasso vertex '(x, y)', found {self.describe(self.tok)}")
@@ -355,6 +389,8 @@ class _Parser:
 
     def lasso(self) -> Node:
         token = self.tok
+        self.count_test(token)
+        self.vertices = 0
         self.i += 1
         x, y = self.call_columns("lasso")
         self.expect("[", "to open the vertex list of lasso(x, y, [(x, y), ...])")
@@ -373,6 +409,7 @@ class _Parser:
 
     def similar(self) -> Node:
         token = self.tok
+        self.count_test(token)
         self.i += 1
         self.expect("(", "after similar")
         target: int | Node
@@ -439,6 +476,11 @@ def normalise(text: str) -> str:
     return to_text(parse(text))
 
 
-def expression_mask(text: str, df: pd.DataFrame, *, similar: SimilarFn | None = None) -> np.ndarray:
-    """Parse and evaluate ``text`` on ``df``; raises ExpressionError for any bad input."""
-    return evaluate(parse(text), df, similar=similar, text=text)
+def expression_mask(
+    text: str, df: pd.DataFrame, *, similar: SimilarFn | None = None, max_seconds: float | None = None
+) -> np.ndarray:
+    """Parse and evaluate ``text`` on ``df``; raises ExpressionError for any bad input.
+
+    ``max_seconds`` bounds the evaluation time (see ``data.query_eval.evaluate``); None: no bound.
+    """
+    return evaluate(parse(text), df, similar=similar, text=text, max_seconds=max_seconds)

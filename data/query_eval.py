@@ -6,6 +6,7 @@ Also the exact box and lasso geometry, which the dashboard's drawn selections us
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from data.query_tree import (
     Value,
     _kind,
     _value,
+    shorten,
 )
 
 
@@ -64,9 +66,13 @@ def exact_lasso_mask(
 
 
 class _Evaluator:
-    def __init__(self, df: pd.DataFrame, text: str, similar: SimilarFn | None) -> None:
+    def __init__(
+        self, df: pd.DataFrame, text: str, similar: SimilarFn | None, max_seconds: float | None = None
+    ) -> None:
         self.df, self.text, self.similar = df, text, similar
         self.n = len(df)
+        self.max_seconds = max_seconds
+        self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
 
     def error(self, message: str, node: Node) -> ExpressionError:
         return ExpressionError(message, self.text, node.pos if self.text else None)
@@ -78,7 +84,7 @@ class _Evaluator:
             return pd.Series(np.arange(self.n, dtype=np.int64), index=self.df.index)
         close = difflib.get_close_matches(name, [str(c) for c in self.df.columns], n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise self.error(f"unknown column {name!r}{hint}", node)
+        raise self.error(f"unknown column {shorten(name)!r}{hint}", node)
 
     def rows(self) -> np.ndarray:
         return self.column("row", Node()).to_numpy(dtype=np.int64)
@@ -96,6 +102,12 @@ class _Evaluator:
         return col.to_numpy(dtype=dtype, na_value=np.nan)
 
     def eval(self, node: Node) -> np.ndarray:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise self.error(
+                f"evaluating the expression took more than {self.max_seconds:g} s for {self.n:,} stars; "
+                f"use fewer conditions",
+                node,
+            )
         method = getattr(self, f"eval_{type(node).__name__.lower()}", None)
         if method is None:
             raise TypeError(f"not an expression node: {node!r}")
@@ -119,7 +131,7 @@ class _Evaluator:
         col = self.column(node.column, node)
         if node.op not in ("==", "!="):
             raise self.error(
-                f"{node.op!r} compares numbers; use '==' or '!=' with {_value(node.value)}", node
+                f"{node.op!r} compares numbers; use '==' or '!=' with {shorten(_value(node.value))}", node
             )
         equal = self._equal(col, node, [node.value])
         return equal if node.op == "==" else ~equal
@@ -140,7 +152,8 @@ class _Evaluator:
             unknown = [v for v in values if v not in labels]
             if unknown and len(unknown) == len(values):
                 known = ", ".join(repr(c) for c in sorted(labels)[:12])
-                raise self.error(f"column {name!r} has no label {unknown[0]!r}; its labels are {known}", node)
+                label = shorten(str(unknown[0]))
+                raise self.error(f"column {name!r} has no label {label!r}; its labels are {known}", node)
         return col.astype(object).isin(list(values)).to_numpy(dtype=bool)
 
     def eval_inlist(self, node: InList) -> np.ndarray:
@@ -216,10 +229,20 @@ def _dtype_words(col: pd.Series) -> str:
     return "text labels"
 
 
-def evaluate(node: Node, df: pd.DataFrame, *, similar: SimilarFn | None = None, text: str = "") -> np.ndarray:
+def evaluate(
+    node: Node,
+    df: pd.DataFrame,
+    *,
+    similar: SimilarFn | None = None,
+    text: str = "",
+    max_seconds: float | None = None,
+) -> np.ndarray:
     """The boolean mask (length ``len(df)``) a parsed expression selects.
 
     ``similar`` answers ``similar()`` calls (dashboard/similar.py); ``text`` is the source text the
-    tree was parsed from, used to point at the failing part in error messages.
+    tree was parsed from, used to point at the failing part in error messages. With
+    ``max_seconds`` (a server answering untrusted text) the evaluation stops with an
+    ExpressionError once it has run that long; it checks before each node, so the overrun is at
+    most one condition (a lasso of ``MAX_VERTICES`` vertices around 10^6 stars: about 0.6 s).
     """
-    return _Evaluator(df, text, similar).eval(node)
+    return _Evaluator(df, text, similar, max_seconds).eval(node)

@@ -17,6 +17,17 @@ MAX_LENGTH = 100_000
 MAX_DEPTH = 64
 #: Largest ``k`` in ``similar(..., k)``.
 MAX_K = 100_000
+#: Longest number literal: ``repr`` of any float fits, and ``int()`` stays far below Python's
+#: 4,300-digit limit (and its quadratic cost).
+MAX_NUMBER_LENGTH = 100
+#: Most conditions (comparisons, ``in`` lists, flags, ``box``, ``lasso``, ``similar``) in one
+#: expression: 100 boxes take about 0.3 s at 10^6 stars.
+MAX_TESTS = 100
+#: Most vertices of one lasso: a lasso around 10^6 stars takes about 0.6 s with 500 (the cost
+#: grows with vertices x stars in its bounding box); drawn lassos are thinned to this many.
+MAX_VERTICES = 500
+#: Longest piece of the user's text quoted back in an error message.
+MAX_QUOTE = 60
 
 COMPARISONS = ("<=", ">=", "==", "!=", "<", ">")
 KEYWORDS = {"and", "or", "not", "in", "true", "false"}
@@ -26,6 +37,11 @@ FUNCTIONS = {"box", "lasso", "similar"}
 SimilarFn = Callable[[np.ndarray, int], np.ndarray]
 
 Value = float | int | str | bool
+
+
+def shorten(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut), to quote it in a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ExpressionError(ValueError):

@@ -8,6 +8,7 @@ from typing import Any
 import panel as pn
 import param
 
+from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from data.query import ExpressionError
 
@@ -17,7 +18,8 @@ SIMILAR_OF = {"focused star": "focused", "selection centroid": "selection"}
 class Controls(pn.viewable.Viewer):
     """Widgets bound to the shared state; no logic beyond calling it.
 
-    Errors of a typed expression or of "Find similar" are shown in an alert, never raised.
+    Errors of a typed expression or of "Find similar" are shown in an alert, never raised; they
+    quote the typed text, so the alert shows them escaped (dashboard/safe_text.py).
     """
 
     state = param.ClassSelector(class_=DashboardState, doc="The session's shared state.")
@@ -73,7 +75,7 @@ class Controls(pn.viewable.Viewer):
         try:
             action(*args, **kwargs)
         except (ExpressionError, ValueError) as exc:
-            self._alert.object = str(exc)
+            self._alert.object = escape_markdown(exc)
             self._alert.visible = True
             return False
         self._alert.visible = False

@@ -17,6 +17,7 @@ import panel as pn
 import param
 
 from dashboard.export import DEFAULT_MAX_ROWS, ExportError, ExportFolder, selection_export
+from dashboard.safe_text import escape_markdown
 from dashboard.samp import SampError, broadcast_selection
 from dashboard.state import DashboardState
 
@@ -72,7 +73,7 @@ class ExportView(pn.viewable.Viewer):
                 return str(self.write(fmt))
             except ExportError as exc:
                 # Shown to the user; the download then does not start (Panel logs the error).
-                self._message.param.update(object=str(exc), alert_type="warning", visible=True)
+                self._message.param.update(object=escape_markdown(exc), alert_type="warning", visible=True)
                 raise
 
         return write
@@ -119,11 +120,11 @@ class ExportView(pn.viewable.Viewer):
             )
             receivers = broadcast_selection(path, name=path.stem)
         except (SampError, ExportError) as exc:
-            self._message.param.update(object=str(exc), alert_type="warning", visible=True)
+            self._message.param.update(object=escape_markdown(exc), alert_type="warning", visible=True)
             return False
-        self._message.param.update(
-            object=f"Sent {self.state.n_selected:,} stars to {receivers}.", alert_type="success", visible=True
-        )
+        # Receiver names come from the SAMP hub's clients: text, not Markdown.
+        sent = f"Sent {self.state.n_selected:,} stars to {escape_markdown(receivers)}."
+        self._message.param.update(object=sent, alert_type="success", visible=True)
         return True
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -24,6 +24,7 @@ from bokeh.models import Div
 from markdown_it import MarkdownIt
 from panel.io import unlocked
 
+from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.store import TRUTH_PREFIX, column_label
 from dashboard.views.card_plots import (
@@ -125,7 +126,9 @@ def _fmt(value: Any) -> str:
         return "–"
     if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"
-    return str(value)
+    if isinstance(value, (bool, int, np.bool_, np.integer)):
+        return str(value)
+    return escape_markdown(value)  # text read from the catalogue
 
 
 def predictions_table(star: pd.Series) -> str:
@@ -165,10 +168,10 @@ def header_text(star: pd.Series) -> str:
     name = f"KIC {int(star['kic_id'])}" if "kic_id" in star.index else f"row {int(star['row'])}"
     parts = [f"## {name}", f"row {int(star['row'])}"]
     if "split" in star.index:
-        parts.append(f"{star['split']} split")
+        parts.append(f"{escape_markdown(star['split'])} split")
     population = star.get(f"{TRUTH_PREFIX}population")
     if population is not None and not pd.isna(population):
-        parts.append(f"population **{population}** (truth)")
+        parts.append(f"population **{escape_markdown(population)}** (truth)")
     return " · ".join(parts)
 
 
@@ -187,7 +190,8 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #8c8c8c; padding: 4px 8px; text-align: left; }
 th { text-align: center; }
 """
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
+#: The card's own Markdown has no HTML; raw HTML in it (say from a catalogue value) shows as text.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _text(markdown: str, width: int | None = None, css_classes: tuple[str, ...] = ()) -> Div:

@@ -14,6 +14,7 @@ import pytest
 from astropy.table import Table
 from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
 
+from dashboard.safe_text import escape_markdown
 from dashboard.samp import MTYPE, SampError, broadcast_selection
 from dashboard.state import DashboardState
 from dashboard.views.export_view import ExportView
@@ -86,7 +87,9 @@ def test_export_view_sends_the_selection(hub: Path, survey_dir: Path, catalog: p
         assert receiver.received.wait(20)
     finally:
         receiver.client.disconnect()
-    assert view._message.alert_type == "success" and "test-receiver" in view._message.object
+    # The receiver's name comes from the hub: shown escaped, as text.
+    assert view._message.alert_type == "success"
+    assert escape_markdown("test-receiver") in view._message.object
     local = urllib.request.url2pathname(urllib.parse.urlparse(receiver.messages[0]["url"]).path)
     table = Table.read(local, format="votable")
     assert len(table) == state.n_selected and table["phot_g_mean_mag"].unit == "mag"

@@ -16,7 +16,7 @@ from dashboard.selection import (
     mask_from_terms,
     round_geometry,
 )
-from data.query import expression_mask
+from data.query import MAX_VERTICES, expression_mask
 
 OLD = np.array([True, True, False, False])
 NEW = np.array([True, False, True, False])
@@ -64,6 +64,17 @@ def test_lasso_mask_triangle(grid: pd.DataFrame) -> None:
 def test_lasso_mask_needs_three_vertices(grid: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="3"):
         lasso_mask(grid, "x", "y", [[0, 0], [1, 1]])
+
+
+def test_a_long_drawn_lasso_is_thinned_so_its_text_parses_back(grid: pd.DataFrame) -> None:
+    angle = np.linspace(0, 2 * np.pi, 3 * MAX_VERTICES, endpoint=False)
+    circle = np.column_stack([1 + 1.2 * np.cos(angle), 1 + 1.2 * np.sin(angle)])
+    term = lasso_term("x", "y", circle)
+    assert len(term["lasso"]["polygon"]) == MAX_VERTICES
+    text = expression_text([("replace", term)])
+    mask = lasso_mask(grid, "x", "y", circle)
+    np.testing.assert_array_equal(expression_mask(text, grid), mask)
+    assert mask.sum() == 5  # the centre and its four neighbours: the thinned circle still holds them
 
 
 def test_expression_text_is_readable_and_replays_to_the_same_mask(grid: pd.DataFrame) -> None:

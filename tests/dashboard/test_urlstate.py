@@ -11,7 +11,7 @@ from panel.io.location import Location
 
 from dashboard.state import DashboardState
 from dashboard.store import color_options
-from dashboard.urlstate import UrlSync, link_url, restore, search_with
+from dashboard.urlstate import TextLocation, UrlSync, restore, search_with, session_location
 
 
 @pytest.fixture
@@ -70,6 +70,38 @@ def test_bad_parameters_are_reported_not_raised(state: DashboardState) -> None:
     assert state.mask is None and state.color_by == "density" and state.focused_row is None
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("focused_row", "\u00b2", "focused_row='\u00b2' is not a row"),  # str.isdigit() is True, int() fails
+        ("focused_row", "\u0663", "focused_row='\u0663' is not a row"),  # Arabic-Indic three
+        ("focused_row", "9" * 5000, "focused_row='999"),  # beyond int()'s 4,300 digits
+        ("focused_row", str(2**64), "is not a row"),
+        ("focused_row", "-1", "is not a row"),
+        ("expression", f"binary_prob > {2**70}", None),  # applied: selects nothing
+        ("expression", "binary_prob > " + "9" * 4400, "a number of 4,400 characters"),
+        ("expression", "binary_prob > 1e999", "is too large"),
+        ("expression", "binary_prob > \u0663", "unexpected character"),
+        ("color_by", "<img src=x onerror=alert(1)>" * 100, "color_by='<img src=x onerror=alert(1)><img"),
+    ],
+)
+def test_hostile_values_are_reported_not_raised(
+    state: DashboardState, key: str, value: str, problem: str | None
+) -> None:
+    problems = restore(state, "?" + urllib.parse.urlencode({key: value}))
+    if problem is None:
+        assert problems == [] and state.n_selected == 0
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
+        assert len(problems[0]) < 200, "a long value is quoted cut short"
+
+
+def test_an_overlong_link_is_not_parsed(state: DashboardState) -> None:
+    problems = restore(state, "?color_by=binary_prob&x=" + "a" * 400_000)
+    assert len(problems) == 1 and "400," in problems[0] and "none applied" in problems[0]
+    assert state.color_by == "density"
+
+
 def test_search_with_keeps_other_parameters_and_quotes_spaces() -> None:
     search = search_with("?a=1&expression=old", {"expression": "x > 1 and y == 'a b'"})
     assert search.startswith("?a=1&expression=x%20%3E%201")
@@ -77,5 +109,15 @@ def test_search_with_keeps_other_parameters_and_quotes_spaces() -> None:
     assert search_with("?expression=old", {}) == ""
 
 
-def test_no_url_outside_a_server_session(state: DashboardState) -> None:
-    assert link_url(state) is None
+def test_no_url_outside_a_server_session() -> None:
+    assert session_location() is None
+
+
+def test_the_location_keeps_values_as_text(state: DashboardState) -> None:
+    # Panel's Location raises ValueError (int("²")) as its search is set to such a link.
+    search = "?focused_row=%C2%B2&n=" + "9" * 5000 + "&expression=x"
+    location = TextLocation(search=search)
+    assert location.query_params == {"focused_row": "²", "n": "9" * 5000, "expression": "x"}
+    sync = UrlSync(state, location)
+    assert "focused_row='²' is not a row" in sync.problems[0]
+    assert location.query_params["n"] == "9" * 5000, "other parameters are kept"

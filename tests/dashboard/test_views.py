@@ -10,6 +10,7 @@ import panel as pn
 import pytest
 
 from dashboard.app import build_app
+from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.store import color_options
 from dashboard.views import base
@@ -67,7 +68,7 @@ def test_app_without_catalogue_shows_one_clear_message(
     page = build_app()
     alerts = [obj for obj in page.select(pn.pane.Alert)]
     assert len(alerts) == 1
-    assert str(tmp_path / "missing") in alerts[0].object
+    assert escape_markdown(tmp_path / "missing") in alerts[0].object  # a path is text, not Markdown
     assert "make demo" in alerts[0].object and "desa ingest" in alerts[0].object
 
 

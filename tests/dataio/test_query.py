@@ -70,6 +70,8 @@ def rows(mask: np.ndarray) -> list[int]:
         ("lasso(x, y, [(-0.5, -0.5), (2.5, -0.5), (-0.5, 2.5)])", [0, 1, 2]),
         ("lasso(x, y, [[-0.5, -0.5], [2.5, -0.5], [-0.5, 2.5],])", [0, 1, 2]),
         ("binary_prob > 1e-1 and x >= .5", [2, 3]),
+        (f"x < {2**70} and row not in [{2**64}, {-(2**80)}]", [0, 1, 2, 3, 5]),  # beyond int64
+        ("x < " + "9" * 100, [0, 1, 2, 3, 5]),  # the longest number accepted
     ],
 )
 def test_good_expressions_select_the_right_rows(df: pd.DataFrame, text: str, selected: list[int]) -> None:
@@ -108,6 +110,16 @@ def test_good_expressions_select_the_right_rows(df: pd.DataFrame, text: str, sel
         ("x > 1e999", "too large", 5),
         ("not " * 70 + "flag", "nested deeper than", 261),
         ("x > 1 and", "expected a column name, '(' or 'not', found the end", 10),
+        ("x > " + "9" * 4400, "a number of 4,400 characters; write at most 100", 5),  # int() limit
+        ("x > " + "1" * 101, "a number of 101 characters", 5),
+        ("x > 1e-" + "9" * 200, "a number of 203 characters", 5),
+        ("x > \u0663", "unexpected character '\u0663'", 5),  # Arabic-Indic three: ASCII digits only
+        ("row == \u00b2", "unexpected character '\u00b2'", 8),
+        ("x > nan", "expected a value, found the name 'nan'", 5),
+        ("x > -inf", "expected a number after the comparison, found 'inf'", 6),
+        ("x > 1 or " * 100 + "flag", "more than 100 conditions", 901),
+        ("lasso(x, y, [" + "(0, 0), " * 501 + "])", "a lasso of more than 500 vertices", 4014),
+        ("a" * 5000 + " > 1", "unknown column 'aaaa", 1),
     ],
 )
 def test_bad_expressions_name_position_and_fix(
@@ -118,6 +130,19 @@ def test_bad_expressions_name_position_and_fix(
     assert message in str(info.value)
     assert info.value.pos == position - 1
     assert f"at position {position} " in str(info.value)
+
+
+def test_messages_quote_long_text_cut_short(df: pd.DataFrame) -> None:
+    for text in ("a" * 5000 + " > 1", "x > 1 " + "b" * 5000, "pop == '" + "c" * 5000 + "'", "1" * 90):
+        with pytest.raises(ExpressionError) as info:
+            expression_mask(text, df)
+        assert len(str(info.value)) < 300, str(info.value)[:400]
+
+
+def test_evaluation_stops_at_its_time_limit(df: pd.DataFrame) -> None:
+    assert rows(expression_mask("flag", df, max_seconds=60)) == [0, 2, 5]
+    with pytest.raises(ExpressionError, match=r"took more than 0 s for 6 stars; use fewer conditions"):
+        expression_mask("flag", df, max_seconds=0)
 
 
 def test_no_code_is_ever_executed(df: pd.DataFrame) -> None:

@@ -1,26 +1,37 @@
-"""Fuzzing: 1,000+ seeded corrupted Kepler, LAMOST and Gaia inputs through the real readers and ingest.
+"""Fuzzing: 1,000+ seeded corrupted Kepler, LAMOST and Gaia inputs through the real readers and ingest;
+10,000+ seeded hostile texts through the URL-state and selection-expression parsers.
 
 Every case is one star. A good star must reach the catalogue with finite arrays; a star with a
 corrupted input must be quarantined with a reason (the corrupted file named where it was read);
 bit flips may survive but must then be kept or quarantined, never crash or vanish. Damaged Gaia
 tables must raise ``DataError`` (the whole ingest needs the table) or read with int64 identifiers.
+
+A hostile text (tests/hardening/hostile.py) given to the expression parser and evaluator must
+select rows or raise ``ExpressionError``, nothing else; given as a shared link's parameters it
+must never raise at all (``restore`` reports problems instead). No text may cost a second.
 """
 
 from __future__ import annotations
 
+import time
+import urllib.parse
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import corrupt  # tests/hardening is on sys.path (pytest rootdir-less test folders)
+import hostile
 import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.state import DashboardState
+from dashboard.urlstate import query_from_state, restore, search_with
 from data import quality
 from data.errors import DataError
 from data.gaia import is_gaia_table, read_gaia_table
 from data.ingest import ingest_survey
+from data.query import ExpressionError, expression_mask
 from data.storage import SurveyStore
 
 SEED = 20261125
@@ -162,3 +173,97 @@ def test_gaia_row_reasons_name_the_column(fuzz_results) -> None:
                 assert len(rows) >= 1, case
                 seen.add(case.corruption)
     assert pd.Series(sorted(seen)).size == len(corrupt.GAIA_CORRUPTIONS) - 1
+
+
+# --- hostile texts through the parsers ---------------------------------------------------------
+TEXT_SEED = 20260416
+N_TEXTS = 10_000
+#: Bound on one text's CPU time: typical texts take well under 10 ms; this catches runaway cost.
+MAX_TEXT_SECONDS = 1.0
+
+
+def fuzz_catalog(n: int = 40) -> pd.DataFrame:
+    """A small catalogue with every kind of column the grammar reads (one NaN, one odd label)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n).astype(np.float32)
+    x[3] = np.nan
+    return pd.DataFrame(
+        {
+            "row": np.arange(n, dtype=np.int64),
+            "x": x,
+            "y": rng.normal(size=n).astype(np.float32),
+            "binary_prob": rng.random(n).astype(np.float32),
+            "pop": pd.Categorical(rng.choice(["young", "giant", "single", "it's"], n)),
+            "split": rng.choice(["train", "val", "test"], n).astype(object),
+            "flag": rng.random(n) > 0.5,
+        }
+    )
+
+
+def _similar(rows: np.ndarray, k: int) -> np.ndarray:
+    return np.arange(min(k, 40), dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def hostile_texts() -> list[str]:
+    # Compile spatialpandas' lasso test (numba, about 2 s once per process) before any timing.
+    expression_mask("lasso(x, y, [(0, 0), (1, 0), (0, 1)])", fuzz_catalog())
+    return hostile.make_texts(TEXT_SEED, N_TEXTS)
+
+
+def _cpu_seconds(action: object, *args: object) -> tuple[float, object]:
+    start = time.process_time()
+    try:
+        result = action(*args)
+    except Exception as exc:  # the callers sort allowed from forbidden exceptions
+        result = exc
+    return time.process_time() - start, result
+
+
+def test_hostile_texts_cover_every_kind(hostile_texts: list[str]) -> None:
+    assert len(hostile_texts) >= 10_000
+    assert hostile.make_texts(TEXT_SEED, N_TEXTS) == hostile_texts, "same seed, same texts"
+    assert max(map(len, hostile_texts)) > 100_000 and any(str(2**64) in t for t in hostile_texts)
+    assert any("9" * 4301 in t for t in hostile_texts) and any("\u00b2" in t for t in hostile_texts)
+
+
+def test_expression_parser_raises_only_expression_error(hostile_texts: list[str]) -> None:
+    df = fuzz_catalog()
+    outcomes, defects, slowest = Counter(), [], (0.0, -1)
+    for i, text in enumerate(hostile_texts):
+        seconds, result = _cpu_seconds(lambda t: expression_mask(t, df, similar=_similar), text)
+        slowest = max(slowest, (seconds, i))
+        if isinstance(result, ExpressionError):
+            outcomes["error"] += 1
+        elif isinstance(result, np.ndarray) and result.shape == (len(df),) and result.dtype == bool:
+            outcomes["selected"] += 1
+        else:
+            defects.append(f"text {i} {text[:80]!r}: {type(result).__name__}: {str(result)[:200]}")
+    assert not defects, f"{len(defects)} texts raised something else, e.g.\n" + "\n".join(defects[:5])
+    # The edited expressions reach the evaluator: many texts parse and select.
+    assert outcomes["selected"] > 300 and outcomes["error"] > 5_000, outcomes
+    assert slowest[0] < MAX_TEXT_SECONDS, f"text {slowest[1]} took {slowest[0]:.2f} s of CPU"
+
+
+def test_url_state_parser_never_raises(hostile_texts: list[str]) -> None:
+    df = fuzz_catalog()
+    state = DashboardState(
+        catalog=df, color_options={"density": "density", "P(binary)": "binary_prob"}, similar=_similar
+    )
+    defects, slowest, applied = [], (0.0, -1), 0
+    for i, text in enumerate(hostile_texts):
+        every_key = urllib.parse.urlencode({"expression": text, "color_by": text, "focused_row": text})
+        for search in ("?" + every_key, text):  # encoded, and raw (its own keys and values)
+            seconds, result = _cpu_seconds(restore, state, search)
+            slowest = max(slowest, (seconds, i))
+            if not (isinstance(result, list) and all(isinstance(p, str) for p in result)):
+                defects.append(f"text {i} {search[:80]!r}: {type(result).__name__}: {str(result)[:200]}")
+                continue
+            if not result:
+                applied += 1
+                # What a link applied can be written back into a link.
+                search_with(search, query_from_state(state))
+            state.clear()  # the next link starts from no selection
+    assert not defects, f"{len(defects)} links raised, e.g.\n" + "\n".join(defects[:5])
+    assert applied > 300, "some links apply cleanly"
+    assert slowest[0] < MAX_TEXT_SECONDS, f"text {slowest[1]} took {slowest[0]:.2f} s of CPU"
