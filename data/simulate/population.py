@@ -362,6 +362,14 @@ def _activity(df: pd.DataFrame, config: SurveyConfig, rng: np.random.Generator) 
     df["li_ew_ma"] = stars.lithium_ew_ma(
         df["a_li"].to_numpy(), df["teff_k"].to_numpy(), df["logg"].to_numpy(), df["feh"].to_numpy()
     )
+    # The companion's own A(Li) and Li 6708 EW at its Teff and logg and the common age (NaN for
+    # singles); the composite spectrum dilutes it by light once (spectrum.simulate_spectrum).
+    binary = df["is_binary"].to_numpy(bool)
+    teff2 = np.where(binary, df["teff2_k"].to_numpy(), stars.TEFF_SUN_K)  # placeholder, masked below
+    a_li2 = stars.lithium_abundance(teff2, df["age_gyr"].to_numpy(), rng)
+    li2 = stars.lithium_ew_ma(a_li2, teff2, np.where(binary, df["logg2"], 4.4), df["feh"].to_numpy())
+    df["a_li2"] = np.where(binary, a_li2, np.nan)
+    df["li2_ew_ma"] = np.where(binary, li2, np.nan)
     g = df["abs_g_mag"] + 5 * np.log10(df["distance_pc"]) - 5 + df["a_g_mag"]
     snr = config.spectrum_snr_median * 10 ** (-0.2 * (g - 14.0)) * np.exp(rng.normal(0, 0.45, len(df)))
     df["snr_g"] = np.clip(snr, 4.0, 400.0)
