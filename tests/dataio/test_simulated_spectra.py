@@ -1,4 +1,4 @@
-"""Li 6708 in simulated binaries: each star has its own Li, and the composite dilutes it once, by light."""
+"""Simulated LAMOST spectra: SNR_g as in LAMOST-Kepler, and Li 6708 of binaries diluted once, by light."""
 
 from __future__ import annotations
 
@@ -90,3 +90,14 @@ def test_companions_get_li_from_their_own_teff_and_age() -> None:
     c = 1.0 + 1.5 * np.clip((6000.0 - teff2) / 1000.0, 0.0, 1.0)
     recipe = np.clip(3.3 - c * np.log10(1.0 + (age / 0.3) ** 1.5), -0.5, 3.4)
     assert np.abs(binary["a_li2"].to_numpy() - recipe).max() < 0.5
+
+
+def test_snr_follows_lamost_kepler_and_magnitude() -> None:
+    df = draw_population(SurveyConfig(n_stars=2000, seed=4), np.random.default_rng(4))
+    snr = df["snr_g"].to_numpy()
+    assert 24 < np.median(snr) < 33, f"median SNR_g {np.median(snr):.1f}"
+    assert 0.78 < np.mean(snr > 10) < 0.90, f"{np.mean(snr > 10):.0%} above 10"
+    assert 0.22 < np.mean(snr > 50) < 0.38, f"{np.mean(snr > 50):.0%} above 50"
+    g = df["abs_g_mag"] + 5 * np.log10(df["distance_pc"]) - 5 + df["a_g_mag"]
+    bright, faint = snr[g < np.quantile(g, 0.25)], snr[g > np.quantile(g, 0.75)]
+    assert np.median(bright) > 2.5 * np.median(faint), "brighter stars get better spectra"
