@@ -12,13 +12,14 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from desa_core import __version__
-from desa_core.config import DesaConfig
+from desa_core.config import DesaConfig, spectrum_grid_mismatch
 from desa_core.model import DesaModel
 
 FORMAT = "desa-checkpoint"
@@ -88,13 +89,28 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_checkpoint(path: Path) -> tuple[DesaModel, dict[str, Any]]:
-    """Build the model from the stored config, load its tensors strictly, return it with metadata."""
+def load_checkpoint(
+    path: Path, *, grids: Mapping[str, Any] | None = None
+) -> tuple[DesaModel, dict[str, Any]]:
+    """Build the model from the stored config, load its tensors strictly, return it with metadata.
+
+    ``grids`` (a survey store's manifest record of its model grids) is checked against the
+    model's spectrum grid: a mismatch raises ``CheckpointError`` here, not a shape error later.
+    """
     payload = read_checkpoint(path)
     try:
-        config = DesaConfig.from_dict(json.loads(payload["config"]))
+        raw = json.loads(payload["config"])
+        config = DesaConfig.from_dict(raw)
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(path, f"bad model config ({exc})") from exc
+    if "log10_start" not in raw.get("spectrum", {}):
+        raise CheckpointError(
+            path,
+            "written before the spectrum encoder knew its wavelength grid (spectrum length "
+            f"{config.spectrum.length}, no log10 λ grid); retrain it on a store ingested with this code",
+        )
+    if grids is not None and (problem := spectrum_grid_mismatch(config.spectrum, grids)):
+        raise CheckpointError(path, problem)
     model = DesaModel(config)
     try:
         model.load_state_dict(payload["state_dict"], strict=True)

@@ -7,6 +7,8 @@ DESA (arXiv 2507.10666, sections on the encoders and DualFormer) for a GPU.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +41,21 @@ class LightCurveEncoderConfig:
 
 @dataclass(frozen=True)
 class SpectrumEncoderConfig:
-    """Spectrum encoder: (B, L) flux + mask -> conv stem -> transformer -> (B, E)."""
+    """Spectrum encoder: (B, L) flux + mask -> conv stem -> transformer -> (B, E).
 
-    length: int = 2048
-    patch: int = 32
+    The input grid is part of the model: pixel i has log10 λ = ``log10_start`` + ``log10_step``·i
+    (rest frame, vacuum Å; the store's ``grids`` record says the same, see
+    :func:`spectrum_grid_mismatch`). Defaults are the LAMOST LRS sampling of ``data.preprocess``.
+    ``patch`` pixels make one token; the stem's first convolution has stride ``stem_stride``.
+    ``position_channels`` fixed sinusoids of log λ enter the stem as extra input channels.
+    """
+
+    length: int = 3840
+    log10_start: float = 3.5716
+    log10_step: float = 1e-4
+    patch: int = 60
+    stem_stride: int = 2
+    position_channels: int = 16
     stem_channels: int = 32
     width: int = 64
     depth: int = 2
@@ -96,8 +109,9 @@ class DesaConfig:
         """The paper's scale (about 11.7 M light-curve, 0.5 G spectrum, 10.7 M DualFormer params)."""
         return cls(
             lightcurve=LightCurveEncoderConfig(patch=8, width=512, depth=5, heads=8, embed_dim=256),
+            # 128 spectral tokens of width 2048, as in DESA's spectrum encoder (SCIENCE.md 1.3).
             spectrum=SpectrumEncoderConfig(
-                patch=16, stem_channels=64, width=2048, depth=8, heads=16, embed_dim=2048
+                patch=30, stem_channels=64, width=2048, depth=8, heads=16, embed_dim=2048
             ),
             dualformer=DualFormerConfig(width=256, depth=4, heads=8, ffn_mult=8, dropout=0.1),
             heads=HeadsConfig(hidden=256),
@@ -137,3 +151,28 @@ class DesaConfig:
                 section["properties"] = tuple(section["properties"])
             kwargs[key] = klass(**section)
         return cls(**kwargs)
+
+
+def spectrum_grid_mismatch(config: SpectrumEncoderConfig, grids: Mapping[str, Any]) -> str | None:
+    """Why spectra on the grid described by ``grids`` cannot go into this encoder, or None.
+
+    ``grids`` is a survey store's manifest record (``spec_length``, ``spec_log10_start``,
+    ``spec_log10_step``); keys it lacks are not compared (older manifests record the length only).
+    """
+    wanted = {
+        "spec_length": config.length,
+        "spec_log10_start": config.log10_start,
+        "spec_log10_step": config.log10_step,
+    }
+    differs = [
+        f"{key} {grids[key]} (model: {value})"
+        for key, value in wanted.items()
+        if key in grids and not math.isclose(float(grids[key]), value, rel_tol=1e-9, abs_tol=0.0)
+    ]
+    if not differs:
+        return None
+    return (
+        "the spectra are not on the grid the spectrum encoder was built for: "
+        + ", ".join(differs)
+        + "; re-run `desa ingest` with this code, or use a model trained on that grid"
+    )

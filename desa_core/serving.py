@@ -18,7 +18,7 @@ pass ``device="cpu"`` or ``"cuda:N"`` to choose.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,12 @@ class DesaService:
         self._index: NeighbourIndex | None = None
 
     @classmethod
-    def load(cls, path: Path, *, device: str = "auto") -> DesaService:
-        """Load a checkpoint written by ``desa_core.checkpoint.save_checkpoint``."""
-        model, metadata = load_checkpoint(Path(path))
+    def load(cls, path: Path, *, grids: Mapping[str, Any] | None = None, device: str = "auto") -> DesaService:
+        """Load a checkpoint written by ``desa_core.checkpoint.save_checkpoint``.
+
+        Pass the survey store's ``grids`` record to have a grid mismatch refused at load.
+        """
+        model, metadata = load_checkpoint(Path(path), grids=grids)
         return cls(model, metadata=metadata, device=device)
 
     @property

@@ -43,7 +43,7 @@ def embed_survey(
 ) -> EmbedSummary:
     """Embed every catalogue star with ``checkpoint`` and write the results into ``store``."""
     start = time.perf_counter()
-    service = DesaService.load(checkpoint)
+    service = DesaService.load(checkpoint, grids=store.read_manifest().get("grids"))
     vectors, table = service.embed_and_predict(
         store.read_array("lc_channels"),
         store.read_array("lc_mask"),

@@ -158,7 +158,7 @@ def embedding_scores(
 @torch.no_grad()
 def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, progress: bool = True):
     """The run's frozen encoder outputs for every star: light curve (N, El), spectrum (N, Es)."""
-    model, _ = load_checkpoint(checkpoint)
+    model, _ = load_checkpoint(checkpoint, grids=store.read_manifest().get("grids"))
     arrays = [store.read_array(n) for n in ("lc_channels", "lc_mask", "spec_flux", "spec_mask")]
     lcs, specs = [], []
     n = len(arrays[0])

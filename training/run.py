@@ -19,7 +19,7 @@ import torch
 
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
-from desa_core.config import DesaConfig
+from desa_core.config import DesaConfig, spectrum_grid_mismatch
 from desa_core.model import DesaModel
 from training import distributed
 from training.config import STAGES, TrainConfig
@@ -40,6 +40,10 @@ STAGE_MODULES = {
 
 class RunExistsError(RuntimeError):
     """A run folder with saved state exists and neither resume nor restart was asked for."""
+
+
+class GridMismatchError(ValueError):
+    """The survey's spectra are not on the grid of the model being trained."""
 
 
 @dataclass
@@ -90,6 +94,7 @@ def train(
     """
     info = distributed.setup(device)
     folder = run_dir(store, config)
+    _check_grid(DesaConfig.preset(config.model), store)  # before any run state is written
     if info.is_main:
         if folder.exists() and restart:
             shutil.rmtree(folder)
@@ -103,6 +108,7 @@ def train(
     torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
     checkpoint = folder / "model.pt"
     model, done = _initial_model(config, checkpoint)
+    _check_grid(model.config, store)  # a resumed checkpoint may come from another grid
     model.to(info.device)
     commit = git_commit()  # once per run, not once per stage
     if info.is_main:
@@ -140,6 +146,13 @@ def train(
     if info.world > 1:
         distributed.teardown()
     return summary
+
+
+def _check_grid(model_config: DesaConfig, store: SurveyStore) -> None:
+    """Refuse a survey whose spectra are not on the model's spectrum grid."""
+    grids = store.read_manifest().get("grids") or {"spec_length": int(store.read_array("spec_flux").shape[1])}
+    if problem := spectrum_grid_mismatch(model_config.spectrum, grids):
+        raise GridMismatchError(f"{store.manifest_path}: {problem}")
 
 
 def _initial_model(config: TrainConfig, checkpoint: Path) -> tuple[DesaModel, list[str]]:

@@ -208,12 +208,13 @@ def simulate_spectrum(star: dict, rng: np.random.Generator) -> SimulatedSpectrum
     )
     if star["is_binary"]:
         v2 = star["rv_kms"] - star["k2_kms"] * phase
-        comp = stars_li_ew(star)
+        # The companion's own Li EW (its Teff, logg and the common age; population._activity):
+        # weighting its spectrum by its light below is the one and only dilution.
         flux = flux + star["radius2_rsun"] ** 2 * planck(wave, star["teff2_k"]) * normalised_spectrum(
             star["teff2_k"],
             star["logg2"],
             star["feh"],
-            li_ew_ma=comp,
+            li_ew_ma=float(star["li2_ew_ma"]),
             fill=fill,
             rv_kms=v2,
             vsini_kms=float(star.get("vsini2_kms", 0.0)),
@@ -238,8 +239,3 @@ def simulate_spectrum(star: dict, rng: np.random.Generator) -> SimulatedSpectrum
     ormask[rng.choice(wave.size, size=10, replace=False)] |= 1 << 4
     helio_rv = v1 + rng.normal(0.0, 5.0)  # LRS RV precision ~5 km/s (unverified)
     return SimulatedSpectrum(wave, observed, ivar, andmask, ormask, float(helio_rv))
-
-
-def stars_li_ew(star: dict) -> float:
-    """Li EW of the companion: same age, cooler, so at most the primary's (simple bound)."""
-    return float(star["li_ew_ma"]) * min(1.0, float(star["flux_ratio_g"]))

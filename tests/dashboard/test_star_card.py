@@ -14,6 +14,7 @@ from bokeh.models import Span
 from dashboard.state import DashboardState
 from dashboard.views import card_plots, star_card
 from dashboard.views.star_card import StarCard
+from data import preprocess
 from data.errors import DataError
 from data.storage import SurveyStore
 
@@ -50,7 +51,7 @@ def test_card_shows_lightcurve_spectrum_and_predictions_for_the_focused_star(
     # Raw and folded plots read one source: the light curve is sent once.
     assert {r.data_source for r in plots.raw.renderers + plots.folded.renderers} == {plots.lc_source}
     assert plots.raw.x_range.start <= data["time_d"].min() and plots.raw.x_range.end >= data["time_d"].max()
-    assert len(plots.spec_source.data["flux"]) == 2048
+    assert len(plots.spec_source.data["flux"]) == preprocess.SPEC_LENGTH
     assert plots.spectrum.title.text == "Spectrum (rest frame)"
     assert [zoom.title.text for zoom in plots.zooms.values()] == list(card_plots.LINE_ZOOMS)
     assert list(card_plots.LINE_ZOOMS) == ["Li I 6708", "H-alpha 6563", "Ca II triplet"]

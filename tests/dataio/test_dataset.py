@@ -10,6 +10,7 @@ import torch
 
 from data.dataset import StarDataset, assign_splits
 from data.ingest import ingest_survey
+from data.preprocess import SPEC_LENGTH
 from data.storage import SurveyStore
 
 
@@ -35,10 +36,10 @@ def test_star_dataset(tmp_path: Path, simulated_raw: Path) -> None:
     assert len(ds) == 3
     item = ds[1]
     assert item["lc_channels"].shape == (3, 1024) and item["lc_channels"].dtype == torch.float32
-    assert item["lc_mask"].dtype == torch.bool and item["spec_flux"].shape == (2048,)
+    assert item["lc_mask"].dtype == torch.bool and item["spec_flux"].shape == (SPEC_LENGTH,)
     assert item["labels"].shape == (3,) and int(item["row"]) == 3
     truth = store.read_truth().set_index("row")
     assert float(item["labels"][0]) == np.float32(truth.loc[3, "teff_k"])
     assert bool(item["label_mask"][2]) == bool(np.isfinite(truth.loc[3, "porb_d"]))
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
-    assert batch["spec_flux"].shape == (3, 2048)
+    assert batch["spec_flux"].shape == (3, SPEC_LENGTH)

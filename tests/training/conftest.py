@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data import preprocess
 from data.storage import SurveyStore
 
 N_STARS = 96
@@ -22,8 +23,9 @@ def write_synthetic_store(root: Path, *, n: int = N_STARS, seed: int = 0) -> Sur
     t = np.arange(1024) * 90 / 1024
     flux = np.sin(2 * np.pi * t[None] / prot[:, None]) + 0.1 * rng.normal(size=(n, 1024))
     lc = np.stack([flux, np.cos(2 * np.pi * t[None] / prot[:, None]), flux**2], axis=1)
-    spec = 1 - 0.3 * np.exp(-0.5 * ((np.arange(2048)[None] - teff[:, None] / 5) / 5) ** 2)
-    spec = spec + 0.01 * rng.normal(size=(n, 2048))
+    pixel = np.arange(preprocess.SPEC_LENGTH)[None]
+    spec = 1 - 0.3 * np.exp(-0.5 * ((pixel - teff[:, None] / 5) / 5) ** 2)
+    spec = spec + 0.01 * rng.normal(size=(n, preprocess.SPEC_LENGTH))
     split = np.where(np.arange(n) % 5 == 0, "test", np.where(np.arange(n) % 5 == 1, "val", "train"))
     bp_rp = 3.5 - teff / 2500
     catalog = pd.DataFrame(
@@ -67,7 +69,8 @@ def write_synthetic_store(root: Path, *, n: int = N_STARS, seed: int = 0) -> Sur
     store.write_array("lc_channels", lc.astype(np.float32))
     store.write_array("lc_mask", np.ones((n, 1024), bool))
     store.write_array("spec_flux", spec.astype(np.float32))
-    store.write_array("spec_mask", np.ones((n, 2048), bool))
+    store.write_array("spec_mask", np.ones((n, preprocess.SPEC_LENGTH), bool))
+    store.update_manifest(grids=preprocess.grid_description())
     return store
 
 

@@ -10,7 +10,7 @@ from data.storage import SurveyStore
 from desa_core.checkpoint import load_checkpoint
 from training.config import STAGES, load_config
 from training.embed import embed_survey
-from training.run import RunExistsError, train
+from training.run import GridMismatchError, RunExistsError, train
 
 
 def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> None:
@@ -31,6 +31,15 @@ def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> N
         atol=1e-5,
         rtol=0,
     )
+
+
+def test_a_store_on_another_spectrum_grid_is_refused_before_training(synthetic_store: SurveyStore) -> None:
+    config = load_config("tiny")
+    grids = synthetic_store.read_manifest()["grids"]
+    synthetic_store.update_manifest(grids={**grids, "spec_length": 2048})
+    with pytest.raises(GridMismatchError, match=r"manifest.*spec_length 2048 \(model: 3840\).*desa ingest"):
+        train(config, synthetic_store, progress=False)
+    assert not (synthetic_store.models_dir / config.name).exists(), "no run state for a refused store"
 
 
 @pytest.mark.slow
