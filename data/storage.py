@@ -36,31 +36,54 @@ STORE_FORMAT_VERSION = 1
 QUARANTINE_COLUMNS = ("star_id", "path", "field", "reason", "stage")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # elsewhere: read by setting (not thread-safe, so only as a fallback)
+    os.umask(old)
+    return old
+
+
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+def atomic_path(target: Path, *, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
+
+    The result keeps the mode of the file it replaces, else gets ``mode``, else the umask's
+    default (mkstemp's 0600 would hide reports and exports from the rest of a group). A symlink
+    target is followed: the file it points to is replaced and the link stays a link.
+    """
     target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if mode is None:
+            mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def atomic_write(target: Path, writer: Callable[[Path], None]) -> Path:
-    """Call ``writer(tmp)`` and atomically move the result onto ``target``."""
-    with atomic_path(target) as tmp:
+def atomic_write(target: Path, writer: Callable[[Path], None], *, mode: int | None = None) -> Path:
+    """Call ``writer(tmp)`` and atomically move the result onto ``target`` (mode: see atomic_path)."""
+    with atomic_path(target, mode=mode) as tmp:
         writer(tmp)
     return Path(target)
 
 
-def atomic_write_text(target: Path, text: str) -> Path:
+def atomic_write_text(target: Path, text: str, *, mode: int | None = None) -> Path:
     """Write text atomically."""
-    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
 
 
 class SurveyStore:

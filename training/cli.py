@@ -253,8 +253,7 @@ def cookie_secret(data_root: Path) -> str:
             raise ValueError(f"{path}: cookie secret shorter than 32 characters; delete the file to renew it")
         return secret
     secret = secrets.token_urlsafe(48)
-    atomic_write_text(path, secret + "\n")  # mkstemp creates the temporary file with mode 0600
-    os.chmod(path, 0o600)
+    atomic_write_text(path, secret + "\n", mode=0o600)  # 0600 before it has its name
     log.info("created cookie secret %s (mode 600)", path)
     return secret
 
