@@ -83,14 +83,16 @@ evaluate-20k:
 	$(MAKE) evaluate SURVEY=eval20k-$(SIM_SEED) DEMO_STARS=20000 SIM_SEED=$(SIM_SEED)
 
 # --- tests ----------------------------------------------------------------------------------
-test: install chromium
+test: install chromium lint
 	$(BIN)/python -m pytest
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not ui and not slow"
 
+# Lint gates `make test`: the rules (and why) are in pyproject.toml [tool.ruff].
 lint: install
 	$(BIN)/ruff check desa_core training data dashboard tests benchmarks
+	$(BIN)/ruff format --check desa_core training data dashboard tests benchmarks
 
 # --- benchmarks: figures against stock baselines in the same run, never asserted in tests -----
 bench: install chromium
