@@ -108,6 +108,8 @@ def synthetic_catalog(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
             "radial_velocity_error_kms": rng.uniform(0.5, 3, n).astype(f32),
             "kepler_path": _paths("raw/kepler/kplr", kic, "_llc.fits", 9),
             "lamost_path": _paths("raw/lamost/spec-", obsid, ".fits", 9),
+            "lc_span_d": np.full(n, 89.0, dtype=f32),  # one Kepler quarter
+            "lc_used_d": np.full(n, 89.0, dtype=f32),
             "umap_x": umap[:, 0].astype(f32),
             "umap_y": umap[:, 1].astype(f32),
         }
