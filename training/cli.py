@@ -166,8 +166,10 @@ def cmd_ablate(args: argparse.Namespace) -> None:
     config = AblationConfig(
         align_steps=args.align_steps,
         finetune_steps=args.finetune_steps,
+        batch_size=args.batch_size,
         info_weight=args.info_weight,
         variants=tuple(v for v in (args.variants or "").split(",") if v),
+        extra_fractions=tuple(args.extra_fraction),
     )
     report = run_ablation(_store(args), _checkpoint(args), config, seed=args.seed, progress=not args.quiet)
     print(report.markdown)
@@ -459,11 +461,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = subs["ablate"]
     s.add_argument("--align-steps", type=int, default=800, help="alignment steps per variant (default 800)")
     s.add_argument("--finetune-steps", type=int, default=0, help="fine-tuning steps per variant (default 0)")
+    s.add_argument("--batch-size", type=int, default=0, help="batch size (default: the run's own)")
     s.add_argument("--info-weight", type=float, default=0.5, help="InfoNCE weight of the (d) variants")
     s.add_argument(
         "--variants",
         default=None,
         help="comma-separated subset of: paper, tokens, residual, wide, info, preserve_noinfo, preserve",
+    )
+    s.add_argument(
+        "--extra-fraction",
+        type=float,
+        action="append",
+        default=[],
+        help="also report R² with this fraction of training labels (repeatable), e.g. 1.0",
     )
     s.add_argument("--seed", type=int, default=0, help="initialisation and batch-order seed")
     s = subs["export"]
