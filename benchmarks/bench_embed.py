@@ -53,7 +53,7 @@ def bench_preset(name: str, n_stars: int, batch_size: int, repeats: int = 3) -> 
         start = time.perf_counter()
         vectors = service.embed(*inputs, batch_size=batch_size, progress=False)
         times.append(time.perf_counter() - start)
-    if vectors.shape != (n_stars, config.fused_dim) or not np.isfinite(vectors).all():
+    if vectors.shape != (n_stars, config.embedding_dim) or not np.isfinite(vectors).all():
         raise RuntimeError(f"{name}: embed returned {vectors.shape} or non-finite values")
     stats = summarise(times)
     return {

@@ -8,7 +8,10 @@ DESA uses p_s = W e_s and p_l = W^T e_l and
 
 with L = (L_dual + L_cov) / 2. Both terms vanish for W = 0, so the paper's loss can collapse.
 We add a VICReg variance hinge on p_s and p_l (and an optional cross-covariance term), which
-keeps W from shrinking to zero.
+keeps W from shrinking to zero. Neither term rewards keeping what the encoders know: L_dual
+constrains one scalar per star. The optional information term is a symmetric InfoNCE between
+p_s and p_l (van den Oord et al. 2018, arXiv 1807.03748; as in CLIP, Radford et al. 2021): each
+star's p_s must pick out its own p_l among the batch, which only a star-specific embedding can do.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ def cross_covariance(p_s: Tensor, p_l: Tensor) -> Tensor:
     return off.pow(2).sum() / d
 
 
+def info_nce(a: Tensor, b: Tensor, *, temperature: float = 0.1) -> Tensor:
+    """Symmetric InfoNCE between matching rows of a and b (B, D), on cosine similarities."""
+    a = torch.nn.functional.normalize(a, dim=-1)
+    b = torch.nn.functional.normalize(b, dim=-1)
+    logits = a @ b.T / temperature  # (B, B); the diagonal holds the matching pairs
+    target = torch.arange(len(a), device=a.device)
+    ce = torch.nn.functional.cross_entropy
+    return 0.5 * (ce(logits, target) + ce(logits.T, target))
+
+
 def project(e_s: Tensor, e_l: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     """p_s = W e_s and p_l = W^T e_l for row vectors: (B, D) each."""
     return e_s @ w.T, e_l @ w
@@ -55,8 +68,9 @@ def dual_projection_loss(
     *,
     var_weight: float = 1.0,
     cross_weight: float = 0.0,
+    info_weight: float = 0.0,
 ) -> dict[str, Tensor]:
-    """Dual-projection alignment plus a variance hinge (and optional cross-covariance term).
+    """Dual-projection alignment plus a variance hinge (and optional cross-covariance, InfoNCE).
 
     Parameters
     ----------
@@ -68,11 +82,13 @@ def dual_projection_loss(
         Weight of the variance hinge; 0 gives the paper's collapsible loss.
     cross_weight
         Weight of the cross-covariance term the reference code wrote but never added.
+    info_weight
+        Weight of the InfoNCE term between p_s and p_l over the global batch (``info_nce``).
 
     Returns
     -------
     dict
-        ``loss`` and the named terms ``dual``, ``cov``, ``var``, ``cross``.
+        ``loss`` and the named terms ``dual``, ``cov``, ``var``, ``cross``, ``info``.
     """
     p_s, p_l = project(e_s, e_l, w)  # (B, D) each
     dual = ((p_s * e_s).sum(-1) - (p_l * e_l).sum(-1)).pow(2).mean()  # per star: local rows
@@ -80,8 +96,9 @@ def dual_projection_loss(
     cov = off_diagonal_cov(g_s) + off_diagonal_cov(g_l)
     var = variance_hinge(g_s, g_l)  # without it, W -> 0 drives dual and cov to zero
     cross = cross_covariance(g_s, g_l)
-    loss = 0.5 * (dual + cov) + var_weight * var + cross_weight * cross
-    return {"loss": loss, "dual": dual, "cov": cov, "var": var, "cross": cross}
+    info = info_nce(g_s, g_l) if info_weight else torch.zeros((), device=e_s.device)
+    loss = 0.5 * (dual + cov) + var_weight * var + cross_weight * cross + info_weight * info
+    return {"loss": loss, "dual": dual, "cov": cov, "var": var, "cross": cross, "info": info}
 
 
 def paper_dual_projection_loss(e_s: Tensor, e_l: Tensor, w: Tensor) -> dict[str, Tensor]:

@@ -64,15 +64,47 @@ class SpectrumEncoderConfig:
     dropout: float = 0.0
 
 
+#: Fusion presets: the paper's DualFormer, and one that keeps what the encoders know (SCIENCE.md 1.5).
+FUSIONS = ("paper", "preserve")
+#: DualFormerConfig switches that ``fusion`` sets unless given explicitly (``None``).
+FUSION_FLAGS = ("feature_tokens", "attention_pool", "residual", "concat_embedding")
+
+
 @dataclass(frozen=True)
 class DualFormerConfig:
-    """DualFormer: one token per embedding dimension, cross- plus self-attention blocks."""
+    """DualFormer: one token per embedding dimension, cross- plus self-attention blocks.
+
+    ``fusion = "paper"`` is DESA's design; ``"preserve"`` switches on every flag below. A flag left
+    at ``None`` follows ``fusion``; set one to ablate it (``fusion="paper", residual=True``).
+    Checkpoints written before these fields existed load as ``"paper"``.
+
+    - ``feature_tokens``: a learned (E, D) embedding per input feature and modality is added to the
+      shared scalar tokens, so the fusion knows which feature a token carries.
+    - ``attention_pool``: a learned query pools the tokens instead of a mean.
+    - ``residual``: encoder outputs are standardised (training-split statistics) and mapped to e_s,
+      e_l by an orthogonally initialised Linear(E -> D); the attention branch enters through a
+      zero-initialised Linear(D -> D), so training starts from a linear map that is lossless when
+      D >= E.
+    - ``concat_embedding``: the embedding is [e_s V, e_l V] (2D) instead of (e_s + e_l) V (D).
+    """
 
     width: int = 32
     depth: int = 2
     heads: int = 4
     ffn_mult: int = 4
     dropout: float = 0.0
+    fusion: str = "paper"
+    feature_tokens: bool | None = None
+    attention_pool: bool | None = None
+    residual: bool | None = None
+    concat_embedding: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {list(FUSIONS)}")
+        for name in FUSION_FLAGS:
+            if getattr(self, name) is None:  # resolved once, so to_dict stores booleans
+                object.__setattr__(self, name, self.fusion == "preserve")
 
 
 @dataclass(frozen=True)
@@ -96,16 +128,25 @@ class DesaConfig:
 
     @property
     def fused_dim(self) -> int:
-        """Dimension of e_s, e_l, the projection W and the final embedding."""
+        """Dimension of e_s, e_l and the projection W."""
         return self.dualformer.width
 
-    @classmethod
-    def tiny(cls) -> DesaConfig:
-        """Seconds per epoch on 2 CPU cores for a few thousand stars."""
-        return cls(name="tiny")
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension of the final embedding: D, or 2D with ``concat_embedding``."""
+        return 2 * self.fused_dim if self.dualformer.concat_embedding else self.fused_dim
 
     @classmethod
-    def paper(cls) -> DesaConfig:
+    def tiny(cls, fusion: str = "paper") -> DesaConfig:
+        """Seconds per epoch on 2 CPU cores for a few thousand stars.
+
+        The ``preserve`` fusion is 64 wide, the encoders' E, so its residual path starts lossless.
+        """
+        width = 64 if fusion == "preserve" else 32
+        return cls(dualformer=DualFormerConfig(width=width, fusion=fusion), name="tiny")
+
+    @classmethod
+    def paper(cls, fusion: str = "paper") -> DesaConfig:
         """The paper's scale (about 11.7 M light-curve, 0.5 G spectrum, 10.7 M DualFormer params)."""
         return cls(
             lightcurve=LightCurveEncoderConfig(patch=8, width=512, depth=5, heads=8, embed_dim=256),
@@ -113,17 +154,17 @@ class DesaConfig:
             spectrum=SpectrumEncoderConfig(
                 patch=30, stem_channels=64, width=2048, depth=8, heads=16, embed_dim=2048
             ),
-            dualformer=DualFormerConfig(width=256, depth=4, heads=8, ffn_mult=8, dropout=0.1),
+            dualformer=DualFormerConfig(width=256, depth=4, heads=8, ffn_mult=8, dropout=0.1, fusion=fusion),
             heads=HeadsConfig(hidden=256),
             name="paper",
         )
 
     @classmethod
-    def preset(cls, name: str) -> DesaConfig:
+    def preset(cls, name: str, fusion: str = "paper") -> DesaConfig:
         presets = {"tiny": cls.tiny, "paper": cls.paper}
         if name not in presets:
             raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(presets)}")
-        return presets[name]()
+        return presets[name](fusion)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

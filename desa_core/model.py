@@ -5,6 +5,7 @@ light curve (B, C, T) --LightCurveEncoder--> (B, El) --+
 spectrum    (B, L)    --SpectrumEncoder----> (B, Es) --+
 p_s = W e_s, p_l = W^T e_l                       (alignment space, desa_core.alignment)
 embedding = (e_s + e_l) V, V = eigh((W + W^T)/2) (desa_core.eigen)
+          or [e_s V, e_l V] (B, 2D) with DualFormerConfig.concat_embedding
 heads([p_s, p_l]) -> properties with uncertainty and P(binary)  (desa_core.heads)
 """
 
@@ -46,7 +47,11 @@ class DesaModel(nn.Module):
         d = config.fused_dim
         self.lightcurve_encoder = LightCurveEncoder(config.lightcurve)
         self.spectrum_encoder = SpectrumEncoder(config.spectrum)
-        self.dualformer = DualFormer(config.dualformer)
+        self.dualformer = DualFormer(
+            config.dualformer,
+            spectrum_dim=config.spectrum.embed_dim,
+            lightcurve_dim=config.lightcurve.embed_dim,
+        )
         self.projection = nn.Parameter(torch.eye(d) + 0.01 * torch.randn(d, d))
         self.heads = PropertyHeads(config.heads, in_features=2 * d)
         self.lightcurve_pretrainer = LightCurvePretrainer(config.lightcurve)
@@ -63,9 +68,19 @@ class DesaModel(nn.Module):
         """From pooled encoder outputs (possibly cached) to the embedding and head outputs."""
         fused = self.dualformer(spec_pooled, lc_pooled)
         p_s, p_l = project(fused.e_s, fused.e_l, self.projection)  # (B, D) each
-        embedding = (fused.e_s + fused.e_l) @ self.eigen_vectors  # (B, D)
+        embedding = self.embed(fused.e_s, fused.e_l)  # (B, D) or (B, 2D)
         heads = self.heads(torch.cat((p_s, p_l), dim=-1))  # final features (B, 2D)
         return DesaOutput(fused.e_s, fused.e_l, p_s, p_l, embedding, heads)
+
+    def embed(self, e_s: Tensor, e_l: Tensor) -> Tensor:
+        """The eigen-embedding: (e_s + e_l) V (B, D), or [e_s V, e_l V] (B, 2D) when concatenating.
+
+        The sum mixes the modalities into D numbers; the concatenation keeps both (SCIENCE.md 1.7).
+        """
+        v = self.eigen_vectors
+        if self.config.dualformer.concat_embedding:
+            return torch.cat((e_s @ v, e_l @ v), dim=-1)
+        return (e_s + e_l) @ v
 
     def forward(self, lc: Tensor, lc_mask: Tensor, spec: Tensor, spec_mask: Tensor) -> DesaOutput:
         return self.fuse(*self.encode(lc, lc_mask, spec, spec_mask))

@@ -1,4 +1,4 @@
-"""The ``desa`` command: simulate, ingest, train, embed, evaluate, export, serve.
+"""The ``desa`` command: simulate, ingest, train, embed, evaluate, ablate, export, serve.
 
 Every subcommand has ``--help``. Long work shows tqdm bars. Errors print one line starting with
 ``desa: error:`` and exit non-zero; ``--debug`` shows the traceback instead.
@@ -158,6 +158,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     print(report.markdown)
     print(f"report written to {report.folder}")
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from training.ablation import AblationConfig, run_ablation
+
+    config = AblationConfig(
+        align_steps=args.align_steps,
+        finetune_steps=args.finetune_steps,
+        batch_size=args.batch_size,
+        info_weight=args.info_weight,
+        variants=tuple(v for v in (args.variants or "").split(",") if v),
+        extra_fractions=tuple(args.extra_fraction),
+    )
+    report = run_ablation(_store(args), _checkpoint(args), config, seed=args.seed, progress=not args.quiet)
+    print(report.markdown)
+    print(f"ablation written to {report.folder}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -373,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train": ("train DESA: pretraining, alignment and fine-tuning stages", cmd_train),
         "embed": ("embed the catalogue, predict properties, compute the UMAP layout", cmd_embed),
         "evaluate": ("evaluate the embedding on the test split; write a report", cmd_evaluate),
+        "ablate": ("retrain the fusion variants on a run's encoders and probe each", cmd_ablate),
         "export": (
             "export catalogue rows as CSV, ECSV, VOTable or FITS with provenance",
             cmd_export,
@@ -427,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="data-parallel processes on this machine, launched with torchrun (gloo on CPU, nccl on GPU)",
     )
     s.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
-    for name in ("embed", "evaluate"):
+    for name in ("embed", "evaluate", "ablate"):
         subs[name].add_argument("--run", default="demo", help="training run name (default demo)")
         subs[name].add_argument("--checkpoint", default=None, help="explicit checkpoint path")
     subs["embed"].add_argument(
@@ -440,6 +457,24 @@ def build_parser() -> argparse.ArgumentParser:
     subs["evaluate"].add_argument(
         "--no-baselines", action="store_true", help="skip the four baselines (DESA's figures only)"
     )
+    s = subs["ablate"]
+    s.add_argument("--align-steps", type=int, default=800, help="alignment steps per variant (default 800)")
+    s.add_argument("--finetune-steps", type=int, default=0, help="fine-tuning steps per variant (default 0)")
+    s.add_argument("--batch-size", type=int, default=0, help="batch size (default: the run's own)")
+    s.add_argument("--info-weight", type=float, default=0.5, help="InfoNCE weight of the (d) variants")
+    s.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset of: paper, tokens, residual, wide, info, preserve_noinfo, preserve",
+    )
+    s.add_argument(
+        "--extra-fraction",
+        type=float,
+        action="append",
+        default=[],
+        help="also report R² with this fraction of training labels (repeatable), e.g. 1.0",
+    )
+    s.add_argument("--seed", type=int, default=0, help="initialisation and batch-order seed")
     s = subs["export"]
     s.add_argument(
         "--query",

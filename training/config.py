@@ -37,10 +37,14 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class AlignConfig(StageConfig):
-    """Alignment stage: weights of the anti-collapse terms of the dual-projection loss."""
+    """Alignment stage: weights of the anti-collapse and information terms of the alignment loss.
+
+    ``info_weight`` weighs the InfoNCE term between p_s and p_l (``desa_core.alignment.info_nce``).
+    """
 
     var_weight: float = 1.0
     cross_weight: float = 0.0
+    info_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,16 @@ class FinetuneConfig(StageConfig):
     tune_fusion: bool = True
     align_weight: float = 1.0
     var_weight: float = 1.0
+    info_weight: float = 0.0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training run: model preset, seed and the four stages."""
+    """A training run: model preset and its fusion (``desa_core.config.FUSIONS``), seed, stages."""
 
     name: str = "tiny"
     model: str = "tiny"
+    fusion: str = "paper"
     seed: int = 0
     pretrain_lightcurve: StageConfig = field(default_factory=StageConfig)
     pretrain_spectrum: StageConfig = field(default_factory=StageConfig)

@@ -77,7 +77,7 @@ def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: Des
     spec = (1 + 0.1 * rng.normal(size=(n, cfg.spectrum.length))).astype(np.float32)
     spec_mask = np.ones((n, cfg.spectrum.length), bool)
     vectors, table = service.embed_and_predict(lc, lc_mask, spec, spec_mask, batch_size=3, progress=False)
-    assert vectors.shape == (n, cfg.fused_dim) and vectors.dtype == np.float32
+    assert vectors.shape == (n, cfg.embedding_dim) and vectors.dtype == np.float32
     assert list(table["missing_modality"]) == ["", "", "lightcurve", "", "", "", ""]
     for name in cfg.heads.properties:
         assert (table[f"pred_{name}_lo"] <= table[f"pred_{name}"]).all()

@@ -3,6 +3,8 @@
 Frozen encoders run once, in eval mode, over every star; the stage then trains on the cached
 pooled vectors (the reference code recomputed frozen encoders at every step). A cross-modal
 retrieval score (does a star's fused spectrum vector find its own light curve?) is logged.
+``pooled`` lets a caller that already holds the encoder outputs (``training.ablation``) skip the
+encoding. A ``residual`` fusion standardises its inputs with training-split statistics first.
 """
 
 from __future__ import annotations
@@ -37,9 +39,17 @@ def encode_all(
     return torch.cat(lcs), torch.cat(specs)
 
 
-def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageContext) -> StageResult:
-    lc_pooled, spec_pooled = encode_all(model, data, progress=ctx.progress)
+def run(
+    model: DesaModel,
+    data: SurveyTensors,
+    config: AlignConfig,
+    ctx: StageContext,
+    *,
+    pooled: tuple[Tensor, Tensor] | None = None,
+) -> StageResult:
+    lc_pooled, spec_pooled = pooled or encode_all(model, data, progress=ctx.progress)
     train_rows, val_rows = data.rows("train"), data.rows("val")
+    model.dualformer.fit_input_scaling(spec_pooled[train_rows], lc_pooled[train_rows])
 
     def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         fused = model.dualformer(spec_pooled[rows], lc_pooled[rows])
@@ -49,6 +59,7 @@ def run(model: DesaModel, data: SurveyTensors, config: AlignConfig, ctx: StageCo
             model.projection,
             var_weight=config.var_weight,
             cross_weight=config.cross_weight,
+            info_weight=config.info_weight,
         )
         terms["retrieval"] = torch.tensor(retrieval_accuracy(fused.e_s, fused.e_l))
         return terms

@@ -4,6 +4,7 @@ As in the paper, the encoders stay frozen (their pooled outputs are computed onc
 heads train; with ``tune_fusion`` (the default) the DualFormer and the projection W train too,
 under the dual-projection loss kept as a regulariser, and the eigenbasis is recomputed at the end.
 Supervision uses training-split labels only; calibration uses the validation split.
+``pooled`` lets a caller that already holds the encoder outputs skip the encoding.
 """
 
 from __future__ import annotations
@@ -31,8 +32,15 @@ def final_features(model: DesaModel, data: SurveyTensors, *, progress: bool = Tr
     return torch.cat((out.p_s, out.p_l), dim=-1)
 
 
-def run(model: DesaModel, data: SurveyTensors, config: FinetuneConfig, ctx: StageContext) -> StageResult:
-    lc_pooled, spec_pooled = encode_all(model, data, progress=ctx.progress)
+def run(
+    model: DesaModel,
+    data: SurveyTensors,
+    config: FinetuneConfig,
+    ctx: StageContext,
+    *,
+    pooled: tuple[Tensor, Tensor] | None = None,
+) -> StageResult:
+    lc_pooled, spec_pooled = pooled or encode_all(model, data, progress=ctx.progress)
     tune_fusion = config.tune_fusion
     if not tune_fusion:
         with torch.no_grad():
@@ -60,7 +68,13 @@ def run(model: DesaModel, data: SurveyTensors, config: FinetuneConfig, ctx: Stag
         bce = binary_cross_entropy(out.binary_logit, binary[rows], binary_valid[rows])
         loss = nll + bce
         if tune_fusion and config.align_weight > 0:
-            align = dual_projection_loss(fused.e_s, fused.e_l, model.projection, var_weight=config.var_weight)
+            align = dual_projection_loss(
+                fused.e_s,
+                fused.e_l,
+                model.projection,
+                var_weight=config.var_weight,
+                info_weight=config.info_weight,
+            )
             loss = loss + config.align_weight * align["loss"]
             terms["align"] = align["loss"]
         return {"loss": loss, "nll": nll, "bce": bce, **terms}
