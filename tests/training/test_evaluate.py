@@ -17,6 +17,18 @@ def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nda
     return z, lc, spec
 
 
+def _method_scores() -> tuple[dict, dict]:
+    """A few-shot R² entry and one method's scores, as render_markdown reads them."""
+    r2 = {"mean": 0.5, "std": 0.1}
+    return r2, {
+        "dim": 4,
+        "few_shot_r2_cmd": r2,
+        "few_shot_r2_hr": r2,
+        "binary_auc_probe": 0.7,
+        "binary_ap_probe": 0.4,
+    }
+
+
 def test_clip_baseline_learns_to_retrieve_the_partner_modality() -> None:
     _, lc, spec = _paired()
     train, val = np.arange(0, 240), np.arange(240, 300)
@@ -101,14 +113,7 @@ def test_interval_coverage_and_markdown() -> None:
         }
     )
     assert interval_coverage(t) == {"teff_k": 0.75}
-    r2 = {"mean": 0.5, "std": 0.1}
-    method = {
-        "dim": 4,
-        "few_shot_r2_cmd": r2,
-        "few_shot_r2_hr": r2,
-        "binary_auc_probe": 0.7,
-        "binary_ap_probe": 0.4,
-    }
+    r2, method = _method_scores()
     text = render_markdown(
         {
             "n_test": 4,
@@ -159,14 +164,7 @@ def test_binary_detection_section_reports_the_detectable_label_bins_and_oracle()
     assert sum(r["n_binaries"] for r in b["is_binary_by_period"]) == b["is_binary"]["n_positive"]
     short = b["is_binary_by_period"][0]
     assert short["oracle"] > 0.95 and short["oracle"] > b["is_binary_by_period"][2]["oracle"]
-    r2 = {"mean": 0.5, "std": 0.1}
-    method = {
-        "dim": 4,
-        "few_shot_r2_cmd": r2,
-        "few_shot_r2_hr": r2,
-        "binary_auc_probe": 0.7,
-        "binary_ap_probe": 0.4,
-    }
+    r2, method = _method_scores()
     text = render_markdown(
         {
             "n_test": 200,
