@@ -10,14 +10,25 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
-#: Axis labels of every axis model in the page's Bokeh documents (labels are drawn on canvas).
+#: Axis labels of the axes reachable from the page's Bokeh roots (labels are drawn on canvas).
+#: A document's model registry can keep a replaced figure's models, so the walk starts at the roots.
 _AXIS_LABELS_JS = """() => {
     const labels = [];
-    for (const doc of Bokeh.documents) {
-        for (const model of doc._all_models.values()) {
-            if (typeof model.axis_label === "string") labels.push(model.axis_label);
+    const seen = new Set();
+    const walk = (value) => {
+        if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return;
+        if (Array.isArray(value)) { value.forEach(walk); return; }
+        if (value instanceof Map) { value.forEach(walk); return; }
+        if (value.attributes !== undefined && value.id !== undefined) {
+            if (seen.has(value.id)) return;
+            seen.add(value.id);
+            if (typeof value.axis_label === "string") labels.push(value.axis_label);
+            Object.values(value.attributes).forEach(walk);
+            return;
         }
-    }
+        Object.values(value).forEach(walk);
+    };
+    for (const doc of Bokeh.documents) doc.roots().forEach(walk);
     return labels;
 }"""
 
