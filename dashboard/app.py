@@ -29,6 +29,18 @@ from data.settings import survey_dir
 TITLE = "DESA stellar embedding explorer"
 
 
+def _no_web_font() -> None:
+    """Every resource the page loads comes from this server: Panel's Fast design otherwise links
+    Open Sans from Google Fonts, which an offline observatory server cannot reach and which would
+    tell a third party who opened the page. (A subclass of the design cannot do it: Panel resolves
+    the design's own files by its class name.)"""
+    fast = pn.theme.fast.Fast
+    fast._resources = {kind: res for kind, res in fast._resources.items() if kind != "font"}
+
+
+_no_web_font()
+
+
 def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     """The page for one session: the explorer, or one clear message if there is no catalogue.
 

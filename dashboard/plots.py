@@ -18,6 +18,8 @@ import holoviews as hv
 import holoviews.plotting.bokeh  # registers the bokeh backend that .opts needs
 import numpy as np
 import pandas as pd
+from bokeh.core.validation import silence
+from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
@@ -44,6 +46,11 @@ CATEGORY_COLORS = (
 #: storms (holoviews issue 6672).
 FRAME_WIDTH, FRAME_HEIGHT = 340, 290
 TOOLS = ["box_select", "lasso_select"]
+
+# The views' figures are fixed by frame_width/frame_height (above), which Bokeh honours but its
+# validator ignores: it would log W-1005 for each of them on every served page. Giving them an
+# outer width or no sizing mode instead distorts or re-flows the frames, so that one check is off.
+silence(FIXED_SIZING_MODE, True)
 #: Hover tooltips appear once at most this many stars are in the visible range (zoomed in).
 HOVER_MAX_POINTS = 1500
 #: Columns shown in a hover tooltip when the catalogue has them (after the star id).

@@ -22,6 +22,8 @@ import dashboard
 from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
 
 N_STARS = 3000
+#: The served app's log file per URL (the ``app_log`` fixture).
+SERVER_LOGS: dict[str, Path] = {}
 _SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
 
 
@@ -81,6 +83,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> It
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"panel serve did not start; see {log_path}")
                 time.sleep(0.5)
+            SERVER_LOGS[url] = log_path
             yield url
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -89,3 +92,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> It
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=15)
+
+
+@pytest.fixture
+def app_log(app_url: str) -> Path:
+    """The log file of the server behind ``app_url`` (stdout and stderr of `panel serve`)."""
+    return SERVER_LOGS[app_url]
