@@ -24,6 +24,7 @@ from dashboard.export import (
 )
 from dashboard.state import DashboardState
 from data.provenance import file_sha256, provenance
+from data.storage import SurveyStore
 
 EXPRESSION = "binary_prob > 0.9 and true_population in ['sync_binary', 'wide_binary', 'ñ']"
 
@@ -84,7 +85,7 @@ def test_each_format_reads_back_with_units_and_provenance(
         assert meta["selection"] == EXPRESSION
     assert meta["checkpoint_sha256"] == SYNTHETIC_EMBED["checkpoint_sha256"]
     assert meta["model_run"] == "synthetic"
-    assert meta["catalogue_sha256"] == file_sha256(survey_dir / "store" / "catalog.parquet")
+    assert meta["catalogue_sha256"] == file_sha256(SurveyStore(survey_dir).catalog_path)
     assert meta["n_rows"] == str(state.n_selected)
     assert meta["software"].startswith("desa-explorer")
     assert datetime.datetime.fromisoformat(meta["date"]).tzinfo is not None
