@@ -97,8 +97,11 @@ def export_selection(
     expression: str,
     max_rows: int = DEFAULT_MAX_ROWS,
     user: str | None = None,
+    generation: str | None = None,
 ) -> Path:
     """Write the selected rows ``frame`` to ``path`` (atomically) with units and provenance.
+
+    ``generation`` is the store generation the rows come from (provenance); None: the current one.
 
     Raises
     ------
@@ -110,7 +113,7 @@ def export_selection(
     if fmt not in EXPORT_FORMATS:
         raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
     check_size(len(frame), max_rows)
-    meta = provenance(survey_dir, expression, len(frame), user=user)
+    meta = provenance(survey_dir, expression, len(frame), user=user, generation=generation)
     return export_table(frame, Path(path), fmt=fmt, meta=_format_meta(meta, fmt))
 
 
@@ -146,5 +149,11 @@ def selection_export(state: Any, survey_dir: Path, fmt: str, folder: ExportFolde
     frame = frame[export_columns(frame)]
     path = folder.new_path(default_filename(survey_dir, fmt))
     return export_selection(
-        frame, path, fmt=fmt, survey_dir=survey_dir, expression=state.expression, **kwargs
+        frame,
+        path,
+        fmt=fmt,
+        survey_dir=survey_dir,
+        expression=state.expression,
+        generation=state.generation,
+        **kwargs,
     )
