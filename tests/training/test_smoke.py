@@ -59,3 +59,36 @@ def test_embed_writes_layout_and_ignores_labels(synthetic_store: SurveyStore) ->
     second = np.asarray(synthetic_store.read_array("embedding", mmap=False))
     np.testing.assert_array_equal(first, second)
     assert synthetic_store.read_manifest()["embed"]["layout"]["mode"] == "fit_all"
+
+
+def test_restart_keeps_the_old_run_until_the_new_one_has_finished(
+    synthetic_store: SurveyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import run as run_module
+
+    config = load_config("tiny")
+    final = run_module.run_dir(synthetic_store, config)
+    old = train(config, synthetic_store, stages=("pretrain_lightcurve",), progress=False).checkpoint
+    old_bytes = old.read_bytes()
+    seen = []
+
+    class Killed:
+        @staticmethod
+        def run(model, data, stage_config, ctx) -> None:
+            seen.append((ctx.run_dir.name, old.read_bytes() == old_bytes))
+            raise RuntimeError("killed")
+
+    monkeypatch.setitem(run_module.STAGE_MODULES, "pretrain_spectrum", Killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(config, synthetic_store, restart=True, stages=("pretrain_spectrum",), progress=False)
+    assert seen == [(f".{config.name}.restart", True)], "the new run trains beside the intact old one"
+    assert old.read_bytes() == old_bytes, "a failed --restart changed the old run"
+    monkeypatch.undo()
+    new = train(config, synthetic_store, restart=True, stages=("pretrain_spectrum",), progress=False)
+    assert new.checkpoint == final / "model.pt"
+    assert load_checkpoint(new.checkpoint)[1]["stages_done"] == ["pretrain_spectrum"]
+    assert sorted(p.name for p in final.parent.iterdir()) == [f".{config.name}.lock", config.name]
+    # A kill between the swap's two renames: the next train puts the previous run back.
+    final.rename(final.with_name(f".{config.name}.old"))
+    train(config, synthetic_store, resume=True, stages=(), progress=False)
+    assert load_checkpoint(final / "model.pt")[1]["stages_done"] == ["pretrain_spectrum"]
