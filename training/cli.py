@@ -201,6 +201,8 @@ def cmd_export(args: argparse.Namespace) -> None:
 #: ``desa serve`` options passed to ``panel serve`` unchanged (secrets go through the environment).
 OAUTH_OPTIONS = ("oauth_provider", "oauth_key", "oauth_redirect_uri", "oauth_extra_params", "oauth_jwt_user")
 COOKIE_SECRET_FILE = ".desa_cookie_secret"
+#: The ``panel serve --plugins`` module answering ``/liveness`` without building a page.
+LIVENESS_PLUGIN = "dashboard.liveness"
 
 
 def _auth_on(args: argparse.Namespace) -> bool:
@@ -252,7 +254,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         if value:
             cmd += [f"--{name.replace('_', '-')}", value]
     if args.liveness:
-        cmd += ["--liveness", "--liveness-endpoint", args.liveness_endpoint.strip("/")]
+        # Ours, not Panel's --liveness: that one builds a whole page for anonymous callers.
+        cmd += ["--plugins", LIVENESS_PLUGIN]
     return cmd
 
 
@@ -359,6 +362,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         **serve_environment(args, store.root.parent),
         "DESA_DATA_DIR": str(store.root.parent),
         "DESA_SURVEY": store.root.name,
+        "DESA_LIVENESS_ENDPOINT": args.liveness_endpoint.strip("/"),
     }
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
     subprocess.run(cmd, env=env, check=False)
@@ -542,7 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--prefix", default=None, help="URL prefix when the proxy serves under a sub-path")
     s.add_argument("--use-xheaders", action="store_true", help="trust the proxy's X-Forwarded-* headers")
-    s.add_argument("--liveness", action="store_true", help="answer GET /liveness for monitors and probes")
+    s.add_argument(
+        "--liveness",
+        action="store_true",
+        help="answer GET /liveness for monitors and probes (no login; never builds a page)",
+    )
     s.add_argument("--liveness-endpoint", default="liveness", help="path of the liveness endpoint")
     return parser
 

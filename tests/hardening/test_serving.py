@@ -12,6 +12,7 @@ import http.cookiejar
 import json
 import re
 import stat
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +21,14 @@ from pathlib import Path
 import pytest
 from served import desa_serve, status, synthetic_module
 
-from training.cli import COOKIE_SECRET_FILE, build_parser, cookie_secret, serve_command, serve_environment
+from training.cli import (
+    COOKIE_SECRET_FILE,
+    LIVENESS_PLUGIN,
+    build_parser,
+    cookie_secret,
+    serve_command,
+    serve_environment,
+)
 
 USER, PASSWORD = "astro", "correct horse battery staple"
 SECRET = "DESA-H9-OUTSIDE-SECRET-7f3a"
@@ -74,7 +82,8 @@ def test_command_has_auth_processes_liveness_and_proxy_flags(tmp_path: Path) -> 
     assert _flag(cmd, "--port") == "8080"
     assert _flag(cmd, "--basic-auth") == str(passwords)
     assert _flag(cmd, "--num-procs") == "4"
-    assert _flag(cmd, "--liveness-endpoint") == "liveness" and "--liveness" in cmd
+    # Our liveness plugin, not Panel's --liveness (which builds a page for anonymous callers).
+    assert _flag(cmd, "--plugins") == LIVENESS_PLUGIN and "--liveness" not in cmd
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--allow-websocket-origin"] == [
         "desa.example.org",
         "desa.example.org:443",
@@ -197,6 +206,29 @@ def test_liveness_answers_without_login(server) -> None:
     assert code == 200 and json.loads(body) == {"/liveness": True}
     code, _, body = status(base + "/liveness?endpoint=/app")
     assert code == 200 and json.loads(body) == {"/app": True}
+    code, _, body = status(base + "/liveness?endpoint=" + urllib.parse.quote("<b>x</b>"))
+    assert code == 400 and "<b>x</b>" not in body, "an unknown endpoint is not echoed"
+
+
+def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
+    """A catalogue no page can be built from: a page build would fail, the liveness check does not.
+
+    Panel's own ``--liveness`` builds the app document for ``?endpoint=/app``, for anyone (HTTP 500
+    here); ours only checks that the catalogue file is in place.
+    """
+    store = tmp_path / "data" / "broken" / "store"
+    store.mkdir(parents=True)
+    (store / "catalog.parquet").write_bytes(b"not a parquet file")
+    log_path = tmp_path / "serve.log"
+    with desa_serve(tmp_path / "data", "broken", log_path=log_path) as (url, _):
+        for _ in range(3):
+            code, _, body = status(url + "/liveness?endpoint=/app")
+            assert (code, body) == (200, '{"/app": true}'), (code, body[:300])
+        time.sleep(1.0)  # let the server write what it would log
+        assert "Traceback" not in log_path.read_text(), log_path.read_text()[-2000:]
+        status(url + "/app")  # a page request builds the document: this one fails, and says so
+        time.sleep(1.0)
+    assert "ArrowInvalid" in log_path.read_text(), "the broken catalogue did not break a page build"
 
 
 def test_unauthenticated_requests_are_refused(server) -> None:
