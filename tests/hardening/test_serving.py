@@ -331,3 +331,24 @@ def test_a_session_serves_the_configured_survey_whatever_the_url_asks(open_serve
     joined = html.unescape("\n".join(texts))
     assert re.search(rf"Survey: <code>{re.escape(str(data_root / 'hard'))}</code>", joined), joined[-500:]
     assert SECRET not in joined and "root:x:0:0" not in joined
+
+
+def test_a_running_server_gives_each_new_session_the_current_generation(tmp_path: Path) -> None:
+    """``desa ingest`` while the server runs: the next session shows the new store whole."""
+    from bokeh.client import pull_session
+
+    _import_panel_models()
+    synthetic = synthetic_module()
+    data_root = tmp_path / "data"
+    synthetic.write_synthetic_survey(data_root / "live", n=150, seed=1)
+    with desa_serve(data_root, "live", log_path=tmp_path / "serve.log") as (url, _):
+        with pull_session(url=url + "/app") as session:
+            before = html.unescape("\n".join(_texts(session.document)))
+        synthetic.write_synthetic_survey(data_root / "live", n=90, seed=2)  # a new generation
+        with pull_session(url=url + "/app") as session:
+            after = html.unescape("\n".join(_texts(session.document)))
+    assert "· 150 stars" in before and "Selected: 0 / 150" in before, before[-300:]
+    # The catalogue, its truth and the kNN index all come from the new generation: an index of
+    # the old one (150 rows) would have failed the page ("150 rows for a catalogue of 90 stars").
+    assert "· 90 stars" in after and "Selected: 0 / 90" in after, after[-300:]
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
