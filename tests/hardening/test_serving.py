@@ -274,14 +274,16 @@ def logged_in(server) -> urllib.request.OpenerDirector:
     return opener
 
 
-@pytest.mark.parametrize("attack", PATH_ATTACKS + tuple(f"/app?{q}" for q in APP_ATTACKS))
+@pytest.mark.parametrize("attack", PATH_ATTACKS)
 def test_urls_cannot_read_files_outside_the_data_folder(server, logged_in, attack: str) -> None:
+    """Paths outside the app. ``/app?...`` links are checked on the page's document below: the
+    HTTP body of ``/app`` is Bokeh's bootstrap page, which holds none of the app's text, so no
+    check of that body could see a leak."""
     base, _, outside = server
     code, _, body = status(base + attack.format(outside=outside), logged_in)
     assert SECRET not in body
     assert "root:x:0:0" not in body
-    if not attack.startswith("/app?"):
-        assert code != 200 or len(body) < 200_000, (code, body[:300])
+    assert code != 200 or len(body) < 200_000, (code, body[:300])
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +322,7 @@ def _texts(doc) -> list[str]:
 
 @pytest.mark.parametrize("query", APP_ATTACKS)
 def test_a_session_serves_the_configured_survey_whatever_the_url_asks(open_server, server, query) -> None:
+    """The document a ``/app?...`` link builds (what the browser is sent over the websocket)."""
     from bokeh.client import pull_session
 
     _import_panel_models()
