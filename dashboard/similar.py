@@ -2,9 +2,9 @@
 
 The index (exact kNN on standardised vectors with scikit-learn, the metric of
 ``desa_core.neighbours.NeighbourIndex``; that module is not imported because the dashboard may only
-import ``desa_core.serving``, which loads torch) is built once per server process and survey from
-``store/arrays/embedding.npy`` and shared by every session, like the catalogue (DASHBOARD.md
-section 2.3). ``SimilarStars`` is the ``similar``
+import ``desa_core.serving``, which loads torch) is built once per server process and store
+generation from its ``arrays/embedding.npy`` and shared by every session of that generation, like
+the catalogue (DASHBOARD.md section 2.3). ``SimilarStars`` is the ``similar``
 callable of ``DashboardState``: ``similar(rows, k)`` answers ``similar(row, k)`` and
 ``similar(expression, k)`` in selection expressions.
 """
