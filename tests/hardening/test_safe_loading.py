@@ -8,6 +8,7 @@ before its rename, it has changed no file a reader sees.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -181,12 +182,10 @@ def _die(*_args: object, **_kwargs: object) -> None:
 
 def _store_with_every_file(root: Path) -> SurveyStore:
     """A store whose current generation holds every file a store writer replaces."""
-    sys.path.insert(0, str(REPO / "tests" / "training"))
-    try:
-        from conftest import write_synthetic_store
-    finally:
-        sys.path.pop(0)
-    store = write_synthetic_store(root, n=12)
+    spec = importlib.util.spec_from_file_location("training_fixtures", REPO / "tests/training/conftest.py")
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    store = fixtures.write_synthetic_store(root, n=12)
     store.write_array("embedding", np.zeros((12, 4), np.float32))
     store.write_quarantine(pd.DataFrame({c: pd.Series(["x"], dtype="string") for c in QUARANTINE_COLUMNS}))
     return store
