@@ -153,8 +153,9 @@ def write_synthetic_survey(root: Path, n: int, seed: int = 0) -> SurveyStore:
     missing = [c.name for c in schema.ALL if c.name not in cat.columns]
     if missing:  # guards against the schema growing without this generator
         raise ValueError(f"benchmarks/synthetic.py lacks catalogue columns {missing}; add them")
-    store.write_catalog(cat)
-    store.write_truth(truth)
+    with store.new_generation("ingest", fresh=True) as new:  # readers see both or neither
+        new.write_catalog(cat)
+        new.write_truth(truth)
     return store
 
 

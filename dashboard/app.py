@@ -13,7 +13,7 @@ from dashboard.overlays import OverlaySettings
 from dashboard.safe_text import code_markdown, escape_markdown
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
-from dashboard.store import color_options, default_color, load_catalog
+from dashboard.store import color_options, default_color, load_catalog, session_generation
 from dashboard.urlstate import TextLocation, UrlSync, session_location
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
@@ -49,7 +49,10 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     """
     folder = survey_dir()
     try:
-        catalog = load_catalog(folder)
+        # One store generation for the whole session: a new one (desa ingest / embed) reaches the
+        # next session, never half of this one (data/generations.py).
+        generation = session_generation(folder)
+        catalog = load_catalog(folder, generation)
     except DataError as exc:
         message = (
             f"**No catalogue at {code_markdown(exc.path)}**; run `make demo` or `desa ingest`, or point "
@@ -60,7 +63,8 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         catalog=catalog,
         color_options=color_options(catalog),
         color_by=default_color(catalog),
-        similar=similar_for_survey(folder, len(catalog)),
+        similar=similar_for_survey(folder, len(catalog), generation=generation),
+        generation=generation,
     )
     url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()

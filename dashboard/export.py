@@ -97,8 +97,11 @@ def export_selection(
     expression: str,
     max_rows: int = DEFAULT_MAX_ROWS,
     user: str | None = None,
+    generation: str | None = None,
 ) -> Path:
     """Write the selected rows ``frame`` to ``path`` (atomically) with units and provenance.
+
+    ``generation`` is the store generation the rows come from (provenance); None: the current one.
 
     Raises
     ------
@@ -110,7 +113,7 @@ def export_selection(
     if fmt not in EXPORT_FORMATS:
         raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
     check_size(len(frame), max_rows)
-    meta = provenance(survey_dir, expression, len(frame), user=user)
+    meta = provenance(survey_dir, expression, len(frame), user=user, generation=generation)
     return export_table(frame, Path(path), fmt=fmt, meta=_format_meta(meta, fmt))
 
 
@@ -140,11 +143,61 @@ def export_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if not str(c).endswith("_path")]
 
 
-def selection_export(state: Any, survey_dir: Path, fmt: str, folder: ExportFolder, **kwargs: Any) -> Path:
-    """Export ``state``'s selection into ``folder``; returns the written file."""
-    frame = state.selected_frame()
-    frame = frame[export_columns(frame)]
+#: Rows written to estimate a file's size before the whole selection is (our choice: ~20 ms).
+SAMPLE_ROWS = 200
+
+
+def estimate_bytes(sample: pd.DataFrame, n_rows: int, fmt: str) -> int:
+    """About how large an export of ``n_rows`` rows like ``sample`` is, from writing the sample."""
+    with tempfile.TemporaryDirectory(prefix="desa_estimate_") as tmp:
+        path = export_table(sample, Path(tmp) / f"sample{EXPORT_FORMATS[fmt][1]}", fmt=fmt)
+        empty = export_table(sample.iloc[:0], Path(tmp) / f"empty{EXPORT_FORMATS[fmt][1]}", fmt=fmt)
+        header, body = empty.stat().st_size, path.stat().st_size - empty.stat().st_size
+    return header + int(body * n_rows / max(len(sample), 1))
+
+
+def selection_export(
+    state: Any,
+    survey_dir: Path,
+    fmt: str,
+    folder: ExportFolder,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Export ``state``'s selection into ``folder``; returns the written file.
+
+    The size is checked before the selection is copied or written: the row count against
+    ``max_rows``, and with ``max_bytes`` the size estimated from a sample (:func:`estimate_bytes`),
+    so an oversized request costs milliseconds, not a full export.
+
+    Raises
+    ------
+    ExportError
+        When nothing is selected, or the selection is above ``max_rows`` rows or ``max_bytes``.
+    """
+    check_size(state.n_selected, max_rows)
+    columns = export_columns(state.catalog)
+    if max_bytes is not None:
+        sample = state.catalog.loc[state.mask, columns].iloc[:SAMPLE_ROWS]
+        expected = estimate_bytes(sample, state.n_selected, fmt)
+        if expected > max_bytes:
+            raise ExportError(
+                f"the {fmt.upper()} file of {state.n_selected:,} stars would be about "
+                f"{expected / 2**20:.0f} MiB, above the {max_bytes // 2**20} MiB a browser download can "
+                f"carry: narrow the selection, try FITS (the most compact), or run 'desa export' on "
+                f"the server."
+            )
+    frame = state.selected_frame(columns)
     path = folder.new_path(default_filename(survey_dir, fmt))
     return export_selection(
-        frame, path, fmt=fmt, survey_dir=survey_dir, expression=state.expression, **kwargs
+        frame,
+        path,
+        fmt=fmt,
+        survey_dir=survey_dir,
+        expression=state.expression,
+        max_rows=max_rows,
+        generation=state.generation,
+        **kwargs,
     )

@@ -2,9 +2,9 @@
 
 The index (exact kNN on standardised vectors with scikit-learn, the metric of
 ``desa_core.neighbours.NeighbourIndex``; that module is not imported because the dashboard may only
-import ``desa_core.serving``, which loads torch) is built once per server process and survey from
-``store/arrays/embedding.npy`` and shared by every session, like the catalogue (DASHBOARD.md
-section 2.3). ``SimilarStars`` is the ``similar``
+import ``desa_core.serving``, which loads torch) is built once per server process and store
+generation from its ``arrays/embedding.npy`` and shared by every session of that generation, like
+the catalogue (DASHBOARD.md section 2.3). ``SimilarStars`` is the ``similar``
 callable of ``DashboardState``: ``similar(rows, k)`` answers ``similar(row, k)`` and
 ``similar(expression, k)`` in selection expressions.
 """
@@ -74,19 +74,26 @@ class SimilarStars:
         return self.query(rows, k)[0]
 
 
+#: Indexes kept per process (one per survey generation in use): our choice, as for the catalogue.
+MAX_CACHED = 4
 _CACHE: dict[tuple[str, int, int], SimilarStars] = {}
 _LOCK = threading.Lock()
 
 
-def similar_for_survey(survey_dir: Path, n_rows: int | None = None) -> SimilarStars | None:
+def similar_for_survey(
+    survey_dir: Path, n_rows: int | None = None, *, generation: str | None = None
+) -> SimilarStars | None:
     """The survey's ``SimilarStars``, built once per process; None when it has no embedding yet.
+
+    ``generation`` pins the store generation (dashboard.store.session_generation); None: the
+    current one.
 
     Raises
     ------
     data.errors.DataError
         When the embedding does not have one row per catalogue star (``n_rows``).
     """
-    store = SurveyStore(Path(survey_dir).expanduser().resolve())
+    store = SurveyStore(Path(survey_dir).expanduser().resolve(), generation=generation)
     path = store.array_path(EMBEDDING)
     if not path.is_file():
         return None
@@ -104,6 +111,8 @@ def similar_for_survey(survey_dir: Path, n_rows: int | None = None) -> SimilarSt
             found = SimilarStars(embedding)
             for old in [k for k in _CACHE if k[0] == key[0]]:
                 del _CACHE[old]
+            while len(_CACHE) >= MAX_CACHED:  # older generations of the survey
+                del _CACHE[next(iter(_CACHE))]
             _CACHE[key] = found
     if n_rows is not None and found.n_rows != n_rows:
         raise DataError(

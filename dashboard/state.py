@@ -48,6 +48,12 @@ class DashboardState(param.Parameterized):
     similar = param.Callable(
         default=None, doc="(rows, k) -> the k rows nearest in embedding space (dashboard/similar.py)."
     )
+    generation = param.String(
+        default=None,
+        allow_None=True,
+        doc="The store generation the catalogue came from (data/generations.py); the session's "
+        "arrays, embedding and provenance come from the same one. None: the current one.",
+    )
 
     def __init__(self, *, color_options: dict[str, str] | None = None, **params: Any) -> None:
         color_by = params.pop("color_by", None)

@@ -57,8 +57,8 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pn.cache(max_items=4)
-def _load(path: str) -> pd.DataFrame:
-    store = SurveyStore(Path(path))
+def _load(path: str, generation: str) -> pd.DataFrame:
+    store = SurveyStore(Path(path), generation=generation)
     df = store.read_catalog()
     truth = store.read_truth()
     if truth is not None:
@@ -130,17 +130,30 @@ def median_reddening(df: pd.DataFrame) -> tuple[float, float]:
     return float(np.median(values[:, 0])), float(np.median(values[:, 1]))
 
 
-def load_catalog(survey_dir: Path) -> pd.DataFrame:
+def session_generation(survey_dir: Path) -> str:
+    """The store generation a new session shows: the current one ("" for a store without them).
+
+    Read once per session, so a session never mixes two generations; the next session after
+    ``desa ingest`` or ``desa embed`` gets the new one (data/generations.py).
+    """
+    return SurveyStore(Path(survey_dir)).generation or ""
+
+
+def load_catalog(survey_dir: Path, generation: str | None = None) -> pd.DataFrame:
     """The catalogue of one survey joined with its truth (columns prefixed ``true_``).
 
-    Cached per process: every session gets the same frame, which must not be modified.
+    ``generation`` pins the store generation (``session_generation``); None: the current one.
+    Cached per process and generation: every session gets the same frame, which must not be
+    modified.
 
     Raises
     ------
     data.errors.DataError
         When the survey has no catalogue.
     """
-    return _load(str(Path(survey_dir).expanduser().resolve()))
+    if generation is None:
+        generation = session_generation(survey_dir)
+    return _load(str(Path(survey_dir).expanduser().resolve()), generation)
 
 
 def categorical_columns(df: pd.DataFrame) -> list[str]:

@@ -317,7 +317,8 @@ def ingest_survey(
     raw_dir
         Folder with a Gaia table and Kepler/LAMOST FITS files (searched recursively).
     store
-        Destination store; its catalogue, arrays, truth, quarantine and manifest are replaced.
+        Destination store; its catalogue, arrays, truth, quarantine and manifest are replaced by
+        a new generation, without the previous embedding, layout or predictions.
     seed
         Seed of the star-level split (recorded in the manifest).
     progress
@@ -387,41 +388,43 @@ def ingest_survey(
         raise DataError(raw_dir, "stars", "no star has both a light curve and a spectrum")
     catalog = _catalogue(keep, lcs, specs, store.root, seed)
     _record_lightcurve_spans(catalog, [lcs[k] for k in keep["kic_id"]])
-    store.write_catalog(catalog)
-    store.write_array("lc_channels", np.stack([lcs[k].arrays[0] for k in keep["kic_id"]]).astype(np.float32))
-    store.write_array("lc_mask", np.stack([lcs[k].arrays[1] for k in keep["kic_id"]]).astype(bool))
-    store.write_array(
-        "spec_flux", np.stack([specs[o].arrays[0] for o in keep["lamost_obsid"]]).astype(np.float32)
-    )
-    store.write_array("spec_mask", np.stack([specs[o].arrays[1] for o in keep["lamost_obsid"]]).astype(bool))
-    truth_path = raw_dir / "truth.parquet"
-    if truth_path.is_file():
-        truth = pd.read_parquet(truth_path)
-        truth = catalog[["row", "kic_id"]].merge(truth, on="kic_id", how="left", validate="one_to_one")
-        store.write_truth(truth.sort_values("row").reset_index(drop=True))
     qdf = pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)).astype("string")
-    store.write_quarantine(qdf)
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in qdf["reason"])
-    seconds = time.perf_counter() - start
-    summary = IngestSummary(
-        len(catalog), len(qdf), dict(reasons), int(len(gaia) - len(catalog) + dup.sum()), seconds
-    )
-    store.update_manifest(
-        ingest={
-            "raw_dir": str(raw_dir),
-            "gaia_table": str(gaia_path),
-            "n_files": len(tasks),
-            "n_stars": summary.n_stars,
-            "n_quarantined": summary.n_quarantined,
-            "n_rejected_stars": summary.n_rejected_stars,
-            "reasons": summary.reasons,
-            "seed": seed,
-            "split_fractions": [0.7, 0.15, 0.15],
-            "n_lightcurves_cut": int(np.sum(catalog["lc_span_d"] > preprocess.LC_SPAN_D + 1.0)),
-            "seconds": round(seconds, 2),
-        },
-        grids=preprocess.grid_description(),
-    )
+    # A fresh generation: the embedding, layout and predictions of the previous catalogue go, and
+    # readers see the new catalogue, arrays, truth and quarantine together (data/generations.py).
+    with store.new_generation("ingest", fresh=True) as new:
+        new.write_catalog(catalog)
+        kics, obsids = keep["kic_id"], keep["lamost_obsid"]
+        new.write_array("lc_channels", np.stack([lcs[k].arrays[0] for k in kics]).astype(np.float32))
+        new.write_array("lc_mask", np.stack([lcs[k].arrays[1] for k in kics]).astype(bool))
+        new.write_array("spec_flux", np.stack([specs[o].arrays[0] for o in obsids]).astype(np.float32))
+        new.write_array("spec_mask", np.stack([specs[o].arrays[1] for o in obsids]).astype(bool))
+        truth_path = raw_dir / "truth.parquet"
+        if truth_path.is_file():
+            truth = pd.read_parquet(truth_path)
+            truth = catalog[["row", "kic_id"]].merge(truth, on="kic_id", how="left", validate="one_to_one")
+            new.write_truth(truth.sort_values("row").reset_index(drop=True))
+        new.write_quarantine(qdf)
+        seconds = time.perf_counter() - start
+        summary = IngestSummary(
+            len(catalog), len(qdf), dict(reasons), int(len(gaia) - len(catalog) + dup.sum()), seconds
+        )
+        new.update_manifest(
+            ingest={
+                "raw_dir": str(raw_dir),
+                "gaia_table": str(gaia_path),
+                "n_files": len(tasks),
+                "n_stars": summary.n_stars,
+                "n_quarantined": summary.n_quarantined,
+                "n_rejected_stars": summary.n_rejected_stars,
+                "reasons": summary.reasons,
+                "seed": seed,
+                "split_fractions": [0.7, 0.15, 0.15],
+                "n_lightcurves_cut": int(np.sum(catalog["lc_span_d"] > preprocess.LC_SPAN_D + 1.0)),
+                "seconds": round(seconds, 2),
+            },
+            grids=preprocess.grid_description(),
+        )
     log.info(
         "ingested %d stars, %d quarantine rows in %.1f s",
         summary.n_stars,

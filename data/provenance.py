@@ -47,9 +47,13 @@ def provenance(
     *,
     user: str | None = None,
     now: datetime.datetime | None = None,
+    generation: str | None = None,
 ) -> dict[str, str]:
-    """The provenance of an export of ``n_rows`` stars selected by ``expression``."""
-    store = SurveyStore(Path(survey_dir))
+    """The provenance of an export of ``n_rows`` stars selected by ``expression``.
+
+    ``generation`` is the store generation the rows come from; None: the current one.
+    """
+    store = SurveyStore(Path(survey_dir), generation=generation)
     manifest = store.read_manifest()
     embed = manifest.get("embed", {})
     now = now or datetime.datetime.now(datetime.UTC)

@@ -40,9 +40,10 @@ evaluates to the same mask.
 
 Limits (data/query_tree.py) bound what one text can cost, whoever sends it (a typed box, a shared
 link): ``MAX_LENGTH`` characters, ``MAX_DEPTH`` levels of nesting, ``MAX_NUMBER_LENGTH`` characters
-per number, ``MAX_TESTS`` conditions and ``MAX_VERTICES`` vertices per lasso; a server also
-passes ``max_seconds`` to bound evaluation. Any text, however malformed, either parses or raises
-``ExpressionError``.
+per number, ``MAX_TESTS`` conditions, ``MAX_VERTICES`` vertices per lasso, ``MAX_SIMILAR``
+``similar()`` calls and ``k`` up to ``MAX_K``; a server also passes ``max_seconds`` to bound
+evaluation (checked before every condition and before every kNN query). Any text, however
+malformed, either parses or raises ``ExpressionError``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from data.query_tree import (
     MAX_LENGTH,
     MAX_NUMBER_LENGTH,
     MAX_QUOTE,
+    MAX_SIMILAR,
     MAX_TESTS,
     MAX_VERTICES,
     And,
@@ -96,6 +98,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_NUMBER_LENGTH",
     "MAX_QUOTE",
+    "MAX_SIMILAR",
     "MAX_TESTS",
     "MAX_VERTICES",
     "And",
@@ -188,6 +191,7 @@ class _Parser:
         self.depth = 0
         self.tests = 0  # conditions so far (MAX_TESTS)
         self.vertices = 0  # vertices of the lasso being read (MAX_VERTICES)
+        self.similars = 0  # similar() calls so far (MAX_SIMILAR)
 
     # token helpers
     @property
@@ -410,6 +414,9 @@ class _Parser:
     def similar(self) -> Node:
         token = self.tok
         self.count_test(token)
+        self.similars += 1
+        if self.similars > MAX_SIMILAR:
+            raise self.error(f"more than {MAX_SIMILAR} similar() in one expression; select in steps", token)
         self.i += 1
         self.expect("(", "after similar")
         target: int | Node

@@ -101,13 +101,16 @@ class _Evaluator:
         dtype = np.float32 if col.dtype == np.float32 else np.float64
         return col.to_numpy(dtype=dtype, na_value=np.nan)
 
-    def eval(self, node: Node) -> np.ndarray:
+    def check_time(self, node: Node) -> None:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise self.error(
                 f"evaluating the expression took more than {self.max_seconds:g} s for {self.n:,} stars; "
                 f"use fewer conditions",
                 node,
             )
+
+    def eval(self, node: Node) -> np.ndarray:
+        self.check_time(node)
         method = getattr(self, f"eval_{type(node).__name__.lower()}", None)
         if method is None:
             raise TypeError(f"not an expression node: {node!r}")
@@ -207,6 +210,7 @@ class _Evaluator:
             query = rows[self.eval(node.target)]
             if len(query) == 0:
                 raise self.error("the expression inside similar() selects no stars", node)
+        self.check_time(node)  # the inner expression may have used the budget up
         found = np.asarray(self.similar(query, node.k), dtype=np.int64)
         return np.isin(rows, found)
 

@@ -15,8 +15,12 @@ import numpy as np
 MAX_LENGTH = 100_000
 #: Deepest nesting of brackets and ``not`` accepted.
 MAX_DEPTH = 64
-#: Largest ``k`` in ``similar(..., k)``.
-MAX_K = 100_000
+#: Largest ``k`` in ``similar(..., k)`` (our choice: "stars like these" means tens to thousands;
+#: a larger neighbourhood is a selection by other means). One query costs ~0.1 s at 2x10^5 stars.
+MAX_K = 10_000
+#: Most ``similar()`` calls in one expression, nested or not (our choice: each is one kNN query
+#: over every star, not interruptible by ``max_seconds``; 64 nested ones were accepted before).
+MAX_SIMILAR = 4
 #: Longest number literal: ``repr`` of any float fits, and ``int()`` stays far below Python's
 #: 4,300-digit limit (and its quadratic cost).
 MAX_NUMBER_LENGTH = 100

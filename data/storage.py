@@ -3,24 +3,29 @@
 A survey folder holds everything about one set of stars::
 
     <survey>/raw/             files in archive formats (Kepler LLC FITS, LAMOST FITS, Gaia table)
-    <survey>/store/catalog.parquet     one row per star, keyed by int32 ``row`` (data.catalog)
-    <survey>/store/truth.parquet       ground truth for simulated stars, keyed by ``row``
-    <survey>/store/quarantine.parquet  every rejected file or star with its reason
-    <survey>/store/manifest.json       versions, seed, configs and grids of what was written
-    <survey>/store/arrays/<name>.npy   per-star arrays, first axis = ``row`` (memory-mapped)
+    <survey>/store/           the catalogue store, in generations (data/generations.py):
+        CURRENT                            the current generation's name
+        generations/<g>/catalog.parquet    one row per star, keyed by int32 ``row`` (data.catalog)
+        generations/<g>/truth.parquet      ground truth for simulated stars, keyed by ``row``
+        generations/<g>/quarantine.parquet every rejected file or star with its reason
+        generations/<g>/manifest.json      versions, seed, configs and grids of what was written
+        generations/<g>/arrays/<name>.npy  per-star arrays, first axis = ``row`` (memory-mapped)
     <survey>/models/<run>/             checkpoints and logs of a training run
     <survey>/reports/                  evaluation reports
 
-Every write goes to a temporary file beside its target and is then renamed with ``os.replace``,
-so a reader never sees a half-written file, even after ``kill -9``.
+A step writes a new generation and switches ``CURRENT`` to it when all its files are written
+(``SurveyStore.new_generation``), so readers see one step's outputs together or not at all. A
+store from before generations (the same files directly in ``store/``) reads as before.
+
+Every file is written to a temporary file beside its target, fsynced and renamed with
+``os.replace`` (data/atomic.py, re-exported here), so a reader never sees a half-written file,
+even after ``kill -9`` or a power cut.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,61 +34,29 @@ import numpy as np
 import pandas as pd
 
 from data import catalog as schema
+from data import generations
+from data.atomic import atomic_path, atomic_write, atomic_write_text, clean_temp_files
 from data.errors import DataError
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "QUARANTINE_COLUMNS",
+    "STORE_FORMAT_VERSION",
+    "SurveyStore",
+    "atomic_path",
+    "atomic_write",
+    "atomic_write_text",
+    "clean_temp_files",
+    "export_table",
+    "to_astropy_table",
+]
 
 STORE_FORMAT_VERSION = 1
 
 QUARANTINE_COLUMNS = ("star_id", "path", "field", "reason", "stage")
 
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    old = os.umask(0o022)  # elsewhere: read by setting (not thread-safe, so only as a fallback)
-    os.umask(old)
-    return old
-
-
-@contextmanager
-def atomic_path(target: Path, *, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
-
-    The result keeps the mode of the file it replaces, else gets ``mode``, else the umask's
-    default (mkstemp's 0600 would hide reports and exports from the rest of a group). A symlink
-    target is followed: the file it points to is replaced and the link stays a link.
-    """
-    target = Path(target)
-    if target.is_symlink():
-        target = target.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if mode is None:
-            mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def atomic_write(target: Path, writer: Callable[[Path], None], *, mode: int | None = None) -> Path:
-    """Call ``writer(tmp)`` and atomically move the result onto ``target`` (mode: see atomic_path)."""
-    with atomic_path(target, mode=mode) as tmp:
-        writer(tmp)
-    return Path(target)
-
-
-def atomic_write_text(target: Path, text: str, *, mode: int | None = None) -> Path:
-    """Write text atomically."""
-    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
+#: Step name of a single write outside a step's generation (tests, one-off fixes).
+EDIT = "edit"
 
 
 class SurveyStore:
@@ -93,10 +66,73 @@ class SurveyStore:
     ----------
     root
         The survey folder (see the module docstring). It need not exist yet.
+    generation
+        Read this generation only (see :meth:`snapshot`); None follows ``CURRENT`` on every access.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, generation: str | None = None) -> None:
         self.root = Path(root)
+        self._generation = generation  # "" = pinned to a store from before generations
+        self._building: Path | None = None  # set inside new_generation: writes go there
+
+    def __repr__(self) -> str:
+        return f"SurveyStore({str(self.root)!r}, generation={self.generation!r})"
+
+    # --- generations -------------------------------------------------------------------------
+    @property
+    def generation(self) -> str | None:
+        """The generation read: pinned, else the current one; None without generations."""
+        if self._building is not None:
+            return self._building.name
+        if self._generation is not None:
+            return self._generation or None
+        return generations.current_name(self.store_dir)
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder holding the catalogue, truth, quarantine, manifest and arrays read now."""
+        if self._building is not None:
+            return self._building
+        name = self.generation
+        return self.store_dir if name is None else generations.generation_dir(self.store_dir, name)
+
+    def snapshot(self) -> SurveyStore:
+        """This store pinned to its current generation: later reads never see a newer one."""
+        return SurveyStore(self.root, generation=self.generation or "")
+
+    def steps_done(self) -> list[str]:
+        """The steps (``ingest``, ``embed``) whose outputs the generation read holds."""
+        return generations.steps_done(self.data_dir)
+
+    @contextmanager
+    def new_generation(self, step: str, *, fresh: bool = False) -> Iterator[SurveyStore]:
+        """Write a step's outputs as one new generation, made current when the block ends.
+
+        Yields a store whose reads see the current generation and whose writes go to the new one.
+        ``fresh`` starts empty instead of from the current generation's files (``ingest``: what
+        was derived from an older catalogue goes). An exception or a kill leaves the current
+        generation as it was.
+
+        Raises
+        ------
+        data.atomic.LockedError
+            When another step is writing this store.
+        """
+        if self._building is not None or self._generation is not None:
+            raise RuntimeError(f"{self!r} is pinned to one generation and read-only")
+        with generations.building(self.store_dir, step, fresh=fresh) as folder:
+            staged = SurveyStore(self.root)
+            staged._building = folder
+            yield staged
+
+    @contextmanager
+    def _writing(self) -> Iterator[SurveyStore]:
+        """The store to write into: this one inside a step, else a one-write generation."""
+        if self._building is not None:
+            yield self
+            return
+        with self.new_generation(EDIT) as staged:
+            yield staged
 
     # --- paths -----------------------------------------------------------------------------
     @property
@@ -109,23 +145,23 @@ class SurveyStore:
 
     @property
     def arrays_dir(self) -> Path:
-        return self.store_dir / "arrays"
+        return self.data_dir / "arrays"
 
     @property
     def catalog_path(self) -> Path:
-        return self.store_dir / "catalog.parquet"
+        return self.data_dir / "catalog.parquet"
 
     @property
     def truth_path(self) -> Path:
-        return self.store_dir / "truth.parquet"
+        return self.data_dir / "truth.parquet"
 
     @property
     def quarantine_path(self) -> Path:
-        return self.store_dir / "quarantine.parquet"
+        return self.data_dir / "quarantine.parquet"
 
     @property
     def manifest_path(self) -> Path:
-        return self.store_dir / "manifest.json"
+        return self.data_dir / "manifest.json"
 
     @property
     def models_dir(self) -> Path:
@@ -146,45 +182,56 @@ class SurveyStore:
         """Validate and atomically write the catalogue."""
         df = schema.coerce(df)
         schema.validate(df, source=str(self.catalog_path))
-        return atomic_write(self.catalog_path, lambda tmp: df.to_parquet(tmp, index=False))
+        with self._writing() as store:
+            atomic_write(store.catalog_path, lambda tmp: df.to_parquet(tmp, index=False))
+        return self.catalog_path
 
     def read_catalog(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Read the catalogue (optionally a subset of columns)."""
-        if not self.catalog_path.is_file():
-            raise DataError(self.catalog_path, "catalog", "not found; run `desa ingest` first")
-        df = pd.read_parquet(self.catalog_path, columns=columns)
+        path = self.catalog_path
+        if not path.is_file():
+            raise DataError(path, "catalog", "not found; run `desa ingest` first")
+        df = pd.read_parquet(path, columns=columns)
         if columns is None or "row" in columns:
-            schema.validate(df, source=str(self.catalog_path), require=schema.IDENTITY[:1])
+            schema.validate(df, source=str(path), require=schema.IDENTITY[:1])
         return df
 
     def update_catalog(self, new_columns: pd.DataFrame) -> Path:
         """Add or replace columns (aligned on ``row``) and write the catalogue atomically."""
-        df = self.read_catalog()
-        if len(new_columns) != len(df):
-            raise DataError(self.catalog_path, "row", f"{len(new_columns)} rows given, {len(df)} stored")
-        for name in new_columns.columns:
-            if name != "row":
-                df[name] = new_columns[name].to_numpy()
-        return self.write_catalog(df)
+        with self._writing() as store:
+            df = store.read_catalog()
+            if len(new_columns) != len(df):
+                raise DataError(store.catalog_path, "row", f"{len(new_columns)} rows given, {len(df)} stored")
+            for name in new_columns.columns:
+                if name != "row":
+                    df[name] = new_columns[name].to_numpy()
+            store.write_catalog(df)
+        return self.catalog_path
 
     # --- truth and quarantine ----------------------------------------------------------------
     def write_truth(self, df: pd.DataFrame) -> Path:
-        return atomic_write(self.truth_path, lambda tmp: df.to_parquet(tmp, index=False))
+        with self._writing() as store:
+            atomic_write(store.truth_path, lambda tmp: df.to_parquet(tmp, index=False))
+        return self.truth_path
 
     def read_truth(self) -> pd.DataFrame | None:
         """Ground truth keyed by ``row``, or None for a real (not simulated) survey."""
-        return pd.read_parquet(self.truth_path) if self.truth_path.is_file() else None
+        path = self.truth_path
+        return pd.read_parquet(path) if path.is_file() else None
 
     def write_quarantine(self, df: pd.DataFrame) -> Path:
         missing = set(QUARANTINE_COLUMNS) - set(df.columns)
         if missing:
             raise DataError(self.quarantine_path, ",".join(sorted(missing)), "quarantine columns missing")
-        return atomic_write(self.quarantine_path, lambda tmp: df.to_parquet(tmp, index=False))
+        with self._writing() as store:
+            atomic_write(store.quarantine_path, lambda tmp: df.to_parquet(tmp, index=False))
+        return self.quarantine_path
 
     def read_quarantine(self) -> pd.DataFrame:
-        if not self.quarantine_path.is_file():
+        path = self.quarantine_path
+        if not path.is_file():
             return pd.DataFrame({name: pd.Series(dtype="string") for name in QUARANTINE_COLUMNS})
-        return pd.read_parquet(self.quarantine_path)
+        return pd.read_parquet(path)
 
     # --- arrays ------------------------------------------------------------------------------
     def write_array(self, name: str, array: np.ndarray) -> Path:
@@ -194,7 +241,9 @@ class SurveyStore:
             with tmp.open("wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
 
-        return atomic_write(self.array_path(name), _save)
+        with self._writing() as store:
+            atomic_write(store.array_path(name), _save)
+        return self.array_path(name)
 
     def read_array(self, name: str, *, mmap: bool = True) -> np.ndarray:
         """Read one per-star array, memory-mapped by default (rows are read lazily)."""
@@ -208,12 +257,13 @@ class SurveyStore:
 
     # --- manifest ----------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.is_file():
+        path = self.manifest_path
+        if not path.is_file():
             return {"format_version": STORE_FORMAT_VERSION}
-        manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format_version") != STORE_FORMAT_VERSION:
             raise DataError(
-                self.manifest_path,
+                path,
                 "format_version",
                 f"{manifest.get('format_version')} found, {STORE_FORMAT_VERSION} expected; re-ingest",
             )
@@ -221,11 +271,13 @@ class SurveyStore:
 
     def update_manifest(self, **sections: Any) -> Path:
         """Merge top-level sections into the manifest and write it atomically."""
-        manifest = self.read_manifest()
-        manifest.update(sections)
-        manifest["format_version"] = STORE_FORMAT_VERSION
-        text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
-        return atomic_write_text(self.manifest_path, text)
+        with self._writing() as store:
+            manifest = store.read_manifest()
+            manifest.update(sections)
+            manifest["format_version"] = STORE_FORMAT_VERSION
+            text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
+            atomic_write_text(store.manifest_path, text)
+        return self.manifest_path
 
 
 #: Output formats for ``export_table``: CLI/UI name -> (astropy format, file suffix).
@@ -266,8 +318,18 @@ def to_astropy_table(df: pd.DataFrame, *, meta: dict[str, Any] | None = None) ->
     return table
 
 
-def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any] | None = None) -> Path:
-    """Write catalogue rows atomically as CSV, ECSV, VOTable or FITS with units and provenance."""
+def export_table(
+    df: pd.DataFrame,
+    path: Path,
+    *,
+    fmt: str,
+    meta: dict[str, Any] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write catalogue rows atomically as CSV, ECSV, VOTable or FITS with units and provenance.
+
+    With ``overwrite=False`` an existing ``path`` is kept and ``FileExistsError`` raised.
+    """
     if fmt not in EXPORT_FORMATS:
         raise DataError(path, "format", f"{fmt!r} unknown; choose one of {sorted(EXPORT_FORMATS)}")
     table = to_astropy_table(df, meta=meta)
@@ -285,7 +347,7 @@ def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any]
                 table[name].description = f"{table[name].description or ''} [{unit}]".strip()
     astropy_format, _ = EXPORT_FORMATS[fmt]
     if fmt == "votable":
-        return atomic_write(Path(path), lambda tmp: _write_votable(table, tmp))
+        return atomic_write(Path(path), lambda tmp: _write_votable(table, tmp), overwrite=overwrite)
     options: dict[str, Any] = {}
     if fmt == "fits":
         # FITS headers take short keys only; provenance goes in as HIERARCH cards. A key of at
@@ -297,7 +359,9 @@ def export_table(df: pd.DataFrame, path: Path, *, fmt: str, meta: dict[str, Any]
         table.meta = {"comments": [f"{k}: {v}" for k, v in table.meta.items()]}
         options["comment"] = "# "
     return atomic_write(
-        Path(path), lambda tmp: table.write(tmp, format=astropy_format, overwrite=True, **options)
+        Path(path),
+        lambda tmp: table.write(tmp, format=astropy_format, overwrite=True, **options),
+        overwrite=overwrite,
     )
 
 

@@ -49,14 +49,25 @@ def save_checkpoint(path: Path, model: DesaModel, *, metadata: dict[str, Any] | 
 
 
 def atomic_torch_save(payload: Any, path: Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    """``torch.save`` to a temporary file beside ``path``, fsync, rename into place, fsync the folder.
+
+    As ``data.atomic.atomic_path`` (which desa_core may not import, STYLE.md section 2): after a
+    power cut the file is the old one or the whole new one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path

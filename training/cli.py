@@ -150,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_survey
 
     report = evaluate_survey(
-        _store(args),
+        _store(args).snapshot(),  # one store generation, whatever desa ingest/embed do meanwhile
         checkpoint=_checkpoint(args),
         seed=args.seed,
         baselines=not args.no_baselines,
@@ -171,7 +171,8 @@ def cmd_ablate(args: argparse.Namespace) -> None:
         variants=tuple(v for v in (args.variants or "").split(",") if v),
         extra_fractions=tuple(args.extra_fraction),
     )
-    report = run_ablation(_store(args), _checkpoint(args), config, seed=args.seed, progress=not args.quiet)
+    store = _store(args).snapshot()  # one store generation, whatever desa ingest/embed do meanwhile
+    report = run_ablation(store, _checkpoint(args), config, seed=args.seed, progress=not args.quiet)
     print(report.markdown)
     print(f"ablation written to {report.folder}")
 
@@ -181,19 +182,27 @@ def cmd_export(args: argparse.Namespace) -> None:
     from data.query import expression_mask
     from data.storage import export_table
 
-    store = _store(args)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # checked again when the file gets its name
+        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
+    store = _store(args).snapshot()  # catalogue and provenance from one store generation
     catalog = store.read_catalog()
     # The dashboard's selection language: parsed, never executed (similar() needs the dashboard).
     selected = catalog[expression_mask(args.query, catalog)] if args.query else catalog
-    meta = provenance(store.root, args.query or "", len(selected))
+    meta = provenance(store.root, args.query or "", len(selected), generation=store.generation or "")
     meta["creator"] = "desa export"
-    path = export_table(selected, Path(args.out), fmt=args.format, meta=meta)
+    try:
+        path = export_table(selected, out, fmt=args.format, meta=meta, overwrite=args.overwrite)
+    except FileExistsError as exc:
+        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it") from exc
     print(f"wrote {len(selected)} stars to {path}")
 
 
 #: ``desa serve`` options passed to ``panel serve`` unchanged (secrets go through the environment).
 OAUTH_OPTIONS = ("oauth_provider", "oauth_key", "oauth_redirect_uri", "oauth_extra_params", "oauth_jwt_user")
 COOKIE_SECRET_FILE = ".desa_cookie_secret"
+#: The ``panel serve --plugins`` module answering ``/liveness`` without building a page.
+LIVENESS_PLUGIN = "dashboard.liveness"
 
 
 def _auth_on(args: argparse.Namespace) -> bool:
@@ -245,7 +254,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         if value:
             cmd += [f"--{name.replace('_', '-')}", value]
     if args.liveness:
-        cmd += ["--liveness", "--liveness-endpoint", args.liveness_endpoint.strip("/")]
+        # Ours, not Panel's --liveness: that one builds a whole page for anonymous callers.
+        cmd += ["--plugins", LIVENESS_PLUGIN]
     return cmd
 
 
@@ -352,6 +362,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         **serve_environment(args, store.root.parent),
         "DESA_DATA_DIR": str(store.root.parent),
         "DESA_SURVEY": store.root.name,
+        "DESA_LIVENESS_ENDPOINT": args.liveness_endpoint.strip("/"),
     }
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
     subprocess.run(cmd, env=env, check=False)
@@ -483,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
         'e.g. "binary_prob > 0.9 and box(bp_rp_mag, abs_g_mag, 0.8, 1.2, 3, 5)"',
     )
     s.add_argument("--format", choices=("csv", "ecsv", "votable", "fits"), default="votable")
-    s.add_argument("--out", required=True, help="output file")
+    s.add_argument("--out", required=True, help="output file (an existing one needs --overwrite)")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s = subs["serve"]
     s.add_argument("--address", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
@@ -534,7 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--prefix", default=None, help="URL prefix when the proxy serves under a sub-path")
     s.add_argument("--use-xheaders", action="store_true", help="trust the proxy's X-Forwarded-* headers")
-    s.add_argument("--liveness", action="store_true", help="answer GET /liveness for monitors and probes")
+    s.add_argument(
+        "--liveness",
+        action="store_true",
+        help="answer GET /liveness for monitors and probes (no login; never builds a page)",
+    )
     s.add_argument("--liveness-endpoint", default="liveness", help="path of the liveness endpoint")
     return parser
 

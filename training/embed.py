@@ -43,33 +43,36 @@ def embed_survey(
 ) -> EmbedSummary:
     """Embed every catalogue star with ``checkpoint`` and write the results into ``store``."""
     start = time.perf_counter()
-    service = DesaService.load(checkpoint, grids=store.read_manifest().get("grids"))
-    vectors, table = service.embed_and_predict(
-        store.read_array("lc_channels"),
-        store.read_array("lc_mask"),
-        store.read_array("spec_flux"),
-        store.read_array("spec_mask"),
-        progress=progress,
-    )
-    projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
-    log.info("fitting the UMAP layout of %d stars", len(vectors))
-    coords = projector.fit_transform(vectors)
-    store.write_array("embedding", vectors)
-    table["umap_x"], table["umap_y"] = coords[:, 0], coords[:, 1]
-    table["missing_modality"] = pd.Categorical(table["missing_modality"])
-    store.update_catalog(table)
-    sha = file_sha256(Path(checkpoint))
-    store.update_manifest(
-        embed={
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": sha,
-            "run": service.metadata.get("run"),
-            "git_commit": service.metadata.get("git_commit"),
-            "dim": int(vectors.shape[1]),
-            "layout": projector.params_,
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-    )
+    # One new generation: the embedding, the catalogue's new columns and the manifest become
+    # visible together (data/generations.py); until then readers see the previous generation.
+    with store.new_generation("embed") as new:
+        service = DesaService.load(checkpoint, grids=new.read_manifest().get("grids"))
+        vectors, table = service.embed_and_predict(
+            new.read_array("lc_channels"),
+            new.read_array("lc_mask"),
+            new.read_array("spec_flux"),
+            new.read_array("spec_mask"),
+            progress=progress,
+        )
+        projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
+        log.info("fitting the UMAP layout of %d stars", len(vectors))
+        coords = projector.fit_transform(vectors)
+        new.write_array("embedding", vectors)
+        table["umap_x"], table["umap_y"] = coords[:, 0], coords[:, 1]
+        table["missing_modality"] = pd.Categorical(table["missing_modality"])
+        new.update_catalog(table)
+        sha = file_sha256(Path(checkpoint))
+        new.update_manifest(
+            embed={
+                "checkpoint": str(checkpoint),
+                "checkpoint_sha256": sha,
+                "run": service.metadata.get("run"),
+                "git_commit": service.metadata.get("git_commit"),
+                "dim": int(vectors.shape[1]),
+                "layout": projector.params_,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
     return EmbedSummary(
         len(vectors), int(vectors.shape[1]), projector.params_, sha, time.perf_counter() - start
     )

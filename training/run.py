@@ -3,12 +3,19 @@
 The run folder ``<survey>/models/<run name>/`` holds ``config.json`` (the resolved config and git
 commit), ``metrics.jsonl``, ``state/<stage>.pt`` (resumable stage state) and ``model.pt`` (a DESA
 checkpoint, rewritten after every stage, whose metadata lists the finished stages).
+
+``--restart`` trains the new run in ``models/.<run>.restart`` beside the old one, which stays
+usable (``desa embed``, a server) until the new run has finished; then the two are swapped by
+renames. A kill between those renames is repaired by the next ``train`` (the old run comes back).
+One ``train`` at a time per run: ``models/.<run>.lock``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -17,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from data.atomic import clean_temp_files, exclusive_lock, fsync_dir
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig, spectrum_grid_mismatch
@@ -93,18 +101,70 @@ def train(
     defaults to CUDA when present, else the CPU.
     """
     info = distributed.setup(device)
-    folder = run_dir(store, config)
+    store = store.snapshot()  # every read of the run sees one store generation
+    final = run_dir(store, config)
     _check_grid(DesaConfig.preset(config.model), store)  # before any run state is written
-    if info.is_main:
-        if folder.exists() and restart:
-            shutil.rmtree(folder)
-        if folder.exists() and any(folder.iterdir()) and not resume:
-            raise RunExistsError(
-                f"{folder}: a run with this name exists; pass --resume to continue it or --restart "
-                "to discard it"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-    distributed.barrier()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = exclusive_lock(final.parent / f".{final.name}.lock", f"the run {final}")
+    with lock if info.is_main else contextlib.nullcontext():
+        if info.is_main:
+            _repair_swap(final)
+        distributed.barrier()
+        replacing = restart and final.is_dir() and any(final.iterdir())
+        folder = final.with_name(f".{final.name}.restart") if replacing else final
+        if info.is_main:
+            if replacing:
+                shutil.rmtree(folder, ignore_errors=True)  # what a killed --restart left
+            if folder.exists() and any(folder.iterdir()) and not resume and not restart:
+                raise RunExistsError(
+                    f"{folder}: a run with this name exists; pass --resume to continue it or --restart "
+                    "to replace it (the old run stays until the new one has finished)"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            clean_temp_files(folder)  # of a killed write; nothing else writes this run now
+        distributed.barrier()
+        summary = _train_in(folder, config, store, info, stages=stages, progress=progress)
+        if replacing and info.is_main:
+            _swap_in(folder, final)
+            summary.checkpoint = final / "model.pt"
+        distributed.barrier()
+    if info.world > 1:
+        distributed.teardown()
+    return summary
+
+
+def _repair_swap(final: Path) -> None:
+    """Finish or undo a ``--restart`` swap that a kill cut short (see the module docstring)."""
+    old = final.with_name(f".{final.name}.old")
+    if not old.exists():
+        return
+    if final.exists():
+        shutil.rmtree(old)  # the swap was done; only the old run's removal was cut short
+    else:
+        os.rename(old, final)  # cut between the two renames: the old run comes back
+        log.warning("%s: an interrupted --restart was undone; the previous run is back", final)
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Replace the run ``final`` by the finished run ``new``; the old one is removed last."""
+    old = final.with_name(f".{final.name}.old")
+    os.rename(final, old)
+    os.rename(new, final)
+    fsync_dir(final.parent)
+    shutil.rmtree(old)
+    log.info("%s replaced by the new run", final)
+
+
+def _train_in(
+    folder: Path,
+    config: TrainConfig,
+    store: SurveyStore,
+    info: distributed.DistInfo,
+    *,
+    stages: tuple[str, ...],
+    progress: bool,
+) -> TrainSummary:
+    """Train (or resume) the stages into the run folder ``folder``."""
     torch.manual_seed(config.seed)  # parameter initialisation; batches use their own generators
     checkpoint = folder / "model.pt"
     model, done = _initial_model(config, checkpoint)
@@ -143,8 +203,6 @@ def train(
                 save_checkpoint(folder / "aligned.pt", model, metadata=metadata)
         distributed.barrier()
     summary.seconds = time.perf_counter() - start
-    if info.world > 1:
-        distributed.teardown()
     return summary
 
 

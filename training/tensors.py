@@ -2,7 +2,10 @@
 
 Only the four observation arrays (light-curve channels and mask, spectrum flux and mask) are model
 inputs. Labels come from the truth table of a simulated survey (or a label table of a real one)
-and from Gaia photometry; they reach supervised heads only, never an encoder or the embedding.
+and from Gaia photometry. They are never a model input: training-split labels supervise (the
+pretraining NLL terms, whose gradients reach the encoders, and the property heads), validation
+labels choose epochs and calibrate, and test-split labels change nothing
+(tests/training/test_smoke.py checks both).
 """
 
 from __future__ import annotations

@@ -3,8 +3,11 @@
 A download is written into a private per-session temporary folder (data.storage writes it
 atomically) and sent to the browser through the websocket; download names hold only
 ``[A-Za-z0-9._-]``. The buttons are disabled, with the reason shown, while nothing is selected or
-the selection is larger than the row limit. A download travels as one websocket message, so a file
-above ``MAX_DOWNLOAD_BYTES`` is refused with a message (use ``desa export`` on the server).
+the selection is larger than the row limit, and the server checks the same limit again before it
+copies a row (a request need not come from the button). A download travels as one websocket
+message, so a file above ``MAX_DOWNLOAD_BYTES`` is refused with a message (use ``desa export`` on
+the server), judged from a sample before the file is written. SAMP sends a file URL, not bytes:
+it has the row limit, checked first too.
 """
 
 from __future__ import annotations
@@ -81,9 +84,15 @@ class ExportView(pn.viewable.Viewer):
     def write(self, fmt: str) -> Path:
         """Write the selection as ``fmt`` for download; raises ExportError when it cannot be sent."""
         path = selection_export(
-            self.state, Path(self.survey_dir), fmt, self._folder, max_rows=self.max_rows, user=_user()
+            self.state,
+            Path(self.survey_dir),
+            fmt,
+            self._folder,
+            max_rows=self.max_rows,
+            max_bytes=MAX_DOWNLOAD_BYTES,
+            user=_user(),
         )
-        size = path.stat().st_size
+        size = path.stat().st_size  # the estimate refused most oversized files before writing
         if size > MAX_DOWNLOAD_BYTES:
             path.unlink()
             raise ExportError(

@@ -85,8 +85,8 @@ def _pair(store: SurveyStore, values: str, mask: str, n_rows: int) -> tuple[np.n
 
 
 @pn.cache(max_items=4)
-def _survey_arrays(path: str, n_rows: int) -> SurveyArrays:
-    store = SurveyStore(Path(path))
+def _survey_arrays(path: str, n_rows: int, generation: str | None) -> SurveyArrays:
+    store = SurveyStore(Path(path), generation=generation)
     lc = _pair(store, "lc_channels", "lc_mask", n_rows)
     spec = _pair(store, "spec_flux", "spec_mask", n_rows)
     time_d = wavelength = None
@@ -116,9 +116,12 @@ def _survey_arrays(path: str, n_rows: int) -> SurveyArrays:
     )
 
 
-def survey_arrays(survey: Path, n_rows: int) -> SurveyArrays:
-    """The survey's memory-mapped light-curve and spectrum arrays, cached per process."""
-    return _survey_arrays(str(Path(survey).expanduser().resolve()), int(n_rows))
+def survey_arrays(survey: Path, n_rows: int, *, generation: str | None = None) -> SurveyArrays:
+    """The survey's memory-mapped light-curve and spectrum arrays, cached per process.
+
+    ``generation``: the session's store generation (``DashboardState.generation``); None: current.
+    """
+    return _survey_arrays(str(Path(survey).expanduser().resolve()), int(n_rows), generation)
 
 
 def _fmt(value: Any) -> str:
@@ -251,7 +254,7 @@ class StarCard(pn.viewable.Viewer):
 
     def _arrays(self) -> SurveyArrays:
         folder = Path(self.survey_dir) if self.survey_dir else default_survey_dir()
-        return survey_arrays(folder, self.state.n_rows)
+        return survey_arrays(folder, self.state.n_rows, generation=self.state.generation)
 
     def _on_focus(self, event: param.parameterized.Event) -> None:
         if event.new is not None:

@@ -33,7 +33,7 @@ from data.simulate import binarity
 from data.simulate.lightcurve import cadence_times, simulate_lightcurve
 from data.simulate.population import SurveyConfig, draw_population
 from data.simulate.spectrum import simulate_spectrum
-from data.storage import atomic_write
+from data.storage import atomic_write, clean_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +380,7 @@ def simulate_survey(
     truth = pd.concat([truth, names], axis=1)
     for sub in ("kepler", "lamost"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    clean_temp_files(out_dir)  # of a killed run; its finished files are kept (resume)
     written = _run_chunks(truth, seeds, out_dir, config, progress)
     atomic_write(out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv"))
     atomic_write(out_dir / TRUTH_FILENAME, lambda tmp: truth.to_parquet(tmp, index=False))

@@ -30,15 +30,23 @@ def test_round_trip_preserves_outputs(tmp_path: Path, model: DesaModel) -> None:
 
 
 class _Evil:
+    """Unpickling this creates ``marker`` (stands in for arbitrary code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
     def __reduce__(self) -> tuple:
-        return (print, ("pwned",))
+        return (open, (self.marker, "w"))
 
 
-def test_pickled_code_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "evil.pt"
-    torch.save({"format": "desa-checkpoint", "payload": _Evil()}, path)
-    with pytest.raises(CheckpointError, match=r"evil\.pt"):
-        load_checkpoint(path)
+def test_pickled_code_is_refused(tmp_path: Path, model: DesaModel) -> None:
+    """A whole, valid checkpoint with one pickled object more: only a safe loader refuses it."""
+    marker = tmp_path / "pwned"
+    payload = torch.load(save_checkpoint(tmp_path / "good.pt", model), weights_only=True)
+    torch.save({**payload, "extra": _Evil(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match=r"evil\.pt: refused: the file holds pickled code"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists(), "the pickled code ran"
 
 
 def test_foreign_truncated_and_wrong_version_files(tmp_path: Path, model: DesaModel) -> None:

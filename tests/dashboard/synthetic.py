@@ -204,12 +204,13 @@ def synthetic_embedding(populations: np.ndarray, seed: int = 0, dim: int = 8) ->
 
 
 def write_synthetic_survey(root: Path, n: int = 3000, seed: int = 0) -> SurveyStore:
-    """Write the synthetic catalogue, truth, arrays and grid manifest into a survey folder."""
+    """Write the synthetic catalogue, truth, arrays and grid manifest as one new store generation."""
     store = SurveyStore(root)
     cat, truth = synthetic_catalog(n, seed)
-    store.write_catalog(cat)
-    store.write_truth(truth)
-    for name, array in synthetic_arrays(truth, seed).items():
-        store.write_array(name, array)
-    store.update_manifest(grids=preprocess.grid_description(), embed=SYNTHETIC_EMBED)
+    with store.new_generation("ingest", fresh=True) as new:
+        new.write_catalog(cat)
+        new.write_truth(truth)
+        for name, array in synthetic_arrays(truth, seed).items():
+            new.write_array(name, array)
+        new.update_manifest(grids=preprocess.grid_description(), embed=SYNTHETIC_EMBED)
     return store

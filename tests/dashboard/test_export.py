@@ -24,6 +24,7 @@ from dashboard.export import (
 )
 from dashboard.state import DashboardState
 from data.provenance import file_sha256, provenance
+from data.storage import SurveyStore
 
 EXPRESSION = "binary_prob > 0.9 and true_population in ['sync_binary', 'wide_binary', 'ñ']"
 
@@ -84,7 +85,7 @@ def test_each_format_reads_back_with_units_and_provenance(
         assert meta["selection"] == EXPRESSION
     assert meta["checkpoint_sha256"] == SYNTHETIC_EMBED["checkpoint_sha256"]
     assert meta["model_run"] == "synthetic"
-    assert meta["catalogue_sha256"] == file_sha256(survey_dir / "store" / "catalog.parquet")
+    assert meta["catalogue_sha256"] == file_sha256(SurveyStore(survey_dir).catalog_path)
     assert meta["n_rows"] == str(state.n_selected)
     assert meta["software"].startswith("desa-explorer")
     assert datetime.datetime.fromisoformat(meta["date"]).tzinfo is not None
@@ -155,3 +156,41 @@ def test_export_view_buttons_follow_the_selection_and_refuse_oversized_files(
         callback()
     assert view._message.visible and "desa export" in view._message.object
     assert not list(view._folder.path.glob("*/*.csv"))
+
+
+def test_oversized_requests_are_refused_before_the_selection_is_built(
+    survey_dir: Path, catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Downloads and SAMP check rows (and a download's bytes) before copying or writing a row."""
+    from dashboard import export
+    from dashboard.views import export_view
+
+    def built(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the export was built before its size was checked")
+
+    state = DashboardState(catalog=catalog)
+    view = export_view.ExportView(state=state, survey_dir=survey_dir, max_rows=50)
+    state.apply_expression("row < 100")
+    monkeypatch.setattr(state, "selected_frame", built)
+    monkeypatch.setattr(export, "export_selection", built)
+    monkeypatch.setattr(export_view, "broadcast_selection", built)
+    with pytest.raises(ExportError, match="100 stars; exports are limited to 50 rows"):
+        view.write("votable")  # a request need not come from the (disabled) button
+    assert not view.send_samp(), "SAMP has the same row limit"
+    assert "limited to 50 rows" in view._message.object
+    state.apply_expression("row < 40")
+    monkeypatch.setattr(export_view, "MAX_DOWNLOAD_BYTES", 2000)
+    with pytest.raises(ExportError, match=r"40 stars would be about .* a browser download can carry"):
+        view.write("csv")
+    assert not list(view._folder.path.glob("*/*"))
+
+
+def test_the_size_estimate_is_close(tmp_path: Path, catalog: pd.DataFrame) -> None:
+    from dashboard.export import SAMPLE_ROWS, estimate_bytes
+    from data.storage import export_table
+
+    frame = catalog[[c for c in catalog.columns if not c.endswith("_path")]]
+    for fmt in ("csv", "votable", "fits"):
+        real = export_table(frame, tmp_path / f"all.{fmt}", fmt=fmt).stat().st_size
+        guess = estimate_bytes(frame.iloc[:SAMPLE_ROWS], len(frame), fmt)
+        assert 0.8 < guess / real < 1.25, (fmt, guess, real)

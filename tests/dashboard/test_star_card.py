@@ -137,7 +137,7 @@ def test_survey_without_arrays_gets_notes(tmp_path: Path, survey_dir: Path, stat
 def test_arrays_without_grid_manifest_name_the_field(tmp_path: Path, survey_dir: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(survey_dir / "store", broken / "store")
-    (broken / "store" / "manifest.json").unlink()
+    SurveyStore(broken).manifest_path.unlink()
     with pytest.raises(DataError, match=r"manifest\.json: grids"):
         star_card.survey_arrays(broken, 600)
 

@@ -16,6 +16,7 @@ from dashboard.store import (
     color_options,
     default_color,
     load_catalog,
+    session_generation,
     uncertainty_score,
 )
 from data.errors import DataError
@@ -76,3 +77,39 @@ def test_uncertainty_score_is_the_widest_interval_over_its_median() -> None:
     np.testing.assert_allclose(score[:3], [1.0, 3.0, 10.0])
     assert np.isnan(score[3])
     assert UNCERTAINTY_SCORE not in add_derived_columns(pd.DataFrame({"x": [1.0]})).columns
+
+
+def test_a_new_generation_reaches_the_next_session_never_half_of_an_open_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``desa ingest``/``embed`` under a running server: sessions are one generation each."""
+    from synthetic import write_synthetic_survey
+
+    from dashboard import app
+    from dashboard.similar import similar_for_survey
+    from dashboard.views.star_card import survey_arrays
+    from data.provenance import file_sha256, provenance
+    from data.storage import SurveyStore
+
+    root = tmp_path / "live"
+    write_synthetic_survey(root, n=120, seed=1)
+    first = session_generation(root)
+    old = load_catalog(root, first)
+    old_sha = file_sha256(SurveyStore(root).catalog_path)
+    write_synthetic_survey(root, n=80, seed=2)  # a re-ingest with another star count, meanwhile
+    second = session_generation(root)
+    assert second != first
+    # The open session still reads only its own generation: catalogue, arrays, kNN, provenance.
+    assert load_catalog(root, first) is old and len(old) == 120
+    assert similar_for_survey(root, 120, generation=first).n_rows == 120
+    assert survey_arrays(root, 120, generation=first).spec_flux.shape[0] == 120
+    assert provenance(root, "", 1, generation=first)["catalogue_sha256"] == old_sha
+    # The next session gets the new one whole.
+    assert len(load_catalog(root, second)) == 80 and len(load_catalog(root)) == 80
+    assert similar_for_survey(root, 80, generation=second).n_rows == 80
+    assert survey_arrays(root, 80, generation=second).lc_mask.shape[0] == 80
+    monkeypatch.setenv("DESA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DESA_SURVEY", "live")
+    page = app.build_app()
+    footer = [p.object for p in page.main if isinstance(getattr(p, "object", None), str)]
+    assert any("· 80 stars" in text for text in footer), footer

@@ -9,13 +9,41 @@ import pytest
 from astropy.io import fits
 
 from data.errors import DataError
-from data.kepler import is_kepler_lightcurve, kepler_filename, read_kepler_lightcurve
-from data.quality import DEFAULT_BITMASK, KeplerQuality
+from data.kepler import (
+    is_kepler_lightcurve,
+    kepler_filename,
+    read_kepler_lightcurve,
+    write_kepler_lightcurve,
+)
+
+#: The flags lightkurve's "default" quality bitmask drops (lightkurve ``KeplerQualityFlags``,
+#: DEFAULT_BITMASK = 1130799): attitude tweak, safe mode, coarse point, Earth point, desaturation,
+#: manual exclude, impulsive outlier, Argabrightening, thruster firing (Kepler Archive Manual
+#: Table 2-3). Written out here, not taken from data/quality.py, so the reader is checked against it.
+LIGHTKURVE_DEFAULT_FLAGS = (1, 2, 4, 8, 32, 256, 16384, 65536, 1048576)
 
 
-def test_default_bitmask_matches_lightkurve() -> None:
-    assert DEFAULT_BITMASK == 1130799
-    assert KeplerQuality.SAFE_MODE == 2 and KeplerQuality.THRUSTER_FIRING == 1048576
+def test_the_reader_masks_exactly_lightkurves_default_flags(tmp_path: Path) -> None:
+    """One cadence per quality bit (0..20): the reader drops those of lightkurve's default mask."""
+    n = 100
+    time = 200.0 + 0.0204 * np.arange(n)
+    quality = np.zeros(n, dtype=np.int32)
+    quality[:21] = 1 << np.arange(21)
+    path = tmp_path / "kplr000757450-2009350155506_llc.fits"
+    write_kepler_lightcurve(
+        path,
+        time_bkjd=time,
+        pdcsap_flux=np.full(n, 1e5),
+        pdcsap_flux_err=np.full(n, 10.0),
+        sap_flux=np.full(n, 9e4),
+        sap_quality=quality,
+        kic_id=757450,
+        quarter=3,
+    )
+    rec = read_kepler_lightcurve(path)
+    masked = sorted(int(flag) for flag in quality[~rec.valid])
+    assert masked == list(LIGHTKURVE_DEFAULT_FLAGS)
+    assert rec.valid[21:].all(), "unflagged cadences stay valid"
 
 
 def test_round_trip_and_masks(kepler_file: Path) -> None:

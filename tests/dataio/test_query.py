@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,6 +122,9 @@ def test_good_expressions_select_the_right_rows(df: pd.DataFrame, text: str, sel
         ("x > 1 or " * 100 + "flag", "more than 100 conditions", 901),
         ("lasso(x, y, [" + "(0, 0), " * 501 + "])", "a lasso of more than 500 vertices", 4014),
         ("a" * 5000 + " > 1", "unknown column 'aaaa", 1),
+        ("similar(" * 5 + "flag" + ", 2)" * 5, "more than 4 similar() in one expression", 33),
+        ("similar(1, 2) or " * 4 + "similar(2, 2)", "more than 4 similar() in one expression", 69),
+        ("similar(1, 10001)", "a whole number from 1 to 10000 for k", 12),
     ],
 )
 def test_bad_expressions_name_position_and_fix(
@@ -143,6 +148,20 @@ def test_evaluation_stops_at_its_time_limit(df: pd.DataFrame) -> None:
     assert rows(expression_mask("flag", df, max_seconds=60)) == [0, 2, 5]
     with pytest.raises(ExpressionError, match=r"took more than 0 s for 6 stars; use fewer conditions"):
         expression_mask("flag", df, max_seconds=0)
+
+
+def test_time_runs_out_between_nested_similar_queries(df: pd.DataFrame) -> None:
+    """Each kNN query is one uninterruptible call: the budget is checked before every one."""
+    calls = []
+
+    def slow_similar(rows: np.ndarray, k: int) -> np.ndarray:
+        calls.append(k)
+        time.sleep(0.3)
+        return rows[:k]
+
+    with pytest.raises(ExpressionError, match=r"took more than 0\.2 s"):
+        expression_mask("similar(similar(similar(flag, 3), 2), 1)", df, similar=slow_similar, max_seconds=0.2)
+    assert calls == [3], "a kNN query ran after the time budget was spent"
 
 
 def test_no_code_is_ever_executed(df: pd.DataFrame) -> None:

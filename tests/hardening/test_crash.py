@@ -1,21 +1,26 @@
 """Crash safety: ``kill -9`` during simulate, ingest, train and embed, then rerun or ``--resume``.
 
 Every command runs as a real ``desa`` subprocess in its own process group (its worker processes
-die with it) and is killed with SIGKILL at a point where it is busy writing. Afterwards:
+die with it) and is killed with SIGKILL once it has provably started the work the test is about:
+a progress line on its stderr, a file in the store generation it is building, a line in its
+metrics log; never after a fixed delay, which may land before the work starts. Afterwards:
 
-* every file a reader could pick up is complete (no half-written file: writers go through a
-  temporary ``.<name>.*.tmp`` file and ``os.replace``), and leftover temporary files are ignored;
+* the store is the old generation, byte for byte, or the whole new one, never a mix
+  (data/generations.py), and every file a reader could pick up is complete;
 * rerunning (simulate, ingest, embed) or resuming (train) ends with the same files, catalogue,
-  arrays and model weights as one uninterrupted run.
+  arrays and model weights as one uninterrupted run, and the killed run's temporary files and
+  half-built generation are gone;
+* ``train --restart`` killed mid-run leaves the previous run as it was.
 
-The runs are small (48 stars, the ``tiny`` config with small batches) but still take a minute
-or two in all, so the module is marked ``slow`` (it runs in ``make test``).
+The runs are small (48 stars, the ``tiny`` config with small batches) but still take a few
+minutes in all, so the module is marked ``slow`` (it runs in ``make test``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,18 +66,23 @@ def desa(root: Path, *args: str) -> str:
     return out.stdout
 
 
-def desa_killed(root: Path, until: Callable[[], bool], *args: str, timeout: float = 300) -> bool:
+def desa_killed(
+    root: Path, until: Callable[[], bool], *args: str, stderr: Path | None = None, timeout: float = 300
+) -> bool:
     """Start ``desa`` in its own process group and SIGKILL the group once ``until()`` holds.
 
-    Returns True if the kill landed (the command had not finished on its own).
+    With ``stderr`` the command runs with progress bars, written to that file (``until`` may read
+    them). Returns True if the kill landed (the command had not finished on its own).
     """
-    proc = subprocess.Popen(
-        _desa_cmd(*args, "--survey", SURVEY, "--quiet"),
-        env=_env(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    quiet = () if stderr else ("--quiet",)
+    with (stderr or Path(os.devnull)).open("w") as err:
+        proc = subprocess.Popen(
+            _desa_cmd(*args, "--survey", SURVEY, *quiet),
+            env=_env(root),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and not until():
@@ -89,8 +99,25 @@ def desa_killed(root: Path, until: Callable[[], bool], *args: str, timeout: floa
     return killed
 
 
+def progress(stderr: Path, desc: str) -> tuple[int, int]:
+    """(done, total) of the last tqdm update of the bar ``desc`` in a stderr file; (0, 0) if none."""
+    found = re.findall(rf"{desc}:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+)", stderr.read_text(errors="replace"))
+    return tuple(int(v) for v in found[-1]) if found else (0, 0)
+
+
+def building(store_root: Path, name: str) -> bool:
+    """Whether a step has written ``name`` into the store generation it is building."""
+    return any((store_root / "store" / "generations").glob(f".g*.building/{name}"))
+
+
 def temp_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob(".*.tmp"))
+
+
+def leftovers(survey: Path) -> list[Path]:
+    """What a killed step may leave and the next step must remove (locks stay: the kernel freed them)."""
+    left = temp_files(survey) + sorted(survey.glob("store/generations/.*"))
+    return left + sorted(survey.glob("models/.*.restart")) + sorted(survey.glob("models/.*.old"))
 
 
 def assert_every_file_complete(root: Path) -> None:
@@ -104,7 +131,7 @@ def assert_every_file_complete(root: Path) -> None:
             pd.read_parquet(path)
         elif path.suffix == ".npy":
             np.load(path, allow_pickle=False)
-        elif path.suffix == ".json":
+        elif path.suffix in (".json", ".complete") or path.name == "COMPLETE":
             json.loads(path.read_text(encoding="utf-8"))
         elif path.suffix == ".ecsv":
             read_gaia_table(path)
@@ -125,11 +152,31 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
+def visible_store(survey: Path) -> dict[str, bytes]:
+    """The store files a reader sees now (the current generation), by name; {} before the first."""
+    store = SurveyStore(survey)
+    if not store.data_dir.is_dir():
+        return {}
+    return {name: data for name, data in tree(store.data_dir).items() if not name.startswith("generations/")}
+
+
 def assert_same_store(a: SurveyStore, b: SurveyStore, arrays: tuple[str, ...]) -> None:
     pd.testing.assert_frame_equal(a.read_catalog(), b.read_catalog())
     pd.testing.assert_frame_equal(a.read_quarantine(), b.read_quarantine())
     for name in arrays:
         np.testing.assert_array_equal(a.read_array(name), b.read_array(name), err_msg=name)
+
+
+def assert_old_or_new(survey: Path, old: dict[str, bytes], new: SurveyStore, arrays: tuple[str, ...]) -> str:
+    """The store reads as the ``old`` files byte for byte, or as the whole ``new`` store: never a mix."""
+    if visible_store(survey) == old:
+        return "old"
+    assert_same_store(SurveyStore(survey), new, arrays)
+    assert SurveyStore(survey).read_manifest().keys() == new.read_manifest().keys()
+    return "new"
+
+
+INPUT_ARRAYS = ("lc_channels", "lc_mask", "spec_flux", "spec_mask")
 
 
 class Reference:
@@ -177,32 +224,64 @@ def test_simulate_killed_then_rerun_writes_the_same_files(ref: Reference, tmp_pa
         return lamost.is_dir() and sum(1 for _ in lamost.glob("spec-*.fits")) >= N_STARS // 4
 
     assert desa_killed(tmp_path, some_written, "simulate", "--n-stars", str(N_STARS), "--seed", "0")
-    assert not (tmp_path / SURVEY / "raw" / "truth.parquet").exists()
+    assert not (tmp_path / SURVEY / "raw" / "truth.parquet").exists(), "the marker is written last"
     assert_every_file_complete(tmp_path / SURVEY)
     out = desa(tmp_path, "simulate", "--n-stars", str(N_STARS), "--seed", "0")
     assert "already present" in out
     got = tree(tmp_path / SURVEY / "raw")
     assert sorted(got) == sorted(expected)
     assert [name for name in expected if got[name] != expected[name]] == []
+    assert temp_files(tmp_path / SURVEY) == []
 
 
-@pytest.mark.parametrize("when", ["reading", "writing"])
-def test_ingest_killed_then_rerun_gives_the_same_catalogue(ref: Reference, tmp_path: Path, when: str) -> None:
+def test_ingest_killed_while_reading_leaves_no_store_then_rerun_gives_it(
+    ref: Reference, tmp_path: Path
+) -> None:
     reference_store = SurveyStore(ref.upto("ingest"))
     root = _copy_snapshot(ref.root / "after_simulate", tmp_path)
-    store = SurveyStore(root / SURVEY)
     # A leftover temporary file of an earlier interrupted write, named like a light curve.
     leftover = next((root / SURVEY / "raw" / "kepler").glob("kplr*.fits"))
     (leftover.parent / f".{leftover.name}.abc123.tmp").write_bytes(leftover.read_bytes()[:5000])
-    start = time.monotonic()
-    # "reading": mid-way through the files; "writing": first store file written, arrays not yet.
-    reading = lambda: time.monotonic() - start > 2.0  # noqa: E731
-    until = reading if when == "reading" else store.catalog_path.is_file
-    assert desa_killed(root, until, "ingest")
-    assert_every_file_complete(root / SURVEY)
+    stderr = tmp_path / "ingest.err"
+
+    def reading() -> bool:  # some files read, not all: the kill lands in the middle of the reading
+        done, total = progress(stderr, "ingest")
+        return 0 < done < total
+
+    assert desa_killed(root, reading, "ingest", stderr=stderr)
+    assert 0 < progress(stderr, "ingest")[0] < progress(stderr, "ingest")[1]
+    assert visible_store(root / SURVEY) == {} and not SurveyStore(root / SURVEY).has_catalog()
     desa(root, "ingest")
-    assert_same_store(store, reference_store, ("lc_channels", "lc_mask", "spec_flux", "spec_mask"))
+    store = SurveyStore(root / SURVEY)
+    assert_same_store(store, reference_store, INPUT_ARRAYS)
     pd.testing.assert_frame_equal(store.read_truth(), reference_store.read_truth())
+    assert store.steps_done() == ["ingest"] and (store.store_dir / "ingest.complete").is_file()
+
+
+def test_reingest_killed_while_writing_keeps_the_old_store_then_replaces_it_whole(
+    ref: Reference, tmp_path: Path
+) -> None:
+    reference_store = SurveyStore(ref.upto("ingest"))
+    embedded = ref.upto("embed")
+    root = _copy_snapshot(embedded, tmp_path)
+    survey = root / SURVEY
+    before = visible_store(survey)
+    assert "arrays/embedding.npy" in before and (survey / "store" / "embed.complete").is_file()
+    # Writing has provably started: the new generation holds its catalogue and a first array.
+    assert desa_killed(root, lambda: building(survey, "arrays/lc_channels.npy"), "ingest")
+    mid_writing = building(survey, "catalog.parquet")  # else the kill landed after the switch
+    outcome = assert_old_or_new(survey, before, reference_store, INPUT_ARRAYS)
+    assert outcome == ("old" if mid_writing else "new")
+    assert (survey / "store" / "embed.complete").is_file() == mid_writing
+    assert_every_file_complete(survey)
+    desa(root, "ingest")
+    store = SurveyStore(survey)
+    assert_same_store(store, reference_store, INPUT_ARRAYS)
+    # The re-ingest invalidated what was derived from the old catalogue, marker included.
+    assert not store.has_array("embedding") and "umap_x" not in store.read_catalog().columns
+    assert "embed" not in store.read_manifest() and store.steps_done() == ["ingest"]
+    assert not (survey / "store" / "embed.complete").exists()
+    assert leftovers(survey) == []
 
 
 def _state_dicts_equal(a: Path, b: Path) -> None:
@@ -215,19 +294,19 @@ def _state_dicts_equal(a: Path, b: Path) -> None:
         torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=1e-6, msg=key)
 
 
+def _align_steps(metrics: Path) -> int:
+    if not metrics.is_file():
+        return 0
+    lines = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip().endswith("}")]
+    return sum(1 for x in lines if x.get("stage") == "align" and "loss" in x)
+
+
 def test_train_killed_mid_epoch_then_resumed_gives_the_same_model(ref: Reference, tmp_path: Path) -> None:
     expected = ref.upto("train") / "models" / "tiny" / "model.pt"
     root = _copy_snapshot(ref.root / "after_ingest", tmp_path)
     metrics = root / SURVEY / "models" / "tiny" / "metrics.jsonl"
-
-    def mid_align_epoch() -> bool:
-        # Align: 4 batches an epoch, a state file every 2 steps; stop after the 3rd align step.
-        if not metrics.is_file():
-            return False
-        lines = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip().endswith("}")]
-        return sum(1 for x in lines if x.get("stage") == "align" and "loss" in x) >= 3
-
-    assert desa_killed(root, mid_align_epoch, "train", "--config", "tiny", *TRAIN_SET)
+    # Align: 4 batches an epoch, a state file every 2 steps; stop after the 3rd align step.
+    assert desa_killed(root, lambda: _align_steps(metrics) >= 3, "train", "--config", "tiny", *TRAIN_SET)
     state = root / SURVEY / "models" / "tiny" / "state"
     saved = torch.load(state / "align.pt", map_location="cpu", weights_only=True)
     assert saved["epoch"] == 0 and 0 < saved["done_in_epoch"] < 4, "the kill was not mid-epoch"
@@ -243,17 +322,41 @@ def test_train_killed_mid_epoch_then_resumed_gives_the_same_model(ref: Reference
     out = desa(root, "train", "--config", "tiny", *TRAIN_SET, "--resume")
     assert "skipped (already done): pretrain_lightcurve, pretrain_spectrum" in out
     _state_dicts_equal(root / SURVEY / "models" / "tiny" / "model.pt", expected)
+    assert temp_files(root / SURVEY / "models") == []
 
 
-def test_embed_killed_then_rerun_gives_the_same_catalogue(ref: Reference, tmp_path: Path) -> None:
+def test_train_restart_killed_keeps_the_old_run(ref: Reference, tmp_path: Path) -> None:
+    expected = ref.upto("train") / "models" / "tiny" / "model.pt"
+    root = _copy_snapshot(ref.root / "after_train", tmp_path)
+    run = root / SURVEY / "models" / "tiny"
+    (run / "note.txt").write_text("the old run")  # something only the old run has
+    before = tree(run)
+    metrics = run.with_name(".tiny.restart") / "metrics.jsonl"
+    restart = ("train", "--config", "tiny", *TRAIN_SET, "--restart")
+    assert desa_killed(root, lambda: _align_steps(metrics) >= 1, *restart)
+    assert tree(run) == before, "a killed --restart changed the previous run"
+    desa(root, *restart)
+    assert not (run / "note.txt").exists(), "the finished new run replaced the old one"
+    _state_dicts_equal(run / "model.pt", expected)
+    assert leftovers(root / SURVEY) == []
+
+
+def test_embed_killed_keeps_the_old_store_then_rerun_gives_the_same_catalogue(
+    ref: Reference, tmp_path: Path
+) -> None:
     reference_store = SurveyStore(ref.upto("embed"))
     root = _copy_snapshot(ref.root / "after_train", tmp_path)
-    store = SurveyStore(root / SURVEY)
-    assert desa_killed(root, lambda: store.has_array("embedding"), "embed", "--run", "tiny")
-    assert_every_file_complete(root / SURVEY)
-    # The catalogue is either the old one (no predictions yet) or the new one, never a mix.
-    assert "umap_x" not in store.read_catalog().columns or store.read_catalog()["umap_x"].notna().all()
+    survey = root / SURVEY
+    before = visible_store(survey)
+    # Work has provably started: the embedding is written into the generation being built.
+    assert desa_killed(root, lambda: building(survey, "arrays/embedding.npy"), "embed", "--run", "tiny")
+    mid_writing = building(survey, "arrays/embedding.npy")  # else the kill landed after the switch
+    outcome = assert_old_or_new(survey, before, reference_store, ("embedding",))
+    assert outcome == ("old" if mid_writing else "new")
+    assert_every_file_complete(survey)
     desa(root, "embed", "--run", "tiny")
+    store = SurveyStore(survey)
     assert_same_store(store, reference_store, ("embedding",))
     sha = store.read_manifest()["embed"]["checkpoint_sha256"]
     assert sha == reference_store.read_manifest()["embed"]["checkpoint_sha256"]
+    assert store.steps_done() == ["ingest", "embed"] and leftovers(survey) == []

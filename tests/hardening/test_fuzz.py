@@ -125,6 +125,12 @@ def test_kept_paths_point_at_the_files_read(fuzz_results) -> None:
                     assert (store.root / rel).resolve().is_file(), rel
 
 
+#: What ``is_gaia_table`` (a header check) must say of a damage that is not random: nothing
+#: left, random bytes -> no; a missing cross-match column or float identifiers -> still a table
+#: with ``source_id`` (the reader then refuses it with a DataError).
+GAIA_DETECTED = {"empty": False, "binary_junk": False, "missing_column": True, "float_ids": True}
+
+
 def test_damaged_gaia_tables_raise_data_error(tmp_path: Path) -> None:
     rng = np.random.default_rng(SEED)
     outcomes = Counter()
@@ -134,19 +140,35 @@ def test_damaged_gaia_tables_raise_data_error(tmp_path: Path) -> None:
                 path = corrupt.write_gaia_table_case(tmp_path, fmt, damage, rng)
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")
-                    assert is_gaia_table(path) in (True, False)
+                    detected = is_gaia_table(path)
+                    assert detected is GAIA_DETECTED.get(damage, detected), (fmt, damage, detected)
                     try:
                         df = read_gaia_table(path)
                     except DataError as exc:
                         assert exc.path == path and exc.field and exc.reason
                         outcomes[(damage, "error")] += 1
                         continue
+                # A table the reader accepts has source_id in its header: the check must see it.
+                assert detected is True, f"{path.name}: read as a Gaia table, but is_gaia_table said no"
                 outcomes[(damage, "read")] += 1
                 # What survives damage still has exact identifiers.
                 for name in ("source_id", "kic_id"):
                     assert df[name].dtype == np.int64
     for damage in ("empty", "missing_column", "float_ids", "binary_junk"):
         assert outcomes[(damage, "read")] == 0, damage
+    assert outcomes[("truncated", "read")] + outcomes[("bitflip", "read")] > 0, "no damaged table read"
+
+
+def test_is_gaia_table_tells_gaia_tables_from_others(tmp_path: Path) -> None:
+    rng = np.random.default_rng(SEED)
+    for fmt in corrupt.GAIA_FORMATS:
+        gaia = corrupt.write_gaia_table_case(tmp_path, fmt, "none", rng)
+        assert is_gaia_table(gaia) is True, gaia.name
+        other = tmp_path / f"other.{fmt}"
+        gaia.rename(other)
+        data = other.read_bytes()
+        other.write_bytes(data.replace(b"source_id", b"object_id"))
+        assert is_gaia_table(other) is False, other.name
 
 
 def test_ingest_without_a_usable_gaia_table_is_a_data_error(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 Each crafted file carries a pickle payload whose ``__reduce__`` would create a marker file when
 unpickled; the readers must refuse (checkpoints, arrays) or ignore it (Parquet extension
-metadata), and the marker must never appear. A static check keeps the store writers atomic.
+metadata), and the marker must never appear. Every writer of files users read is atomic: killed
+before its rename, it has changed no file a reader sees.
 """
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import json
 import os
 import pickle
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from data.storage import SurveyStore
+from data.storage import QUARANTINE_COLUMNS, SurveyStore
 from desa_core.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, load_checkpoint
 from desa_core.serving import DesaService
 from training.run_state import load_state
@@ -170,57 +171,111 @@ def test_catalogue_with_pickled_extension_metadata_reads_without_running_it(tmp_
     assert not marker.exists()
 
 
-# --- every store writer is atomic ----------------------------------------------------------------
-#: Modules that write the survey store, run folders, checkpoints and reports.
-WRITER_MODULES = (
-    "data/storage.py",
-    "data/simulate/survey.py",
-    "desa_core/checkpoint.py",
-    "training/run.py",
-    "training/run_state.py",
-    "training/embed.py",
-    "training/evaluate.py",
-)
-WRITE_CALLS = {"to_parquet", "to_csv", "save", "write_text", "write_bytes", "writeto", "write", "to_xml"}
-#: Names that only ever hold the temporary file of an atomic write (or its open handle).
-TEMP_NAMES = {"tmp", "fh", "tmp_path"}
+# --- every writer is atomic -----------------------------------------------------------------------
+class Died(BaseException):
+    """The process ends here (a BaseException: no ``except Exception`` of the code catches it)."""
 
 
-#: Helpers whose path argument is always the temporary file (``atomic_write(target, lambda tmp: f(tmp))``).
-TEMP_WRITERS = {"_write_votable"}
+def _die(*_args: object, **_kwargs: object) -> None:
+    raise Died
 
 
-def _direct_writes(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    exempt = {
-        id(node)
-        for func in ast.walk(tree)
-        if isinstance(func, ast.FunctionDef) and func.name in TEMP_WRITERS
-        for node in ast.walk(func)
+def _store_with_every_file(root: Path) -> SurveyStore:
+    """A store whose current generation holds every file a store writer replaces."""
+    spec = importlib.util.spec_from_file_location("training_fixtures", REPO / "tests/training/conftest.py")
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    store = fixtures.write_synthetic_store(root, n=12)
+    store.write_array("embedding", np.zeros((12, 4), np.float32))
+    store.write_quarantine(pd.DataFrame({c: pd.Series(["x"], dtype="string") for c in QUARANTINE_COLUMNS}))
+    return store
+
+
+def _writers() -> dict[str, object]:
+    """name -> (setup(tmp) -> target, write(target, version)): every way we write files users read."""
+    from data.simulate import SurveyConfig, simulate_survey
+    from data.storage import atomic_write_text, export_table
+    from desa_core.checkpoint import save_checkpoint
+    from desa_core.config import DesaConfig
+    from desa_core.model import DesaModel
+    from training.run_state import save_state
+
+    frame = pd.DataFrame({"row": np.arange(3, dtype=np.int32), "teff_k": [5000.0, 5500.0, 6000.0]})
+
+    def catalog(s: SurveyStore, v: int) -> pd.DataFrame:
+        return s.read_catalog().assign(ruwe=float(v))
+
+    # Each write(target, v) writes content that depends on v, so the second write changes bytes.
+    writers: dict[str, object] = {
+        "write_catalog": (_store_with_every_file, lambda s, v: s.write_catalog(catalog(s, v))),
+        "update_catalog": (
+            _store_with_every_file,
+            lambda s, v: s.update_catalog(catalog(s, v)[["row", "ruwe"]]),
+        ),
+        "write_truth": (_store_with_every_file, lambda s, v: s.write_truth(s.read_truth().assign(v=v))),
+        "write_quarantine": (
+            _store_with_every_file,
+            lambda s, v: s.write_quarantine(s.read_quarantine().assign(reason=f"v{v}").astype("string")),
+        ),
+        "write_array": (_store_with_every_file, lambda s, v: s.write_array("embedding", np.full((12, 4), v))),
+        "update_manifest": (_store_with_every_file, lambda s, v: s.update_manifest(note=v)),
+        "text (reports, run config)": (
+            lambda tmp: tmp / "report.md",
+            lambda path, v: atomic_write_text(path, f"report {v}"),
+        ),
+        "checkpoint": (
+            lambda tmp: tmp / "model.pt",
+            lambda path, v: save_checkpoint(path, DesaModel(DesaConfig.tiny()), metadata={"v": v}),
+        ),
+        "training state": (
+            lambda tmp: tmp / "state" / "align.pt",
+            lambda path, v: save_state(path, {"epoch": v}),
+        ),
+        "simulated survey": (
+            lambda tmp: tmp / "raw",
+            lambda raw, v: simulate_survey(SurveyConfig(n_stars=2, seed=v, workers=1), raw, progress=False),
+        ),
     }
-    bad = []
-    for node in ast.walk(tree):
-        if id(node) in exempt:
-            continue
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        if node.func.attr not in WRITE_CALLS:
-            continue
-        receiver = node.func.value
-        target = node.args[0] if node.args else None
-        if isinstance(receiver, ast.Name) and receiver.id in TEMP_NAMES:
-            continue  # tmp.write_text(...), fh.write(...)
-        if isinstance(target, ast.Name) and target.id in TEMP_NAMES:
-            continue  # df.to_parquet(tmp), torch.save(payload, tmp) below
-        second = node.args[1] if len(node.args) > 1 else None
-        if isinstance(second, ast.Name) and second.id in TEMP_NAMES:
-            continue
-        if isinstance(receiver, ast.Name) and receiver.id in ("manifest", "log", "bar", "metrics", "sys"):
-            continue  # dict.update-like or logging names that are not files
-        bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)[:80]}")
-    return bad
+    for fmt in ("csv", "ecsv", "votable", "fits"):
+        writers[f"export {fmt}"] = (
+            lambda tmp, fmt=fmt: tmp / f"picks.{fmt}",
+            lambda path, v, fmt=fmt: export_table(frame.assign(teff_k=frame["teff_k"] + v), path, fmt=fmt),
+        )
+    return writers
 
 
-def test_store_writers_only_write_temporary_files_that_are_renamed() -> None:
-    problems = [line for module in WRITER_MODULES for line in _direct_writes(REPO / module)]
-    assert problems == [], "direct (non-atomic) writes:\n" + "\n".join(problems)
+WRITERS = _writers()
+
+
+def _visible(root: Path) -> dict[str, bytes]:
+    """Every file a reader could open (temporary files and folders being built aside), by content."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_a_writer_that_dies_before_its_rename_changes_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Atomic means: until the rename, nothing a reader sees has changed, not even a linked file.
+
+    Each writer runs once to put its files in place, then again with the renames failing as if
+    the process were killed at that point; every visible file must be byte for byte as before.
+    A writer that writes to the final name (or into a file shared with the current store
+    generation) changes a visible file before it renames anything.
+    """
+    setup, write = WRITERS[name]
+    target = setup(tmp_path)
+    write(target, 1)  # the files now exist: the second write replaces them with other bytes
+    before = _visible(tmp_path)
+    for call in ("replace", "rename"):  # the calls that give a written file its name
+        monkeypatch.setattr(os, call, _die)
+    with pytest.raises(Died):
+        write(target, 2)
+    monkeypatch.undo()
+    after = _visible(tmp_path)
+    assert sorted(after) == sorted(before), f"{name}: files appeared or went"
+    assert [path for path in before if after[path] != before[path]] == [], f"{name}: a file changed"

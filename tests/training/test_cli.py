@@ -75,3 +75,18 @@ def test_simulate_ingest_train_embed_evaluate_export(tmp_path: Path) -> None:
 
     infos = {info.name: info.value for info in parse(out).resources[0].infos}
     assert len(infos["checkpoint_sha256"]) == 64 and infos["selection"] == "binary_prob >= 0"
+
+
+def test_export_refuses_to_overwrite_without_overwrite(
+    synthetic_store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "picks.csv"
+    out.write_text("my notes")
+    args = ["export", "--survey-dir", str(synthetic_store.root), "--format", "csv", "--out", str(out)]
+    assert main([*args, "--query", "row < 5"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out}: exists; pass --overwrite to replace it" in err and out.read_text() == "my notes"
+    assert main([*args, "--query", "row < 5", "--overwrite"]) == 0
+    assert out.read_text().count("\n") > 5 and "my notes" not in out.read_text()
+    fresh = tmp_path / "new.csv"
+    assert main([*args[:-1], str(fresh), "--query", "row < 5"]) == 0 and fresh.is_file()
