@@ -47,22 +47,22 @@ chromium:
 	fi
 
 # --- demo artefacts: each step runs only when its output is missing ---------------------------
-# Order-only prerequisites (after `|`): `desa embed` rewrites catalog.parquet, and timestamps must
+# Order-only prerequisites (after `|`): `desa embed` rewrites the store, and timestamps must
 # not make a second `make demo` retrain or re-embed.
 $(SURVEY_DIR)/raw/truth.parquet: | $(BIN)/.installed
 	$(BIN)/desa simulate --survey $(SURVEY) --n-stars $(DEMO_STARS) --seed $(SIM_SEED)
 
-$(SURVEY_DIR)/store/catalog.parquet: | $(SURVEY_DIR)/raw/truth.parquet
+$(SURVEY_DIR)/store/ingest.complete: | $(SURVEY_DIR)/raw/truth.parquet
 	$(BIN)/desa ingest --survey $(SURVEY) --seed $(SIM_SEED)
 
-$(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/catalog.parquet
+$(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/ingest.complete
 	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
 	@touch $@
 
-$(SURVEY_DIR)/store/arrays/embedding.npy: | $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
+$(SURVEY_DIR)/store/embed.complete: | $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
 	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
 
-demo-data: $(SURVEY_DIR)/store/arrays/embedding.npy
+demo-data: $(SURVEY_DIR)/store/embed.complete
 
 demo: install demo-data
 	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
