@@ -257,6 +257,9 @@ def finetune_baseline(
             model.heads.calibrate(model(x[val]), labels[val])
         prediction = model.heads.to_physical(model(x))
     return prediction, {
+        "trains": f"adapter ({hidden} hidden) + heads" if hidden else "heads",
+        "batch_size": config.batch_size,
+        "lr": config.lr,
         "budget_steps": budget_steps(dataclasses.asdict(config), len(train)),
         "steps": steps,
         "adapter_hidden": hidden,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from desa_core.config import HeadsConfig
@@ -36,10 +37,10 @@ def test_clip_budget_is_the_alignment_stages_steps() -> None:
 def test_clip_takes_every_step_of_its_budget_and_reports_chance() -> None:
     _, lc, spec = _paired()
     train, val = np.arange(0, 240), np.arange(240, 300)
-    _, info = train_clip(lc, spec, train, val, ClipConfig(dim=8, max_steps=11, batch_size=64))
+    _, info = train_clip(lc, spec, train, val, ClipConfig(dim=8, max_steps=11, batch_size=32))
     assert info["steps"] == info["budget_steps"] == 11, "no early stop: CLIP takes its whole budget"
-    assert info["chance"] == 1 / 60  # one validation batch of 60 stars
-    assert len(info["val_infonce"]) == 3  # 4 batches per epoch: epochs end at steps 4, 8 and 11
+    assert info["chance"] == pytest.approx(1 / 30)  # validation batches of 32 and 28 stars
+    assert len(info["val_infonce"]) == 2  # 8 batches per epoch: epochs end at steps 8 and 11
 
 
 def test_a_baseline_is_fine_tuned_with_desas_budget_and_heads() -> None:
@@ -89,4 +90,4 @@ def test_adapter_width_matches_the_parameter_budget() -> None:
     for f in (64, 128):
         h = adapter_width(f, 64, 69_184)  # the demo model's DualFormer + W
         params = 2 * f + (f + 1) * h + (h + 1) * 64
-        assert abs(params - 69_184) <= f + 65
+        assert abs(params - 69_184) <= (f + 1 + 64) / 2, "h is rounded: off by at most half a unit of h"
