@@ -230,8 +230,11 @@ def test_head_scores_read_the_heads_predictions() -> None:
         t[f"pred_{col}_lo"], t[f"pred_{col}_hi"] = t[f"true_{col}"] - 1, t[f"true_{col}"] + 1
     t["pred_prot_d"] *= 1.1
     t["binary_prob"] = t["true_is_binary"].astype(float)
+    # Observed colours only: no dereddened label, so the CMD heads were never trained.
+    t["bp_rp_mag"] = t["pred_bp_rp_mag"] = 3.5 - t["true_teff_k"] / 2500
+    t["abs_g_mag"] = t["pred_abs_g_mag"] = 4.6 + 3 * (t["bp_rp_mag"] - 0.8)
     s = head_scores(t)
-    assert s["r2_hr"] == 1.0 and s["r2_cmd"] is None, "the heads predict no CMD here"
+    assert s["r2_hr"] == 1.0 and s["r2_cmd"] is None, "no CMD label: the CMD heads learnt nothing"
     assert s["is_binary_auc"] == 1.0 and s["age_rmse_gyr"] == 0.0
     assert s["prot_median_rel_error"] == pytest.approx(0.1) and s["prot_n_unmeasurable"] == 10
     assert s["interval_coverage"]["teff_k"] == 1.0
