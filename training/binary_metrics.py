@@ -143,17 +143,23 @@ def _fmt(v: float | None) -> str:
 
 def render_binary_markdown(b: dict) -> list[str]:
     """The binary-detection section of report.md (a list of lines)."""
+    label = b["label"]
+    what = "this truth has no detectable label"
+    if label == "is_detectable_binary":
+        what = "P_orb < 10 d, eclipsing, or a Gaia-like spectroscopic orbit; `data/simulate/binarity.py`"
+    probe = (
+        f"logistic regression on {b['probe_on']}, fitted on all training labels"
+        if b.get("probe_on")
+        else "none"
+    )
     lines = [
         "",
         "## Binary detection (test split)",
         "",
-        f"Scored on `{b['label']}` (P_orb < 10 d, eclipsing, or a Gaia-like spectroscopic orbit; "
-        "`data/simulate/binarity.py`); `is_binary` counts every companion, many of them invisible "
-        "in one light curve and one spectrum. Probe: logistic regression on "
-        f"{b.get('probe_on') or 'the embedding'}, fitted on all training labels. Head: the fine-tuned "
-        "`binary_prob` (trained on "
-        f"`{b['label']}`). **ORACLE**: gradient boosting on the true quantities one light curve and "
-        "one spectrum carry, with their noise, on the same test stars: the ceiling for each figure.",
+        f"Scored on `{label}` ({what}); `is_binary` counts every companion, many of them invisible in "
+        f"one light curve and one spectrum. Probe: {probe}. Head: the fine-tuned `binary_prob` (trained "
+        f"on `{label}`). **ORACLE**: gradient boosting on the true quantities one light curve and one "
+        "spectrum carry, with their noise, on the same test stars: the ceiling for each figure.",
         "",
         "| label | positives | probe AUC | head AUC | ORACLE AUC | probe AP | head AP | ORACLE AP |",
         "|---|---|---|---|---|---|---|---|",
