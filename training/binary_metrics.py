@@ -47,13 +47,18 @@ def auc_ap(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float 
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
+def truth_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The truth columns of the evaluation's merged frame, without their ``true_`` prefix."""
+    truth = df[[c for c in df.columns if c.startswith(TRUTH_PREFIX)]]
+    return truth.rename(columns=lambda c: c.removeprefix(TRUTH_PREFIX))
+
+
 def oracle_scores(df: pd.DataFrame, label: np.ndarray, train: np.ndarray, test: np.ndarray, *, seed: int = 0):
     """ORACLE P(label) on ``test``, or None when the truth lacks the physical columns (real data).
 
     ``df`` holds the truth with the ``true_`` prefix (the evaluation's merged frame).
     """
-    truth = df[[c for c in df.columns if c.startswith(TRUTH_PREFIX)]]
-    truth = truth.rename(columns=lambda c: c.removeprefix(TRUTH_PREFIX))
+    truth = truth_frame(df)
     try:
         features = observable_features(truth, np.random.default_rng(seed)).to_numpy(np.float64)
     except KeyError as exc:
@@ -93,27 +98,29 @@ def binned_auc(
 
 
 def binary_detection(
-    x: np.ndarray,
+    x: np.ndarray | None,
     df: pd.DataFrame,
     train: np.ndarray,
     test: np.ndarray,
     *,
     head: np.ndarray | None = None,
+    probe_on: str = "the embedding",
     seed: int = 0,
 ) -> dict:
     """Detection of the detectable label and of is_binary (overall and by bins) on ``test``.
 
-    ``x`` is the embedding (N, D) of every star, ``head`` the fine-tuned head's P(binary) of the
-    test stars. Each label gets the probe, the head and the ORACLE, each AUC and AP.
+    ``x`` is the embedding (N, D) of every star that the probe reads (``probe_on`` names it; None:
+    no probe), ``head`` the fine-tuned head's P(binary) of the test stars. Each label gets the
+    probe, the head and the ORACLE, each AUC and AP.
     """
     label_name = binary_label_name(df.columns, prefix=TRUTH_PREFIX) or "is_binary"
-    out: dict = {"label": label_name, "n_test": len(test)}
+    out: dict = {"label": label_name, "n_test": len(test), "probe_on": probe_on if x is not None else None}
     is_bin = df[f"{TRUTH_PREFIX}is_binary"].astype(bool).to_numpy()
     labels = {label_name: df[f"{TRUTH_PREFIX}{label_name}"].astype(bool).to_numpy(), "is_binary": is_bin}
     probe_test = {}
     oracle_test = {}
     for name, y in labels.items():
-        probe_test[name] = binary_probe(x, y, train, test)
+        probe_test[name] = None if x is None else binary_probe(x, y, train, test)
         oracle_test[name] = oracle_scores(df, y, train, test, seed=seed)
         entry = {"n_positive": int(y[test].sum())}
         for method, s in (("probe", probe_test[name]), ("head", head), ("oracle", oracle_test[name])):
@@ -136,16 +143,23 @@ def _fmt(v: float | None) -> str:
 
 def render_binary_markdown(b: dict) -> list[str]:
     """The binary-detection section of report.md (a list of lines)."""
+    label = b["label"]
+    what = "this truth has no detectable label"
+    if label == "is_detectable_binary":
+        what = "P_orb < 10 d, eclipsing, or a Gaia-like spectroscopic orbit; `data/simulate/binarity.py`"
+    probe = (
+        f"logistic regression on {b['probe_on']}, fitted on all training labels"
+        if b.get("probe_on")
+        else "none"
+    )
     lines = [
         "",
         "## Binary detection (test split)",
         "",
-        f"Scored on `{b['label']}` (P_orb < 10 d, eclipsing, or a Gaia-like spectroscopic orbit; "
-        "`data/simulate/binarity.py`); `is_binary` counts every companion, many of them invisible "
-        "in one light curve and one spectrum. Probe: logistic regression on the embedding, fitted on "
-        "all training labels. Head: the fine-tuned `binary_prob` (trained on "
-        f"`{b['label']}`). **ORACLE**: gradient boosting on the true quantities one light curve and "
-        "one spectrum carry, with their noise, on the same test stars: the ceiling for each figure.",
+        f"Scored on `{label}` ({what}); `is_binary` counts every companion, many of them invisible in "
+        f"one light curve and one spectrum. Probe: {probe}. Head: the fine-tuned `binary_prob` (trained "
+        f"on `{label}`). **ORACLE**: gradient boosting on the true quantities one light curve and one "
+        "spectrum carry, with their noise, on the same test stars: the ceiling for each figure.",
         "",
         "| label | positives | probe AUC | head AUC | ORACLE AUC | probe AP | head AP | ORACLE AP |",
         "|---|---|---|---|---|---|---|---|",

@@ -147,13 +147,24 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from training.evaluate import evaluate_survey
+    from training.evaluate import checkpoint_embedding, evaluate_survey
 
+    store = _store(args).snapshot()  # one store generation, whatever desa ingest/embed do meanwhile
+    variants = {}
+    for text in args.variant:
+        name, sep, path = text.partition("=")
+        if not (sep and name and path):
+            raise ValueError(
+                f"--variant {text!r}: expected NAME=CHECKPOINT, e.g. preserve=models/p/aligned.pt"
+            )
+        variants[name] = checkpoint_embedding(store, Path(path), progress=not args.quiet)
     report = evaluate_survey(
-        _store(args).snapshot(),  # one store generation, whatever desa ingest/embed do meanwhile
+        store,
         checkpoint=_checkpoint(args),
         seed=args.seed,
+        seeds=args.seeds,
         baselines=not args.no_baselines,
+        variants=variants,
         progress=not args.quiet,
     )
     print(report.markdown)
@@ -464,7 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000,
         help="above this many stars, fit UMAP on a seeded sample and place the rest in its layout",
     )
-    subs["evaluate"].add_argument("--seed", type=int, default=0, help="few-shot sampling seed")
+    subs["evaluate"].add_argument("--seed", type=int, default=0, help="seed of the binary ORACLE")
+    subs["evaluate"].add_argument(
+        "--seeds", type=int, default=3, help="probe seeds: each figure is a mean ± std over them (default 3)"
+    )
+    subs["evaluate"].add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKPOINT",
+        help="also probe this checkpoint's frozen embedding (its own encoders and fusion), repeatable",
+    )
     subs["evaluate"].add_argument(
         "--no-baselines", action="store_true", help="skip the four baselines (DESA's figures only)"
     )

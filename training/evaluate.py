@@ -1,64 +1,66 @@
-"""Evaluate DESA on the test split against four baselines; write report.md, report.json, figures.
+"""Evaluate DESA against its baselines like for like, on the test split; write report.md and .json.
 
-Tasks (DESA, arXiv 2507.10666, with the protocol fixes of SCIENCE.md section 2):
+Two tables that never mix (SCIENCE.md section 2 on why the old single table misled):
 
-* few-shot linear probes for the CMD and the HR diagram (Teff, log L), fitted on 10 % of the
-  training-split labels and scored on the test split, mean and std over 5 seeds. The CMD targets
-  are dereddened, as the paper's CMD is ((BP-RP)0, M_G,0; SCIENCE.md 3.9.1): the truth's
-  intrinsic colour and M_G, else the catalogue's GSP-Phot-dereddened columns, and only for a
-  catalogue without either the observed ones (the report names the columns and convention);
-* binary detection AUC and AP on the physically detectable label (``is_detectable_binary``) and on
-  ``is_binary`` by flux-ratio and period bins: DESA's fine-tuned binary head, and for every
-  embedding (DESA's and each baseline's) a logistic-regression probe fitted on all training-split
-  labels, each next to an ORACLE ceiling (``training.binary_metrics``);
-* age RMSE in Gyr and the median relative Prot error of DESA's heads, with the coverage of their
-  calibrated 68 % intervals;
-* synchronized binaries versus young stars: kNN purity and silhouette in each embedding, and in
-  DESA's UMAP.
+(a) **Frozen embeddings.** Every method's vectors, none of them trained on a label: DESA aligned
+    only (``aligned.pt``, the checkpoint saved after alignment, before fine-tuning), the four
+    baselines of ``training.baselines`` (light curve only, spectrum only, concatenation, CLIP) and
+    any variant passed in, each with exactly the probes of ``training.probes`` on the same test
+    stars, mean ± std over seeds, next to ORACLE ceilings.
+(b) **Fine-tuned.** DESA's own fine-tuned model (its head predictions, the ``pred_*`` and
+    ``binary_prob`` columns that ``desa embed`` wrote) and each baseline fine-tuned with the same
+    ``PropertyHeads``, labels, loss, optimiser steps, batch size, lr and calibration
+    (``training.baselines.finetune_baseline``). Every row is scored by :func:`head_scores` from
+    its heads' predictions: R² of the predicted CMD and HR coordinates (the heads predict both, so
+    no probe is needed: a probe on penultimate features would score a different predictor than the
+    one the product shows), binary AUC/AP of ``binary_prob``, age RMSE, Prot error and the coverage
+    of the calibrated 68 % intervals. One training run per row (the run's seed).
 
-Probes read embeddings, never UMAP coordinates. Baselines (``training.baselines``) are built from
-this run's own encoders, on the same stars and splits, in the same call.
+Every training budget (each encoder's pretraining, alignment, fine-tuning, CLIP and each baseline's
+fine-tuning) is reported in optimiser steps, budgeted and taken (``training.budgets``). The binary
+section (``training.binary_metrics``) adds ``is_binary`` by flux-ratio and period bins with its
+ORACLE. Baselines are built from this run's own encoders, on the same stars and splits, in the
+same call; probes read embeddings, never UMAP coordinates, except the UMAP purity itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LinearRegression
-from sklearn.metrics import r2_score, silhouette_score
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
 from data.storage import SurveyStore, atomic_write_text
+from desa_core.alignment import retrieval_accuracy
 from desa_core.checkpoint import load_checkpoint
-from training.baselines import ClipConfig, baseline_embeddings
-from training.binary_metrics import auc_ap, binary_detection, binary_probe, render_binary_markdown
-from training.tensors import binary_label_name, label_values, measurable_prot
+from desa_core.heads import Prediction
+from desa_core.model import DesaModel
+from training.baselines import baseline_embeddings, clip_config, finetune_baseline
+from training.binary_metrics import auc_ap, binary_detection
+from training.budgets import run_budgets
+from training.config import FinetuneConfig
+from training.evaluation_report import render_markdown
+from training.probes import binary_labels, frozen_scores, label_column, oracle_scores, task_targets
+from training.probes import embedding_scores as embedding_scores  # re-exported for training.ablation
+from training.probes import probe_targets as probe_targets
+from training.tensors import binary_label_name, label_table, label_values, measurable_prot
 
 log = logging.getLogger(__name__)
 
-#: Probe targets per task: candidate (x, y) column pairs with their convention, first present wins.
-PROBES = {
-    "cmd": (
-        ("dereddened (intrinsic, truth)", ("true_bp_rp_intrinsic_mag", "true_abs_g_intrinsic_mag")),
-        ("dereddened (Gaia GSP-Phot)", ("bp_rp0_mag", "abs_g0_mag")),
-        ("observed", ("bp_rp_mag", "abs_g_mag")),
-    ),
-    "hr": (("catalogue", ("teff_k", "logl")), ("truth", ("true_teff_k", "true_logl"))),
-}
-PAIR = ("sync_binary", "young")
 #: The paper's figures on real data (SCIENCE.md section 1.9; inflated there by label leakage).
 PAPER = {"few_shot_r2": 0.92, "binary_auc": 0.99, "binary_ap": 1.00, "age_rmse_gyr": 0.94}
-#: Nominal coverage of the heads' intervals (median +- 1 sigma).
-NOMINAL_COVERAGE = 0.6827
+#: The head properties that give each probe task's two coordinates (desa_core.config).
+HEAD_PROPERTIES = {"cmd": ("bp_rp_mag", "abs_g_mag"), "hr": ("teff_k", "logl")}
 
 
 @dataclass
@@ -70,91 +72,6 @@ class Report:
     folder: Path
 
 
-def few_shot_r2(
-    x: np.ndarray,
-    y: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
-    *,
-    fraction: float,
-    seeds: int,
-) -> tuple[float, float]:
-    """Mean and std over seeds of the test R² of a linear probe fit on a fraction of train rows."""
-    scores = []
-    for seed in range(seeds):
-        rng = np.random.default_rng(seed)
-        pick = rng.choice(train, size=max(10, int(fraction * len(train))), replace=False)
-        scaler = StandardScaler().fit(x[pick])
-        probe = LinearRegression().fit(scaler.transform(x[pick]), y[pick])
-        scores.append(r2_score(y[test], probe.predict(scaler.transform(x[test]))))
-    return float(np.mean(scores)), float(np.std(scores))
-
-
-def knn_purity(x: np.ndarray, labels: np.ndarray, *, k: int = 10) -> float:
-    """Mean fraction of each star's k nearest neighbours that share its label."""
-    k = min(k, len(x) - 1)
-    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
-    return float((labels[idx[:, 1:]] == labels[:, None]).mean())
-
-
-def probe_targets(df: pd.DataFrame, task: str) -> tuple[str, tuple[str, str]]:
-    """The convention and (x, y) target columns of a probe task: the first pair ``df`` has values in.
-
-    Raises
-    ------
-    KeyError
-        ``df`` has none of the task's candidate pairs.
-    """
-    for convention, cols in PROBES[task]:
-        if all(c in df.columns and df[c].notna().any() for c in cols):
-            return convention, cols
-    raise KeyError(f"no {task} probe targets among {[cols for _, cols in PROBES[task]]}")
-
-
-def embedding_scores(
-    x: np.ndarray,
-    df: pd.DataFrame,
-    train: np.ndarray,
-    test: np.ndarray,
-    *,
-    fraction: float,
-    seeds: int,
-) -> dict:
-    """The embedding-level tasks for one set of vectors (DESA's or a baseline's)."""
-    x = np.asarray(x, dtype=np.float64)
-    out: dict = {"dim": int(x.shape[1])}
-    for task in PROBES:
-        convention, cols = probe_targets(df, task)
-        y = df[list(cols)].to_numpy(dtype=np.float64)
-        ok = np.isfinite(y).all(axis=1)
-        mean, std = few_shot_r2(x, y, train[ok[train]], test[ok[test]], fraction=fraction, seeds=seeds)
-        out[f"few_shot_r2_{task}"] = {
-            "mean": mean,
-            "std": std,
-            "targets": list(cols),
-            "convention": convention,
-        }
-    is_bin = df["true_is_binary"].astype(bool).to_numpy()
-    out["binary_auc_probe"], out["binary_ap_probe"] = auc_ap(
-        is_bin[test], binary_probe(x, is_bin, train, test)
-    )
-    if binary_label_name(df.columns, prefix="true_") == "is_detectable_binary":
-        det = df["true_is_detectable_binary"].astype(bool).to_numpy()
-        out["detectable_auc_probe"], out["detectable_ap_probe"] = auc_ap(
-            det[test], binary_probe(x, det, train, test)
-        )
-    pop = df["true_population"].astype(str).to_numpy()
-    pair = test[np.isin(pop[test], PAIR)]
-    if len(pair) > 10 and len(set(pop[pair])) == 2:
-        z = StandardScaler().fit_transform(x[pair])
-        out["sync_vs_young"] = {
-            "n": len(pair),
-            "knn_purity": knn_purity(z, pop[pair]),
-            "silhouette": float(silhouette_score(z, pop[pair])),
-        }
-    return out
-
-
 @torch.no_grad()
 def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, progress: bool = True):
     """The run's frozen encoder outputs for every star: light curve (N, El), spectrum (N, Es)."""
@@ -162,7 +79,7 @@ def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, pr
     arrays = [store.read_array(n) for n in ("lc_channels", "lc_mask", "spec_flux", "spec_mask")]
     lcs, specs = [], []
     n = len(arrays[0])
-    for start in tqdm(range(0, n, batch), desc="baseline inputs", unit="batch", disable=not progress):
+    for start in tqdm(range(0, n, batch), desc="encoding", unit="batch", disable=not progress):
         lc, lm, sp, sm = (torch.from_numpy(np.array(a[start : start + batch])) for a in arrays)
         lc_p, sp_p = model.encode(lc.float(), lm.bool(), sp.float(), sm.bool())
         lcs.append(lc_p.numpy())
@@ -170,45 +87,43 @@ def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, pr
     return np.concatenate(lcs), np.concatenate(specs)
 
 
-def _aligned_embedding(checkpoint: Path, lc: np.ndarray, spec: np.ndarray) -> np.ndarray | None:
-    """DESA's embedding from the checkpoint saved after alignment (before fine-tuning), if kept."""
+@torch.no_grad()
+def checkpoint_embedding(store: SurveyStore, checkpoint: Path, *, progress: bool = True) -> np.ndarray:
+    """The frozen embedding (N, E) of a checkpoint, through its own encoders and fusion (a variant).
+
+    Raises
+    ------
+    ValueError
+        The checkpoint was fine-tuned on labels: it belongs in no frozen table.
+    """
+    model, metadata = load_checkpoint(checkpoint, grids=store.read_manifest().get("grids"))
+    if "finetune" in metadata.get("stages_done", []):
+        raise ValueError(
+            f"{checkpoint}: fine-tuned on labels, so not a frozen embedding; pass the run's aligned.pt"
+        )
+    lc, spec = pooled_vectors(store, checkpoint, progress=progress)
+    return model.eval().fuse(torch.as_tensor(lc), torch.as_tensor(spec)).embedding.numpy()
+
+
+@torch.no_grad()
+def _aligned(
+    checkpoint: Path, lc: np.ndarray, spec: np.ndarray, val: np.ndarray, batch_size: int
+) -> tuple[np.ndarray | None, float | None]:
+    """DESA's embedding from ``aligned.pt`` (before fine-tuning), if kept, and its validation
+    retrieval within batches of ``batch_size`` (the alignment stage's own score)."""
     aligned = Path(checkpoint).with_name("aligned.pt")
     if not aligned.is_file():
-        return None
+        return None, None
     model, _ = load_checkpoint(aligned)
-    with torch.no_grad():
-        out = model.fuse(torch.as_tensor(lc), torch.as_tensor(spec))
-    return out.embedding.numpy()
+    out = model.eval().fuse(torch.as_tensor(lc), torch.as_tensor(spec))
+    batches = [b for b in torch.as_tensor(val).split(batch_size) if len(b) > 1]
+    hits = sum(retrieval_accuracy(out.e_s[b], out.e_l[b]) * len(b) for b in batches)
+    n = sum(len(b) for b in batches)
+    return out.embedding.numpy(), (hits / n if n else None)
 
 
-def _clip_budget(checkpoint: Path, dim: int) -> ClipConfig:
-    _, metadata = load_checkpoint(checkpoint)
-    align = metadata.get("train_config", {}).get("align", {})
-    return ClipConfig(
-        dim=dim,
-        epochs=int(align.get("epochs", 25)),
-        batch_size=int(align.get("batch_size", 128)),
-        lr=float(align.get("lr", 1e-3)),
-        seed=int(metadata.get("train_config", {}).get("seed", 0)),
-    )
-
-
-def evaluate_survey(
-    store: SurveyStore,
-    *,
-    checkpoint: Path | None = None,
-    seed: int = 0,
-    fraction: float = 0.1,
-    seeds: int = 5,
-    baselines: bool = True,
-    figures: bool = True,
-    progress: bool = True,
-) -> Report:
-    """Compute every figure on the store's test split and write the report files.
-
-    ``checkpoint`` (the model that embedded the catalogue) is needed for the baselines, which are
-    built from its encoders; without it only DESA's own figures are computed.
-    """
+def evaluation_frame(store: SurveyStore) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Catalogue joined with ``true_``-prefixed truth, and the train, val and test rows."""
     catalog = store.read_catalog()
     truth = store.read_truth()
     if truth is None:
@@ -216,85 +131,20 @@ def evaluate_survey(
     if "binary_prob" not in catalog:
         raise ValueError(f"{store.catalog_path}: no predictions in the catalogue; run `desa embed` first")
     df = catalog.merge(truth.add_prefix("true_").rename(columns={"true_row": "row"}), on="row")
-    emb = np.asarray(store.read_array("embedding", mmap=False), dtype=np.float64)
     split = df["split"].astype(str).to_numpy()
     train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
-    result: dict = {
-        "n_train": len(train),
-        "n_test": len(test),
-        "fraction": fraction,
-        "seeds": seeds,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "paper": PAPER,
-    }
-    desa = embedding_scores(emb, df, train, test, fraction=fraction, seeds=seeds)
-    result["few_shot_r2_cmd"], result["few_shot_r2_hr"] = desa["few_shot_r2_cmd"], desa["few_shot_r2_hr"]
-    t = df.iloc[test]
-    # The head is scored on the label it was trained on (training.tensors.BINARY_LABELS).
-    result["binary_label"] = binary_label_name(df.columns, prefix="true_") or "is_binary"
-    is_bin = t[f"true_{result['binary_label']}"].astype(bool).to_numpy()
-    result["binary_auc"], result["binary_ap"] = auc_ap(is_bin, t["binary_prob"].to_numpy())
-    result["binary_detection"] = binary_detection(
-        emb, df, train, test, head=t["binary_prob"].to_numpy(dtype=np.float64), seed=seed
-    )
-    age_ok = np.isfinite(t["true_age_gyr"]) & np.isfinite(t["pred_age_gyr"])
-    result["age_rmse_gyr"] = float(
-        np.sqrt(np.mean((t["pred_age_gyr"][age_ok] - t["true_age_gyr"][age_ok]) ** 2))
-    )
-    # Only periods the light curve can show (≥ 2 cycles on the model grid) are scored.
-    measurable = measurable_prot(t["true_prot_d"].to_numpy(dtype=np.float64), t)
-    p_ok = np.isfinite(measurable) & (measurable > 0)
-    rel = np.abs(t["pred_prot_d"].to_numpy()[p_ok] / measurable[p_ok] - 1)
-    result["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
-    result["prot_n_unmeasurable"] = int(np.isfinite(t["true_prot_d"]).sum() - p_ok.sum())
-    result["interval_coverage"] = interval_coverage(t)
-    if "sync_vs_young" in desa:
-        pop = t["true_population"].astype(str).to_numpy()
-        pair = np.isin(pop, PAIR)
-        x_umap = t[["umap_x", "umap_y"]].to_numpy(dtype=np.float64)[pair]
-        result["sync_vs_young"] = {
-            "n": desa["sync_vs_young"]["n"],
-            "knn_purity_embedding": desa["sync_vs_young"]["knn_purity"],
-            "silhouette_embedding": desa["sync_vs_young"]["silhouette"],
-            "knn_purity_umap": knn_purity(x_umap, pop[pair]),
-            "silhouette_umap": float(silhouette_score(x_umap, pop[pair])),
-        }
-    methods = {"desa": desa}
-    if baselines and checkpoint is not None:
-        lc, spec = pooled_vectors(store, checkpoint, progress=progress)
-        aligned = _aligned_embedding(checkpoint, lc, spec)
-        if aligned is not None:
-            methods["desa_aligned"] = embedding_scores(
-                aligned, df, train, test, fraction=fraction, seeds=seeds
-            )
-        vectors, clip_info = baseline_embeddings(lc, spec, train, val, _clip_budget(checkpoint, emb.shape[1]))
-        result["clip_training"] = clip_info
-        for name, x in vectors.items():
-            log.info("scoring baseline %s", name)
-            methods[name] = embedding_scores(x, df, train, test, fraction=fraction, seeds=seeds)
-    result["methods"] = methods
-    folder = store.reports_dir / time.strftime("%Y%m%d-%H%M%S")
-    folder.mkdir(parents=True, exist_ok=True)
-    if figures:
-        from training.figures import write_figures
-
-        result["figures"] = write_figures(folder, df, test)
-    atomic_write_text(folder / "report.json", json.dumps(result, indent=2))
-    markdown = render_markdown(result)
-    atomic_write_text(folder / "report.md", markdown)
-    return Report(result, markdown, folder)
+    return df, train, val, test
 
 
 def interval_coverage(t: pd.DataFrame) -> dict[str, float]:
     """Fraction of test stars whose true value lies inside the predicted 68 % interval."""
     out = {}
+    truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
     for col in t.columns:
         if not (col.startswith("pred_") and col.endswith("_lo")):
             continue
         stem = col.removeprefix("pred_").removesuffix("_lo")
         # Against the label the head was trained on (training.tensors.LABEL_SOURCES).
-        truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
         y, _ = label_values(stem, {"truth": truth_cols, "catalog": t})
         if y is None:
             continue
@@ -307,90 +157,210 @@ def interval_coverage(t: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-METHOD_LABELS = {
-    "desa": "**DESA** (fine-tuned)",
-    "desa_aligned": "DESA, aligned only (before fine-tuning)",
-    "lightcurve_only": "light-curve encoder only",
-    "spectrum_only": "spectrum encoder only",
-    "concat": "concatenated encoders",
-    "clip": "CLIP-style contrastive alignment",
-}
+def head_scores(t: pd.DataFrame) -> dict:
+    """The fine-tuned figures of one model's head predictions (``pred_*``, ``binary_prob``) on ``t``."""
+    out: dict = {}
+    for task, props in HEAD_PROPERTIES.items():
+        cols = [f"pred_{p}" for p in props]
+        if not all(c in t and label_column(t, p) is not None for c, p in zip(cols, props, strict=True)):
+            out[f"r2_{task}"] = None  # the heads do not predict this task, or had no label for it
+            continue
+        y, ok, _ = task_targets(t, task)
+        pred = t[cols].to_numpy(np.float64)
+        ok &= np.isfinite(pred).all(axis=1)
+        out[f"r2_{task}"] = float(r2_score(y[ok], pred[ok])) if ok.sum() > 1 else None
+    prob = t["binary_prob"].to_numpy(np.float64)
+    for name, y in binary_labels(t).items():
+        out[f"{name}_auc"], out[f"{name}_ap"] = auc_ap(y, prob)
+    age = label_column(t, "age_gyr")
+    if age is not None and "pred_age_gyr" in t:
+        ok = np.isfinite(age) & np.isfinite(t["pred_age_gyr"].to_numpy(np.float64))
+        out["age_rmse_gyr"] = float(np.sqrt(np.mean((t["pred_age_gyr"].to_numpy()[ok] - age[ok]) ** 2)))
+    prot = label_column(t, "prot_d")
+    if prot is not None and "pred_prot_d" in t:
+        # Only periods the light curve can show (≥ 2 cycles on the model grid) are scored.
+        ok = np.isfinite(prot) & (prot > 0)
+        rel = np.abs(t["pred_prot_d"].to_numpy()[ok] / prot[ok] - 1)
+        out["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
+        out["prot_n_unmeasurable"] = int(np.isfinite(t["true_prot_d"]).sum() - ok.sum())
+    out["interval_coverage"] = interval_coverage(t)
+    return out
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
+def prediction_columns(pred: Prediction, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A ``Prediction`` of every star as the catalogue's ``pred_*`` and ``binary_prob`` columns."""
+    cols = {}
+    for i, name in enumerate(pred.properties):
+        for suffix, values in (("", pred.median), ("_lo", pred.lower), ("_hi", pred.upper)):
+            cols[f"pred_{name}{suffix}"] = values[rows, i].numpy().astype(np.float64)
+    cols["binary_prob"] = pred.binary_prob[rows].numpy().astype(np.float64)
+    return cols
 
 
-def render_markdown(f: dict) -> str:
-    """The figures as measured: DESA's tasks, the comparison with baselines, coverage."""
-    r2 = lambda key: f"{_fmt(f[key]['mean'])} ± {_fmt(f[key]['std'])}"  # noqa: E731
-    binary_label = f.get("binary_label", "is_binary")
-    convention = f["few_shot_r2_cmd"].get("convention")
-    rows = [
-        (
-            "few-shot R² CMD (BP-RP, M_G" + (f"; {convention})" if convention else ")"),
-            r2("few_shot_r2_cmd"),
-            "0.92 (photometric regression)",
-        ),
-        ("few-shot R² HR (Teff, log L)", r2("few_shot_r2_hr"), "0.92"),
-        (f"binary AUC (fine-tuned head, `{binary_label}`)", _fmt(f["binary_auc"]), "0.99 (Gaia NSS classes)"),
-        (f"binary AP (fine-tuned head, `{binary_label}`)", _fmt(f["binary_ap"]), "1.00"),
-        ("age RMSE (Gyr)", _fmt(f["age_rmse_gyr"]), "0.94"),
-        (
-            f"Prot median relative error (≥ 2 cycles in the light curve; "
-            f"{f.get('prot_n_unmeasurable', 0)} longer periods not scored)",
-            _fmt(f["prot_median_rel_error"]),
-            "–",
-        ),
-    ]
-    if "sync_vs_young" in f:
-        s = f["sync_vs_young"]
-        rows += [
-            ("sync vs young kNN purity (embedding)", _fmt(s["knn_purity_embedding"]), "separated (UMAP)"),
-            ("sync vs young kNN purity (UMAP)", _fmt(s["knn_purity_umap"]), "–"),
-            ("sync vs young silhouette (embedding)", _fmt(s["silhouette_embedding"]), "–"),
-        ]
-    lines = [
-        f"# DESA evaluation ({f['n_test']} test stars; probes on {int(f['fraction'] * 100)} % of "
-        f"{f['n_train']} training labels, {f['seeds']} seeds)",
-        "",
-        "Simulated survey; the paper's figures are on real data with label leakage (SCIENCE.md §2) "
-        "and are not directly comparable.",
-        "",
-        "| task | DESA (this run) | paper |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {name} | {value} | {paper} |" for name, value, paper in rows]
-    methods = f.get("methods", {})
-    if len(methods) > 1:
-        lines += [
-            "",
-            "## DESA against baselines (same encoders, stars, splits and probes)",
-            "",
-            "| method | dim | R² CMD | R² HR | detectable AUC (probe) | detectable AP (probe) "
-            "| is_binary AUC (probe) | is_binary AP (probe) | sync/young kNN purity |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for name, m in methods.items():
-            purity = m.get("sync_vs_young", {}).get("knn_purity")
-            lines.append(
-                f"| {METHOD_LABELS.get(name, name)} | {m['dim']} | {_fmt(m['few_shot_r2_cmd']['mean'])} | "
-                f"{_fmt(m['few_shot_r2_hr']['mean'])} | {_fmt(m.get('detectable_auc_probe'))} | "
-                f"{_fmt(m.get('detectable_ap_probe'))} | {_fmt(m['binary_auc_probe'])} | "
-                f"{_fmt(m['binary_ap_probe'])} | {_fmt(purity)} |"
+def _finetune_config(train_config: dict) -> FinetuneConfig:
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    return FinetuneConfig(**{k: v for k, v in train_config.get("finetune", {}).items() if k in fields})
+
+
+def finetune_baselines(
+    store: SurveyStore,
+    vectors: dict[str, np.ndarray],
+    df: pd.DataFrame,
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    model: DesaModel,
+    metadata: dict,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Each baseline fine-tuned as DESA's fine-tuning stage was; its :func:`head_scores` and budget."""
+    train, val, test = splits
+    train_config = metadata.get("train_config", {})
+    config = _finetune_config(train_config)
+    heads = model.config.heads
+    labels, binary = label_table(store, heads.properties)
+    labels_t = torch.as_tensor(labels.to_numpy(np.float32))
+    binary_t = torch.as_tensor(binary.astype(np.float32))
+    # What DESA's stage trains besides the heads: the DualFormer and W, unless tune_fusion is off.
+    fusion = model.parameter_count()["dualformer"] + model.projection.numel() if config.tune_fusion else 0
+    out = {}
+    for name, x in vectors.items():
+        log.info("fine-tuning baseline %s", name)
+        pred, info = finetune_baseline(
+            name,
+            x,
+            labels_t,
+            binary_t,
+            train,
+            val,
+            config=config,
+            heads=heads,
+            out_features=2 * model.config.fused_dim,
+            adapter_params=fusion,
+            seed=int(train_config.get("seed", 0)),
+            progress=progress,
+        )
+        t = df.iloc[test].assign(**prediction_columns(pred, test))
+        out[name] = head_scores(t) | info
+    return out
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall time of a block in ``seconds[name]``, for the report's timing line."""
+    start = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - start, 1)
+
+
+def _budget(record: dict) -> dict:
+    return {k: record[k] for k in ("batch_size", "lr", "budget_steps", "steps")}
+
+
+def _desa_record(model: DesaModel, train_config: dict, budgets: dict) -> dict:
+    """DESA's fine-tuning budget and trainable parameters: heads, and DualFormer + W if tuned."""
+    counts = model.parameter_count()
+    fusion = (
+        counts["dualformer"] + model.projection.numel() if _finetune_config(train_config).tune_fusion else 0
+    )
+    stage = budgets.get("finetune", {})
+    return {
+        "budget_steps": stage.get("budget_steps"),
+        "steps": stage.get("steps"),
+        "trainable_params": counts["heads"] + fusion,
+    }
+
+
+def evaluate_survey(
+    store: SurveyStore,
+    *,
+    checkpoint: Path | None = None,
+    seed: int = 0,
+    fraction: float = 0.1,
+    seeds: int = 3,
+    baselines: bool = True,
+    variants: dict[str, np.ndarray] | None = None,
+    umap: bool = True,
+    figures: bool = True,
+    progress: bool = True,
+) -> Report:
+    """Compute both tables on the store's test split and write the report files.
+
+    ``checkpoint`` (the model that embedded the catalogue) is needed for the frozen table and the
+    baselines, which are built from its encoders; without it only DESA's fine-tuned row is
+    computed. ``variants`` adds frozen embeddings (N, E) by name, catalogue order. ``seed`` seeds
+    the binary section's ORACLE; ``seeds`` is the number of probe seeds.
+    """
+    df, train, val, test = evaluation_frame(store)
+    result: dict = {
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test),
+        "fraction": fraction,
+        "seeds": seeds,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "paper": PAPER,
+        # The head is scored on the label it was trained on (training.tensors.BINARY_LABELS).
+        "binary_label": binary_label_name(df.columns, prefix="true_") or "is_binary",
+    }
+    finetuned = {"desa": head_scores(df.iloc[test])}
+    frozen: dict[str, np.ndarray] = {}
+    budgets: dict = {}
+    seconds: dict[str, float] = {}
+    aligned = None
+    if checkpoint is not None:
+        model, metadata = load_checkpoint(checkpoint)
+        train_config = metadata.get("train_config", {})
+        budgets = run_budgets(train_config, Path(checkpoint).with_name("metrics.jsonl"), len(train))
+        finetuned["desa"] |= _desa_record(model, train_config, budgets)
+        with _timed(seconds, "encoding"):
+            lc, spec = pooled_vectors(store, checkpoint, progress=progress)
+        align = train_config.get("align", {})
+        aligned, retrieval = _aligned(checkpoint, lc, spec, val, int(align.get("batch_size", 128)))
+        if aligned is not None:
+            frozen["desa_aligned"] = aligned
+        if baselines:
+            clip = clip_config(align, dim=model.config.fused_dim, seed=int(train_config.get("seed", 0)))
+            with _timed(seconds, "CLIP"):
+                vectors, clip_info = baseline_embeddings(lc, spec, train, val, clip, progress=progress)
+            result["clip_training"] = clip_info | {"desa_aligned_val_retrieval": retrieval}
+            budgets["clip"] = {"trains": "CLIP projections (InfoNCE)"} | _budget(clip_info)
+            frozen |= vectors
+            with _timed(seconds, "baseline fine-tuning"):
+                tuned = finetune_baselines(
+                    store, vectors, df, (train, val, test), model=model, metadata=metadata, progress=progress
+                )
+            finetuned |= tuned
+            budgets |= {f"finetune_{name}": {"trains": s["trains"]} | _budget(s) for name, s in tuned.items()}
+    frozen |= variants or {}
+    result["budgets"] = budgets
+    with _timed(seconds, "frozen probes"):
+        result["frozen"] = {}
+        for name, x in frozen.items():
+            log.info("frozen probes: %s", name)
+            result["frozen"][name] = frozen_scores(
+                x, df, train, test, fraction=fraction, seeds=seeds, umap=umap
             )
-    if f.get("binary_detection"):
-        lines += render_binary_markdown(f["binary_detection"])
-    coverage = f.get("interval_coverage", {})
-    if coverage:
-        lines += [
-            "",
-            f"## Interval coverage (nominal {NOMINAL_COVERAGE:.2f})",
-            "",
-            "| property | " + " | ".join(coverage) + " |",
-            "|---|" + "---|" * len(coverage),
-            "| coverage | " + " | ".join(f"{v:.2f}" for v in coverage.values()) + " |",
-        ]
-    if f.get("figures"):
-        lines += ["", "## Figures", ""] + [f"- `{name}`" for name in f["figures"]]
-    return "\n".join(lines) + "\n"
+    result["finetuned"] = finetuned
+    with _timed(seconds, "ORACLE and binary detection"):
+        result["oracle"] = oracle_scores(df, train, test, fraction=fraction, seeds=seeds)
+        result["binary_detection"] = binary_detection(
+            aligned,
+            df,
+            train,
+            test,
+            head=df["binary_prob"].to_numpy(np.float64)[test],
+            probe_on="DESA's aligned-only embedding",
+            seed=seed,
+        )
+    result["seconds"] = seconds
+    folder = store.reports_dir / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    if figures:
+        from training.figures import write_figures
+
+        result["figures"] = write_figures(folder, df, test)
+    atomic_write_text(folder / "report.json", json.dumps(result, indent=2))
+    markdown = render_markdown(result)
+    atomic_write_text(folder / "report.md", markdown)
+    return Report(result, markdown, folder)

@@ -55,7 +55,7 @@ def umap_by_population(df: pd.DataFrame, path: Path) -> str:
         if sel.any():
             label = f"{name} ({sel.sum()})"
             ax.scatter(df.loc[sel, "umap_x"], df.loc[sel, "umap_y"], s=3, c=colour, label=label)
-    ax.set(xlabel="UMAP 1", ylabel="UMAP 2", title="DESA embedding (UMAP), coloured by true population")
+    ax.set(xlabel="UMAP 1", ylabel="UMAP 2", title="DESA fine-tuned embedding (UMAP), by true population")
     ax.legend(markerscale=4, fontsize=8, loc="best")
     return _save(fig, path)
 
@@ -130,7 +130,7 @@ def binary_curves(t: pd.DataFrame, path: Path) -> str:
 
 def write_figures(folder: Path, df: pd.DataFrame, test: np.ndarray) -> list[str]:
     """Write every figure into ``folder``; return their file names."""
-    from training.evaluate import NOMINAL_COVERAGE
+    from training.evaluation_report import NOMINAL_COVERAGE
 
     t = df.iloc[test]
     return [

@@ -49,7 +49,8 @@ def test_simulate_ingest_train_embed_evaluate_export(tmp_path: Path) -> None:
     assert main(["evaluate", "--run", "tiny", *survey]) == 0
     reports = sorted((tmp_path / "s" / "reports").glob("*/report.json"))
     figures = json.loads(reports[-1].read_text())
-    assert math.isfinite(figures["few_shot_r2_cmd"]["mean"]) and figures["few_shot_r2_cmd"]["mean"] <= 1.0
+    r2 = figures["frozen"]["desa_aligned"]["few_shot_r2_cmd"]["mean"]
+    assert math.isfinite(r2) and r2 <= 1.0 and "desa" not in figures["frozen"]
     out = tmp_path / "picks.xml"
     assert (
         main(

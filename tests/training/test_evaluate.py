@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.baselines import ClipConfig, baseline_embeddings, train_clip
 from training.evaluate import embedding_scores, interval_coverage, probe_targets, render_markdown
@@ -17,16 +18,35 @@ def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nda
     return z, lc, spec
 
 
-def _method_scores() -> tuple[dict, dict]:
-    """A few-shot R² entry and one method's scores, as render_markdown reads them."""
-    r2 = {"mean": 0.5, "std": 0.1}
-    return r2, {
+def _figures(**extra) -> dict:
+    """A report.json as render_markdown reads it: one frozen method, DESA and one fine-tuned baseline."""
+    entry = {"mean": 0.5, "std": 0.1, "values": [0.4, 0.6]}
+    frozen = {
         "dim": 4,
-        "few_shot_r2_cmd": r2,
-        "few_shot_r2_hr": r2,
-        "binary_auc_probe": 0.7,
-        "binary_ap_probe": 0.4,
+        "few_shot_r2_cmd": entry | {"convention": "dereddened (intrinsic, truth)"},
+        "few_shot_r2_hr": entry,
+        "is_binary_auc": entry,
+        "is_binary_ap": entry,
+        "sync_vs_young": {"n": 40, "knn_purity": entry, "knn_purity_umap": entry},
     }
+    tuned = {"r2_cmd": 0.8, "r2_hr": 0.9, "is_binary_auc": 0.7, "is_binary_ap": None, "age_rmse_gyr": 1.0}
+    tuned |= {"prot_median_rel_error": 0.2, "interval_coverage": {"teff_k": 0.75}, "steps": 12}
+    figures = {
+        "n_test": 4,
+        "n_train": 10,
+        "fraction": 0.1,
+        "seeds": 2,
+        "frozen": {"desa_aligned": frozen, "clip": frozen},
+        "finetuned": {"desa": tuned | {"trainable_params": 100}, "clip": tuned | {"trainable_params": 101}},
+    }
+    return figures | extra
+
+
+def _section(text: str, title: str) -> str:
+    """The markdown from the heading starting with ``title`` to the next heading of its level."""
+    start = text.index(title)
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
 
 
 def test_clip_baseline_learns_to_retrieve_the_partner_modality() -> None:
@@ -97,10 +117,7 @@ def test_cmd_probe_targets_the_dereddened_cmd() -> None:
     cmd = embedding_scores(z, df, train, test, fraction=0.3, seeds=3)["few_shot_r2_cmd"]
     assert cmd["targets"] == ["true_bp_rp_intrinsic_mag", "true_abs_g_intrinsic_mag"]
     assert cmd["convention"] == "dereddened (intrinsic, truth)" and cmd["mean"] > 0.95
-    figures = {"n_test": 100, "n_train": 300, "fraction": 0.3, "seeds": 3, "few_shot_r2_cmd": cmd}
-    figures |= {"few_shot_r2_hr": cmd, "binary_auc": None, "binary_ap": None}
-    figures |= {"age_rmse_gyr": None, "prot_median_rel_error": None}
-    assert "CMD (BP-RP, M_G; dereddened (intrinsic, truth))" in render_markdown(figures)
+    assert "CMD = ((BP-RP)0, M_G,0), dereddened (intrinsic, truth)" in render_markdown(_figures())
 
 
 def test_interval_coverage_and_markdown() -> None:
@@ -113,24 +130,11 @@ def test_interval_coverage_and_markdown() -> None:
         }
     )
     assert interval_coverage(t) == {"teff_k": 0.75}
-    r2, method = _method_scores()
-    text = render_markdown(
-        {
-            "n_test": 4,
-            "n_train": 10,
-            "fraction": 0.1,
-            "seeds": 5,
-            "few_shot_r2_cmd": r2,
-            "few_shot_r2_hr": r2,
-            "binary_auc": 0.8,
-            "binary_ap": None,
-            "age_rmse_gyr": 1.0,
-            "prot_median_rel_error": 0.2,
-            "methods": {"desa": method, "clip": method},
-            "interval_coverage": {"teff_k": 0.75},
-        }
-    )
-    assert "CLIP-style contrastive alignment" in text and "| coverage | 0.75 |" in text and "n/a" in text
+    text = render_markdown(_figures())
+    assert "CLIP-style contrastive alignment" in text and "| 0.500 ± 0.100 |" in text
+    coverage = _section(text, "## (b) Fine-tuned")
+    assert "| **DESA** fine-tuned (the run's model) | 0.75 |" in coverage and "| 0.700 | n/a |" in coverage
+    assert "| 1.000 | 0.200 | 0.75–0.75 |" in coverage
 
 
 def test_periods_longer_than_half_the_light_curve_are_not_labels() -> None:
@@ -164,30 +168,18 @@ def test_binary_detection_section_reports_the_detectable_label_bins_and_oracle()
     assert sum(r["n_binaries"] for r in b["is_binary_by_period"]) == b["is_binary"]["n_positive"]
     short = b["is_binary_by_period"][0]
     assert short["oracle"] > 0.95 and short["oracle"] > b["is_binary_by_period"][2]["oracle"]
-    r2, method = _method_scores()
-    text = render_markdown(
-        {
-            "n_test": 200,
-            "n_train": 300,
-            "fraction": 0.1,
-            "seeds": 5,
-            "few_shot_r2_cmd": r2,
-            "few_shot_r2_hr": r2,
-            "binary_label": "is_detectable_binary",
-            "binary_auc": 1.0,
-            "binary_ap": 1.0,
-            "age_rmse_gyr": 1.0,
-            "prot_median_rel_error": 0.2,
-            "methods": {"desa": {**method, "detectable_auc_probe": 0.9}, "clip": method},
-            "binary_detection": b,
-        }
-    )
+    figures = _figures(binary_label="is_detectable_binary", binary_detection=b)
+    figures["frozen"]["clip"]["is_detectable_binary_auc"] = {"mean": 0.9, "std": 0.0}
+    figures["oracle"] = {"few_shot_r2_cmd": {"mean": 0.99, "std": 0.001}}
+    text = render_markdown(figures)
     assert "## Binary detection (test split)" in text
-    assert "binary AUC (fine-tuned head, `is_detectable_binary`)" in text
+    assert "| `is_detectable_binary` AUC | `is_detectable_binary` AP | `is_binary` AUC |" in text
     assert "`is_binary` AUC by G-band flux ratio" in text and "`is_binary` AUC by orbital period" in text
     oracle = f"**{b['is_detectable_binary']['oracle_auc']:.3f}**"
     assert oracle in text, "the ORACLE ceiling sits next to the detectable figure"
-    assert "| > 1000 d |" in text and "| 0.900 |" in text
+    frozen = _section(text, "## (a) Frozen")
+    assert f"| **ORACLE** (see below) | – | 0.990 ± 0.001 | n/a | {oracle[2:-2]} |" in frozen
+    assert "| > 1000 d |" in text and "| 0.900 ± 0.000 |" in text
 
 
 def test_each_label_gets_its_own_probe_and_oracle() -> None:
@@ -202,3 +194,86 @@ def test_each_label_gets_its_own_probe_and_oracle() -> None:
     b = binary_detection(x, df, np.arange(0, 200), np.arange(200, 300), seed=2)
     assert b["is_detectable_binary"]["oracle_auc"] > 0.6 and b["is_detectable_binary"]["probe_auc"] > 0.6
     assert b["is_binary"]["oracle_auc"] > 0.6 and b["is_binary"]["probe_auc"] > 0.6
+
+
+def test_the_frozen_table_holds_no_fine_tuned_row_and_the_fine_tuned_table_no_frozen_one() -> None:
+    text = render_markdown(_figures())
+    frozen, tuned = _section(text, "## (a) Frozen"), _section(text, "## (b) Fine-tuned")
+    frozen_rows = [line for line in frozen.splitlines() if line.startswith("| ")][1:]
+    tuned_rows = [line for line in tuned.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in frozen_rows] == [
+        "| **DESA** aligned only (no fine-tuning)",
+        "| CLIP-style contrastive alignment",
+    ]
+    assert not any("fine-tuned" in r for r in frozen_rows)
+    assert any(r.startswith("| **DESA** fine-tuned") for r in tuned_rows)
+    assert not any("aligned only" in r for r in tuned_rows)
+
+
+def test_head_scores_read_the_heads_predictions() -> None:
+    from training.evaluate import head_scores
+
+    rng = np.random.default_rng(0)
+    n = 200
+    t = pd.DataFrame(
+        {
+            "true_teff_k": rng.uniform(4000, 6500, n),
+            "true_logl": rng.normal(0, 0.5, n),
+            "true_age_gyr": rng.uniform(1, 10, n),
+            "true_prot_d": np.r_[rng.uniform(1, 40, n - 10), np.full(10, 80.0)],  # 10 not measurable
+            "true_is_binary": np.arange(n) % 4 == 0,
+            "true_population": "single",
+        }
+    )
+    for col in ("teff_k", "logl", "age_gyr", "prot_d"):
+        t[f"pred_{col}"] = t[f"true_{col}"]
+        t[f"pred_{col}_lo"], t[f"pred_{col}_hi"] = t[f"true_{col}"] - 1, t[f"true_{col}"] + 1
+    t["pred_prot_d"] *= 1.1
+    t["binary_prob"] = t["true_is_binary"].astype(float)
+    # Observed colours only: no dereddened label, so the CMD heads were never trained.
+    t["bp_rp_mag"] = t["pred_bp_rp_mag"] = 3.5 - t["true_teff_k"] / 2500
+    t["abs_g_mag"] = t["pred_abs_g_mag"] = 4.6 + 3 * (t["bp_rp_mag"] - 0.8)
+    s = head_scores(t)
+    assert s["r2_hr"] == 1.0 and s["r2_cmd"] is None, "no CMD label: the CMD heads learnt nothing"
+    assert s["is_binary_auc"] == 1.0 and s["age_rmse_gyr"] == 0.0
+    assert s["prot_median_rel_error"] == pytest.approx(0.1) and s["prot_n_unmeasurable"] == 10
+    assert s["interval_coverage"]["teff_k"] == 1.0
+    t["pred_teff_k"] = rng.permutation(t["pred_teff_k"].to_numpy())
+    assert head_scores(t)["r2_hr"] < 0.6
+
+
+@pytest.mark.slow
+def test_evaluate_compares_like_for_like(tmp_path, make_store) -> None:
+    """Both tables on a tiny trained survey: who is in which, and every budget in optimiser steps."""
+    from training.config import load_config
+    from training.embed import embed_survey
+    from training.evaluate import checkpoint_embedding, evaluate_survey
+    from training.run import train
+
+    store = make_store(tmp_path / "survey", n=120)
+    steps = ["align.max_steps=5", "finetune.max_steps=4", "finetune.patience=1000"]
+    checkpoint = train(load_config("tiny", steps), store, progress=False).checkpoint
+    embed_survey(store, checkpoint, progress=False)
+    extra = {"noise": np.random.default_rng(0).normal(size=(120, 8))}
+    report = evaluate_survey(store, checkpoint=checkpoint, variants=extra, figures=False, progress=False)
+    f = report.figures
+    baselines = {"lightcurve_only", "spectrum_only", "concat", "clip"}
+    assert set(f["frozen"]) == {"desa_aligned", "noise"} | baselines, "no fine-tuned row among the frozen"
+    assert set(f["finetuned"]) == {"desa"} | baselines
+    for name, row in f["finetuned"].items():
+        assert row["budget_steps"] == f["budgets"]["finetune"]["budget_steps"] == 4, name
+        assert row["steps"] == 4, name
+    assert f["clip_training"]["steps"] == f["budgets"]["clip"]["steps"] == f["budgets"]["align"]["steps"] == 5
+    for stage in ("pretrain_lightcurve", "pretrain_spectrum", "align", "finetune", "clip"):
+        assert f["budgets"][stage]["steps"] == f["budgets"][stage]["budget_steps"] > 0, stage
+    for row in f["frozen"].values():
+        assert len(row["few_shot_r2_cmd"]["values"]) == 3 and len(row["is_binary_auc"]["values"]) == 3
+    text = (report.folder / "report.md").read_text()
+    assert (
+        text == report.markdown
+        and "| CLIP baseline | CLIP projections (InfoNCE) | 64 | 0.001 | 5 | 5 |" in text
+    )
+    assert "| variant: noise | 8 |" in _section(text, "## (a) Frozen")
+    with pytest.raises(ValueError, match="fine-tuned on labels"):
+        checkpoint_embedding(store, checkpoint)
+    assert checkpoint_embedding(store, checkpoint.with_name("aligned.pt")).shape == (120, 32)
