@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import catalog as schema
-from data import extinction
+from data import catalog, extinction, schema
 from data.storage import SurveyStore
 
-POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
+POPULATIONS = schema.POPULATION_NAMES
 _WEIGHTS = (0.45, 0.12, 0.08, 0.12, 0.13, 0.10)
 _UMAP_CENTRES = np.array([(0.0, 0.0), (4.0, 3.0), (-4.0, 3.5), (1.5, -4.0), (7.0, -2.0), (-5.0, -3.0)])
 _SCALE = {
@@ -126,7 +125,7 @@ def synthetic_catalog(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
         "prot_d": prot,
         "age_gyr": age,
     }
-    for stem in schema.PREDICTED:
+    for stem in schema.PROPERTY_NAMES:
         pred = truth_values[stem] + rng.normal(0, _SCALE[stem], n)
         cat[f"pred_{stem}"] = pred.astype(f32)
         cat[f"pred_{stem}_lo"] = (pred - _SCALE[stem]).astype(f32)
@@ -150,7 +149,7 @@ def write_synthetic_survey(root: Path, n: int, seed: int = 0) -> SurveyStore:
     """Write the synthetic catalogue and truth into ``root`` (a survey folder); return its store."""
     store = SurveyStore(Path(root))
     cat, truth = synthetic_catalog(n, seed)
-    missing = [c.name for c in schema.ALL if c.name not in cat.columns]
+    missing = [c.name for c in catalog.ALL if c.name not in cat.columns]
     if missing:  # guards against the schema growing without this generator
         raise ValueError(f"benchmarks/synthetic.py lacks catalogue columns {missing}; add them")
     with store.new_generation("ingest", fresh=True) as new:  # readers see both or neither

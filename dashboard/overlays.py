@@ -20,6 +20,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from data import schema
 from data.isochrones import EQUAL_MASS_OFFSET_MAG, isochrone, main_sequence_abs_g
 
 #: Ages offered in the widget, in Gyr.
@@ -38,8 +39,8 @@ ISOCHRONE_COLOR = "#0b3d91"
 SINGLE_COLOR = "#555555"
 BINARY_COLOR = "#D55E00"
 
-#: Columns of each view's axes: (x, y) for the CMD and the HR diagram.
-AXES = {"cmd": ("bp_rp_mag", "abs_g_mag"), "hr": ("teff_k", "logl")}
+#: Columns of each view's axes: (x, y) for the CMD and the HR diagram (the isochrones' columns).
+AXES = {"cmd": schema.CMD_PROPERTIES, "hr": schema.HR_PROPERTIES}
 
 
 def age_label(age_gyr: float) -> str:

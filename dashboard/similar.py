@@ -18,9 +18,10 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from data.errors import DataError
+from data.schema import EMBEDDING as EMBEDDING_ARRAY
 from data.storage import SurveyStore
 
-EMBEDDING = "embedding"
+EMBEDDING = EMBEDDING_ARRAY.name
 
 
 class SimilarStars:

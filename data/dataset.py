@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from data import schema
 from data.errors import DataError
 from data.storage import SurveyStore
 
 SPLITS = ("train", "val", "test")
-INPUT_ARRAYS = ("lc_channels", "lc_mask", "spec_flux", "spec_mask")
+INPUT_ARRAYS = schema.INPUT_ARRAYS
 
 
 def _unit_interval(star_id: str, seed: int) -> float:
@@ -101,7 +102,7 @@ class StarDataset(Dataset):
     def _open(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
             store = SurveyStore(self.root)
-            self._arrays = {name: store.read_array(name) for name in INPUT_ARRAYS}
+            self._arrays = {array.name: store.read_array(array.name) for array in INPUT_ARRAYS}
         return self._arrays
 
     def __len__(self) -> int:
@@ -111,11 +112,8 @@ class StarDataset(Dataset):
         row = int(self.rows[index])
         arrays = self._open()
         labels = self.labels[row]
-        return {
-            "lc_channels": torch.from_numpy(np.array(arrays["lc_channels"][row], dtype=np.float32)),
-            "lc_mask": torch.from_numpy(np.array(arrays["lc_mask"][row], dtype=bool)),
-            "spec_flux": torch.from_numpy(np.array(arrays["spec_flux"][row], dtype=np.float32)),
-            "spec_mask": torch.from_numpy(np.array(arrays["spec_mask"][row], dtype=bool)),
+        item = {a.name: torch.from_numpy(np.array(arrays[a.name][row], dtype=a.dtype)) for a in INPUT_ARRAYS}
+        return item | {
             "labels": torch.from_numpy(np.nan_to_num(labels, nan=0.0)),
             "label_mask": torch.from_numpy(np.isfinite(labels)),
             "row": torch.tensor(row, dtype=torch.int64),

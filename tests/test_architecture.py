@@ -1,17 +1,23 @@
 """The import direction (STYLE.md section 2), checked by parsing every module with ``ast``.
 
     data       -> no other package of ours
-    desa_core  -> no other package of ours
+    desa_core  -> data.schema only (the survey schema: names, units, grids; standard library only)
     training   -> desa_core, data
     dashboard  -> desa_core.serving, data's storage layer, its query language (data.query),
-                  provenance (data.provenance) and its
+                  provenance (data.provenance), the survey schema (data.schema) and its
                   reference physics (data.isochrones, for the CMD/HR overlays) only
 Nothing imports ``training`` or ``dashboard``.
+
+``data.schema`` is what every package agrees on (property names, array names, grids,
+populations); ``desa_core`` may read it because it holds no file access and imports only the
+standard library, so the model still knows tensors, not files. Two tests keep it so.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +32,10 @@ DATA_STORAGE_LAYER = {
     "data.query",
     "data.provenance",
     "data.isochrones",
+    "data.schema",
 }
+#: The one module of ``data`` that ``desa_core`` may import.
+SCHEMA = "data.schema"
 
 
 def imported_modules(path: Path, root: Path = ROOT) -> list[str]:
@@ -53,8 +62,10 @@ def violation(package: str, module: str) -> str | None:
         return None
     if top in ("training", "dashboard"):
         return f"nothing may import {top}"
+    if package == "desa_core" and (module == SCHEMA or module.startswith(SCHEMA + ".")):
+        return None
     if package in ("data", "desa_core"):
-        return f"{package} may not import {top}"
+        return f"{package} may not import {top}" + (f" (only {SCHEMA})" if package == "desa_core" else "")
     if package == "dashboard":
         if (
             top == "desa_core"
@@ -87,6 +98,10 @@ def test_import_direction_holds() -> None:
     ("package", "module", "allowed"),
     [
         ("desa_core", "data.storage", False),
+        ("desa_core", "data.schema", True),
+        ("desa_core", "data.preprocess", False),
+        ("data", "data.schema", True),
+        ("dashboard", "data.schema", True),
         ("desa_core", "training.loop", False),
         ("data", "desa_core.model", False),
         ("dashboard", "training.cli", False),
@@ -110,3 +125,40 @@ def test_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     (tmp_path / "desa_core" / "bad.py").write_text("from data import storage\nimport training.loop\n")
     problems = find_violations(tmp_path)
     assert len(problems) == 2, problems
+
+
+def runtime_imports(path: Path) -> list[str]:
+    """Top-level modules ``path`` imports when run (``if TYPE_CHECKING:`` blocks left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import):
+                names += [alias.name.split(".")[0] for alias in sub.names]
+            elif isinstance(sub, ast.ImportFrom) and not sub.level:
+                names.append((sub.module or "").split(".")[0])
+    return names
+
+
+def test_the_schema_imports_only_the_standard_library() -> None:
+    found = runtime_imports(ROOT / "data" / "schema.py")
+    foreign = [name for name in found if name not in sys.stdlib_module_names]
+    assert found and not foreign, f"data/schema.py imports {foreign}; desa_core reads it (module docstring)"
+
+
+def test_runtime_imports_sees_a_third_party_import(tmp_path: Path) -> None:
+    bad = tmp_path / "schema.py"
+    bad.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\nimport pandas\n")
+    assert runtime_imports(bad) == ["typing", "pandas"]
+
+
+def test_the_model_config_loads_no_file_readers() -> None:
+    """``desa_core.config`` reads the schema; that must not pull ``data``'s readers in with it."""
+    code = (
+        "import sys, desa_core.config; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'astropy', 'pyarrow', 'h5py'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"importing desa_core.config loaded {out.stdout.strip()}"

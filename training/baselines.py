@@ -16,7 +16,7 @@ by ``training.probes`` with the same probes as DESA's aligned embedding.
 
 Fine-tuned (:func:`finetune_baseline`), a baseline gets what DESA's fine-tuning stage
 (``training.stages.finetune``) gets: DESA's ``PropertyHeads``, the same labels (training split;
-``training.tensors.LABEL_SOURCES``, ``BINARY_LABELS``), the same loss (Gaussian NLL + BCE), the
+``data.schema.Property.sources``, ``training.tensors.BINARY_LABELS``), the same loss (Gaussian NLL + BCE), the
 stage's optimiser steps, batch size, lr and patience through the same loop, and the same
 calibration on the validation split. DESA's stage also trains its DualFormer and W, so the
 baseline trains an adapter in front of the heads, an MLP from its vectors to the heads' input

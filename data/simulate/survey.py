@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from data import extinction
+from data import extinction, schema
 from data.gaia import write_gaia_table
 from data.kepler import kepler_filename, write_kepler_lightcurve
 from data.lamost import lamost_filename, write_lamost_spectrum
@@ -323,7 +323,7 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     rvs = _radial_velocities(truth, g, rng)
     # Kinematics: tangential velocity dispersion 15 km/s (young), 40 km/s (old-disk binaries), 28 else.
     pop = truth["population"].astype(str).to_numpy()
-    sigma_v = np.select([pop == "young", pop == "sync_binary"], [15.0, 40.0], 28.0)
+    sigma_v = np.select([pop == schema.YOUNG, pop == schema.SYNC_BINARY], [15.0, 40.0], 28.0)
     kpc = dist / 1000.0
     pmra = (-10.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)
     pmdec = (-15.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)

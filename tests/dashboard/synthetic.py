@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import catalog as schema
-from data import extinction, preprocess
+from data import extinction, preprocess, schema
 from data.storage import SurveyStore
 
 #: Rest wavelengths [Å] of the absorption lines drawn into synthetic spectra (H-alpha, Li, Ca II).
 _LINES_AA = (6562.8, 6707.8, 8498.0, 8542.1, 8662.1)
 
-POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
+POPULATIONS = schema.POPULATION_NAMES
 _WEIGHTS = (0.45, 0.12, 0.08, 0.12, 0.13, 0.10)
 _UMAP_CENTRES = {
     "single": (0.0, 0.0),
@@ -140,7 +139,7 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
         "abs_g_mag": 0.1,
         "bp_rp_mag": 0.03,
     }
-    for stem in schema.PREDICTED:
+    for stem in schema.PROPERTY_NAMES:
         pred = truth_values[stem] + rng.normal(0, scale[stem], n)
         cat[f"pred_{stem}"] = pred
         cat[f"pred_{stem}_lo"] = pred - scale[stem]

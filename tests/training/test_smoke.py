@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
+from data.schema import PROPERTY_NAMES
 from data.storage import SurveyStore
 from desa_core.checkpoint import load_checkpoint
 from training.config import STAGES, load_config
 from training.embed import embed_survey
 from training.run import GridMismatchError, RunExistsError, run_dir, train
-from training.tensors import LABEL_SOURCES, load_survey_tensors
+from training.tensors import load_survey_tensors
 
 
 def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> None:
@@ -63,7 +64,7 @@ def _other_labels(store: SurveyStore, rows: np.ndarray) -> None:
 
 def test_no_label_is_a_model_input(make_store, tmp_path: Path) -> None:
     """The tensors the encoders see are the observations, whatever the labels say."""
-    names = tuple(LABEL_SOURCES)
+    names = PROPERTY_NAMES
     a, b = make_store(tmp_path / "a"), make_store(tmp_path / "b")
     _other_labels(b, np.arange(len(b.read_truth())))
     ta, tb = load_survey_tensors(a, names), load_survey_tensors(b, names)
