@@ -139,7 +139,8 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
         "abs_g_mag": 0.1,
         "bp_rp_mag": 0.03,
     }
-    for stem in schema.PROPERTY_NAMES:
+    # Properties without a recipe here are left out, as in a catalogue of an older model.
+    for stem in [name for name in schema.PROPERTY_NAMES if name in truth_values]:
         pred = truth_values[stem] + rng.normal(0, scale[stem], n)
         cat[f"pred_{stem}"] = pred
         cat[f"pred_{stem}_lo"] = pred - scale[stem]
