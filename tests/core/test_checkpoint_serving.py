@@ -113,8 +113,9 @@ def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: Des
         assert (table[f"pred_{name}"] <= table[f"pred_{name}_hi"]).all()
     assert table["binary_prob"].between(0, 1).all()
     service.fit_neighbours(vectors)
-    _, rows = service.neighbours(vectors[:2], k=3)
-    assert rows.shape == (2, 3) and list(rows[:, 0]) == [0, 1]
+    found = service.neighbours(vectors[:2], k=3)
+    assert found.rows.shape == found.distances.shape == (2, 3) and list(found.rows[:, 0]) == [0, 1]
+    assert (found.distances[:, 0] == 0).all() and (np.diff(found.distances, axis=1) >= 0).all()
     lc_mask[4], spec_mask[4] = False, False
     with pytest.raises(ValueError, match="neither"):
         service.embed(lc, lc_mask, spec, spec_mask, progress=False)
