@@ -88,6 +88,7 @@ def hr_columns(df: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def has_columns(df: pd.DataFrame, columns: Sequence[str]) -> bool:
+    """Whether ``df`` has every one of ``columns`` with at least one value."""
     return all(c in df.columns and df[c].notna().any() for c in columns)
 
 
@@ -101,8 +102,11 @@ def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
 
 
 def category_colours(categories: Sequence[str]) -> dict[str, str]:
-    """Colour per category: the schema's population colours when every category is a population
-    (as in the training report's figures), else ``CATEGORY_COLORS`` in order."""
+    """Colour per category: the schema's population colours, else ``CATEGORY_COLORS`` in order.
+
+    The population colours (those of the training report's figures) apply when every category is
+    a population.
+    """
     if set(categories) <= set(schema.POPULATION_COLOURS):
         return {name: schema.POPULATION_COLOURS[name] for name in categories}
     return dict(zip(categories, CATEGORY_COLORS, strict=False))

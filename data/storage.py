@@ -96,7 +96,7 @@ class SurveyStore:
         return self.store_dir if name is None else generations.generation_dir(self.store_dir, name)
 
     def snapshot(self) -> SurveyStore:
-        """This store pinned to its current generation: later reads never see a newer one."""
+        """The store pinned to its current generation: later reads never see a newer one."""
         return SurveyStore(self.root, generation=self.generation or "")
 
     def steps_done(self) -> list[str]:

@@ -111,8 +111,10 @@ def checkpoint_embedding(store: SurveyStore, checkpoint: Path, *, progress: bool
 def _aligned(
     checkpoint: Path, lc: np.ndarray, spec: np.ndarray, val: np.ndarray, batch_size: int
 ) -> tuple[np.ndarray | None, float | None]:
-    """DESA's embedding from ``aligned.pt`` (before fine-tuning), if kept, and its validation
-    retrieval within batches of ``batch_size`` (the alignment stage's own score)."""
+    """DESA's embedding from ``aligned.pt`` (before fine-tuning), if kept, and its validation retrieval.
+
+    The retrieval is scored within batches of ``batch_size`` (the alignment stage's own score).
+    """
     aligned = Path(checkpoint).with_name("aligned.pt")
     if not aligned.is_file():
         return None, None

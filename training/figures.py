@@ -33,6 +33,7 @@ def _save(fig: Figure, path: Path) -> str:
 
 
 def umap_by_population(df: pd.DataFrame, path: Path) -> str:
+    """The UMAP layout coloured by true population; returns the file name."""
     fig, ax = _figure(size=(6.5, 5.5))
     pop = df[TRUTH_PREFIX + schema.POPULATION].astype(str)
     for name, colour in POPULATION_COLOURS.items():
@@ -46,6 +47,7 @@ def umap_by_population(df: pd.DataFrame, path: Path) -> str:
 
 
 def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
+    """Each property's predicted median and 68 % interval against its label; returns the file name."""
     from training.tensors import label_values
 
     truth_cols = truth_columns(t)
@@ -83,6 +85,7 @@ def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
 
 
 def coverage_plot(t: pd.DataFrame, path: Path, nominal: float) -> str:
+    """Each property's interval coverage against ``nominal``; returns the file name."""
     from training.evaluate import interval_coverage
 
     cov = interval_coverage(t)
@@ -96,6 +99,7 @@ def coverage_plot(t: pd.DataFrame, path: Path, nominal: float) -> str:
 
 
 def binary_curves(t: pd.DataFrame, path: Path) -> str:
+    """ROC and precision-recall curves of ``binary_prob``; returns the file name."""
     # Against the label the head was trained on (training.tensors.BINARY_LABELS).
     label = binary_label_name(t.columns, prefix=TRUTH_PREFIX) or "is_binary"
     y = t[TRUTH_PREFIX + label].astype(bool).to_numpy()

@@ -82,6 +82,7 @@ def git_commit() -> str:
 
 
 def run_dir(store: SurveyStore, config: TrainConfig) -> Path:
+    """The run folder ``<survey>/models/<run name>``."""
     return store.models_dir / config.name
 
 

@@ -1,5 +1,7 @@
-"""The star card: light curve (raw and phase-folded), spectrum with line zooms, predictions with
-intervals, Gaia values and, for a simulated survey, the truth, for ``state.focused_row``.
+"""The star card of ``state.focused_row``: its light curve, spectrum, predictions and Gaia values.
+
+The light curve raw and phase-folded, the spectrum with line zooms, the predictions with their
+intervals and, for a simulated survey, the truth.
 
 Arrays come from the survey's array store through one memory map per process
 (``SurveyStore.read_array``): a card reads one row of each, so its cost does not grow with the

@@ -218,8 +218,11 @@ PAIR_MIN_FLUX_RATIO = 0.1
 
 
 def _ruwe(truth: pd.DataFrame, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """RUWE ≈ 1.0 ± 0.05 for single stars, raised by the orbital photocentre wobble (months to
-    years, :func:`data.simulate.binarity.ruwe_without_noise`) and by partially resolved pairs."""
+    """RUWE ≈ 1.0 ± 0.05 for single stars, raised by binarity.
+
+    The orbital photocentre wobble (months to years, :func:`data.simulate.binarity.ruwe_without_noise`)
+    and partially resolved pairs raise it.
+    """
     n = len(truth)
     porb = truth["porb_d"].to_numpy(float)
     seen = binarity.wobble_seen_mas(truth["alpha_phot_mas"].to_numpy(float), porb)

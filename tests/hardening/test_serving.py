@@ -276,9 +276,12 @@ def logged_in(server) -> urllib.request.OpenerDirector:
 
 @pytest.mark.parametrize("attack", PATH_ATTACKS)
 def test_urls_cannot_read_files_outside_the_data_folder(server, logged_in, attack: str) -> None:
-    """Paths outside the app. ``/app?...`` links are checked on the page's document below: the
-    HTTP body of ``/app`` is Bokeh's bootstrap page, which holds none of the app's text, so no
-    check of that body could see a leak."""
+    """Paths outside the app.
+
+    ``/app?...`` links are checked on the page's document below: the HTTP body of ``/app`` is
+    Bokeh's bootstrap page, which holds none of the app's text, so no check of that body could see
+    a leak.
+    """
     base, _, outside = server
     code, _, body = status(base + attack.format(outside=outside), logged_in)
     assert SECRET not in body

@@ -48,8 +48,10 @@ def test_a_store_on_another_spectrum_grid_is_refused_before_training(synthetic_s
 
 
 def _other_labels(store: SurveyStore, rows: np.ndarray) -> None:
-    """Give the stars ``rows`` other labels: numbers moved (mean and spread change), the rest
-    permuted among them; the observations stay as they are."""
+    """Give the stars ``rows`` other labels; the observations stay as they are.
+
+    Numbers are moved (mean and spread change), the rest permuted among them.
+    """
     truth = store.read_truth()
     new = truth.copy()
     order = np.random.default_rng(1).permutation(rows)
@@ -75,9 +77,11 @@ def test_no_label_is_a_model_input(make_store, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_test_split_labels_never_reach_the_model_or_the_embedding(make_store, tmp_path: Path) -> None:
-    """Training labels supervise (pretraining NLLs, heads), validation labels pick epochs and
-    calibrate; test labels must change nothing: the same weights and the same embedding when the
-    test stars get other labels."""
+    """Test labels change nothing: the same weights and embedding when the test stars get other labels.
+
+    Training labels supervise (pretraining NLLs, heads), validation labels pick epochs and
+    calibrate.
+    """
     config = load_config("tiny")
     a, b = make_store(tmp_path / "a"), make_store(tmp_path / "b")
     split = b.read_catalog(columns=["row", "split"])["split"].astype(str).to_numpy()

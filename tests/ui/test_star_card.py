@@ -1,5 +1,7 @@
-"""Clicking a star on the UMAP opens its star card with light-curve and spectrum plots; hovering a
-star once zoomed in shows its id and predictions."""
+"""Clicking a star on the UMAP opens its star card; hovering a star once zoomed in shows its id.
+
+The card has light-curve and spectrum plots; the hover tooltip shows the star's predictions too.
+"""
 
 from __future__ import annotations
 

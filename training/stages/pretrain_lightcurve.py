@@ -18,6 +18,7 @@ NAME = "pretrain_lightcurve"
 
 
 def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageContext) -> StageResult:
+    """Train the light-curve encoder and its pretraining head."""
     train_rows, val_rows = data.rows("train"), data.rows("val")
     (name,) = LIGHTCURVE_LABELS  # the pretrainer's one NLL head: log10 Prot
     target, valid = standardise(data.label(name), train_rows, log10=schema.PROPERTY[name].log10)
