@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from data.dataset import StarDataset, assign_splits
     from data.errors import DataError
     from data.gaia import is_gaia_table, read_gaia_table, write_gaia_table
     from data.ingest import IngestSummary, ingest_survey
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from data.registry import read
     from data.simulate.population import SurveyConfig
     from data.simulate.survey import SimulationSummary, simulate_survey
+    from data.splits import assign_splits
     from data.storage import SurveyStore
 
 #: Public name -> its module, imported on first use: ``import data.schema`` (which ``desa_core``
@@ -53,8 +53,7 @@ _LAZY = {
     "SurveyConfig": "data.simulate.population",
     "ingest_survey": "data.ingest",
     "IngestSummary": "data.ingest",
-    "StarDataset": "data.dataset",
-    "assign_splits": "data.dataset",
+    "assign_splits": "data.splits",
 }
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
     "LightCurveRecord",
     "SimulationSummary",
     "SpectrumRecord",
-    "StarDataset",
     "SurveyConfig",
     "SurveyStore",
     "assign_splits",

@@ -24,11 +24,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data import preprocess, quality, schema
-from data.dataset import assign_splits
 from data.errors import DataError
 from data.gaia import is_gaia_table, read_gaia_table
 from data.kepler import read_kepler_lightcurve
 from data.lamost import read_lamost_spectrum
+from data.splits import assign_splits
 from data.storage import QUARANTINE_COLUMNS, SurveyStore
 
 log = logging.getLogger(__name__)
