@@ -1,7 +1,7 @@
 """A synthetic catalogue with every real catalogue column, vectorised for 10^7 rows.
 
 Populations sit in separate UMAP blobs and on plausible CMD/HR loci (like
-``tests/dashboard/synthetic.py``, which builds Python lists and is too slow at 10^7 rows), so
+``benchmarks/fixtures.py``, which builds Python lists and is too slow at 10^7 rows), so
 a box in one view lands on a coherent group in the others. Columns follow ``data.catalog.ALL``;
 the truth table carries ``population``, ``teff_k``, ``logl``, ``age_gyr``, ``prot_d``.
 """
