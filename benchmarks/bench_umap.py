@@ -101,7 +101,7 @@ _STAGES = (
 
 
 class _LineClock(io.TextIOBase):
-    """A text stream that timestamps every line (``\\n`` or tqdm's ``\\r``) and hands it on."""
+    r"""A text stream that timestamps every line (``\n`` or tqdm's ``\r``) and hands it on."""
 
     def __init__(self, emit: Any) -> None:
         self._emit = emit
@@ -189,8 +189,11 @@ def plain_fit(x: np.ndarray, budget_s: float | None, warmup: int) -> dict[str, A
 def _run_child(
     x: np.ndarray, budget_s: float, warmup: int, fork: bool, messages: list[tuple[str, float, Any]]
 ) -> np.ndarray | None:
-    """Run the plain fit in a child, collect its messages, kill it once ``budget_s`` has passed
-    since it started the fit (a ``stop`` message marks when). Returns its coordinates if it ended."""
+    """Run the plain fit in a child and kill it once ``budget_s`` has passed since the fit started.
+
+    Collects the child's messages (a ``stop`` message marks when the fit started). Returns its
+    coordinates if it ended.
+    """
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_plain_child, args=(x, send, 0 if fork else warmup), daemon=True)
@@ -387,8 +390,11 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def run(sizes: tuple[tuple[Any, ...], ...] = ((100_000, 10_000),), warmup: int = 5000) -> dict[str, Any]:
-    """``sizes``: (n stars, max_fit[, plain-fit budget in s or None]) tuples. The warm-up (>= 4096
-    points: NN-descent JIT) is timed; the projection checks run after all sizes."""
+    """Time the UMAP layout at each of ``sizes``, next to a plain fit.
+
+    ``sizes``: (n stars, max_fit[, plain-fit budget in s or None]) tuples. The warm-up (>= 4096
+    points: NN-descent JIT) is timed; the projection checks run after all sizes.
+    """
     _fork_is_safe()  # picks numba's fork-safe threading layer before the warm-up launches one
     start = time.perf_counter()
     _layout(synthetic_embeddings(warmup, seed=9), warmup - 1)

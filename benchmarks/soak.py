@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import math
 import os
@@ -60,11 +59,9 @@ RELOAD_EVERY = 6
 
 def write_synthetic(data_root: Path, survey: str, n: int) -> None:
     """The synthetic survey of the dashboard tests (catalogue, arrays, embedding, manifest)."""
-    path = REPO / "tests" / "dashboard" / "synthetic.py"
-    spec = importlib.util.spec_from_file_location("dashboard_synthetic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.write_synthetic_survey(data_root / survey, n=n, seed=0)
+    from benchmarks.fixtures import write_synthetic_survey
+
+    write_synthetic_survey(data_root / survey, n=n, seed=0)
 
 
 @contextmanager

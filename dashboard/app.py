@@ -30,10 +30,12 @@ TITLE = "DESA stellar embedding explorer"
 
 
 def _no_web_font() -> None:
-    """Every resource the page loads comes from this server: Panel's Fast design otherwise links
-    Open Sans from Google Fonts, which an offline observatory server cannot reach and which would
-    tell a third party who opened the page. (A subclass of the design cannot do it: Panel resolves
-    the design's own files by its class name.)"""
+    """Make every resource the page loads come from this server.
+
+    Panel's Fast design otherwise links Open Sans from Google Fonts, which an offline observatory
+    server cannot reach and which would tell a third party who opened the page. (A subclass of the
+    design cannot do it: Panel resolves the design's own files by its class name.)
+    """
     fast = pn.theme.fast.Fast
     fast._resources = {kind: res for kind, res in fast._resources.items() if kind != "font"}
 

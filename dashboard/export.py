@@ -63,6 +63,7 @@ def safe_filename(name: str, fmt: str) -> str:
 
 
 def default_filename(survey_dir: Path, fmt: str, now: datetime.datetime | None = None) -> str:
+    """``desa_<survey>_<UTC time>`` with the format's suffix, made safe as a file name."""
     now = now or datetime.datetime.now(datetime.UTC)
     return safe_filename(f"desa_{Path(survey_dir).name}_{now:%Y%m%dT%H%M%SZ}", fmt)
 

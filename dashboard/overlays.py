@@ -1,5 +1,7 @@
-"""Physics overlays on the CMD and HR views: isochrones of chosen ages and the equal-mass binary
-sequence (the single-star main sequence 2.5 log10 2 = 0.753 mag brighter in M_G, +log10 2 in log L).
+"""Physics overlays on the CMD and HR views: isochrones of chosen ages and the equal-mass binary sequence.
+
+The binary sequence is the single-star main sequence 2.5 log10 2 = 0.753 mag brighter in M_G
+(+log10 2 in log L).
 
 Curves come from ``data.isochrones`` (MIST v2.5 with Mamajek's Gaia colours): unreddened, so they
 match the dereddened CMD; on the observed CMD the view shifts them by the catalogue's median
@@ -20,6 +22,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from data import schema
 from data.isochrones import EQUAL_MASS_OFFSET_MAG, isochrone, main_sequence_abs_g
 
 #: Ages offered in the widget, in Gyr.
@@ -38,11 +41,12 @@ ISOCHRONE_COLOR = "#0b3d91"
 SINGLE_COLOR = "#555555"
 BINARY_COLOR = "#D55E00"
 
-#: Columns of each view's axes: (x, y) for the CMD and the HR diagram.
-AXES = {"cmd": ("bp_rp_mag", "abs_g_mag"), "hr": ("teff_k", "logl")}
+#: Columns of each view's axes: (x, y) for the CMD and the HR diagram (the isochrones' columns).
+AXES = {"cmd": schema.CMD_PROPERTIES, "hr": schema.HR_PROPERTIES}
 
 
 def age_label(age_gyr: float) -> str:
+    """The legend label of an isochrone age ("4 Gyr")."""
     return f"{age_gyr:g} Gyr"
 
 
@@ -84,8 +88,7 @@ def sequences(kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _blue_end(track: pd.DataFrame, kind: str) -> tuple[float, float]:
-    """The bluest (CMD) or hottest (HR) main-sequence point of a curve (an isochrone's turn-off),
-    where its label goes."""
+    """Where a curve's label goes: its bluest (CMD) or hottest (HR) main-sequence point (the turn-off)."""
     if "main_sequence" in track.columns and track["main_sequence"].any():
         track = track[track["main_sequence"]]
     x = track["x"].to_numpy()
@@ -152,8 +155,10 @@ class OverlaySettings(param.Parameterized):
     def layer(
         self, kind: str, dims: tuple[str, str] | None = None, offset: tuple[float, float] = (0.0, 0.0)
     ) -> hv.DynamicMap:
-        """The overlay ``DynamicMap`` of one view (``"cmd"`` or ``"hr"``, axes named ``dims``,
-        curves shifted by ``offset``)."""
+        """The overlay ``DynamicMap`` of one view.
+
+        ``kind`` is ``"cmd"`` or ``"hr"``, ``dims`` names its axes, ``offset`` shifts the curves.
+        """
         if kind not in AXES:
             raise ValueError(f"unknown overlay kind {kind!r}; expected one of {sorted(AXES)}")
         stream = hv.streams.Params(self, ["ages_gyr", "binary_sequence"])

@@ -25,6 +25,8 @@ from holoviews.operation.datashader import datashade, dynspread, rasterize
 
 from dashboard.selected_layer import SelectedLayer
 from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, column_label
+from data import schema
+from data.schema import TRUTH_PREFIX
 
 DENSITY = "density"
 #: Label colours (Okabe-Ito without the magenta-like ones, so the selection stands out).
@@ -55,7 +57,7 @@ silence(FIXED_SIZING_MODE, True)
 HOVER_MAX_POINTS = 1500
 #: Columns shown in a hover tooltip when the catalogue has them (after the star id).
 HOVER_COLUMNS = (
-    "true_population",
+    TRUTH_PREFIX + schema.POPULATION,
     "binary_prob",
     "pred_teff_k",
     "pred_logg",
@@ -72,7 +74,9 @@ CMD_LABELS = {
     "bp_rp0_mag": "(BP − RP)₀ [mag]",
     "abs_g0_mag": "M_G,0 [mag]",
 }
-HR_CANDIDATES = (("pred_teff_k", "pred_logl"), ("true_teff_k", "true_logl"))
+HR_CANDIDATES = tuple(
+    tuple(prefix + name for name in schema.HR_PROPERTIES) for prefix in ("pred_", TRUTH_PREFIX)
+)
 
 
 def hr_columns(df: pd.DataFrame) -> tuple[str, str] | None:
@@ -84,6 +88,7 @@ def hr_columns(df: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def has_columns(df: pd.DataFrame, columns: Sequence[str]) -> bool:
+    """Whether ``df`` has every one of ``columns`` with at least one value."""
     return all(c in df.columns and df[c].notna().any() for c in columns)
 
 
@@ -96,6 +101,17 @@ def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
     return lo - margin, hi + margin
 
 
+def category_colours(categories: Sequence[str]) -> dict[str, str]:
+    """Colour per category: the schema's population colours, else ``CATEGORY_COLORS`` in order.
+
+    The population colours (those of the training report's figures) apply when every category is
+    a population.
+    """
+    if set(categories) <= set(schema.POPULATION_COLOURS):
+        return {name: schema.POPULATION_COLOURS[name] for name in categories}
+    return dict(zip(categories, CATEGORY_COLORS, strict=False))
+
+
 def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     """Base layer: density, the mean of a numeric column, or labels shaded by category."""
     colour = color_by if color_by in df.columns else DENSITY
@@ -106,8 +122,7 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
             cmap=["#cfcfcf", "#3b3b3b"], cnorm="eq_hist", colorbar=True, clabel="stars per pixel"
         )
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
-        cats = [str(c) for c in df[colour].cat.categories]
-        key = dict(zip(cats, CATEGORY_COLORS, strict=False))
+        key = category_colours([str(c) for c in df[colour].cat.categories])
         # HoloViews adds the categorical legend of a count_cat datashade itself.
         image = datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
     else:

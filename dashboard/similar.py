@@ -1,10 +1,9 @@
 """Find similar stars: k nearest neighbours in the learned embedding space (not the 2-D UMAP).
 
-The index (exact kNN on standardised vectors with scikit-learn, the metric of
-``desa_core.neighbours.NeighbourIndex``; that module is not imported because the dashboard may only
-import ``desa_core.serving``, which loads torch) is built once per server process and store
-generation from its ``arrays/embedding.npy`` and shared by every session of that generation, like
-the catalogue (DASHBOARD.md section 2.3). ``SimilarStars`` is the ``similar``
+The index is the serving API's own kNN (``desa_core.neighbours.NeighbourIndex``: exact, on
+standardised vectors; torch-free, so the dashboard may import it), built once per server process
+and store generation from its ``arrays/embedding.npy`` and shared by every session of that
+generation, like the catalogue (DASHBOARD.md section 2.3). ``SimilarStars`` is the ``similar``
 callable of ``DashboardState``: ``similar(rows, k)`` answers ``similar(row, k)`` and
 ``similar(expression, k)`` in selection expressions.
 """
@@ -15,12 +14,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
 from data.errors import DataError
+from data.schema import EMBEDDING as EMBEDDING_ARRAY
 from data.storage import SurveyStore
+from desa_core.neighbours import NeighbourIndex, Neighbours
 
-EMBEDDING = "embedding"
+EMBEDDING = EMBEDDING_ARRAY.name
 
 
 class SimilarStars:
@@ -33,45 +33,23 @@ class SimilarStars:
     """
 
     def __init__(self, embedding: np.ndarray) -> None:
-        vectors = np.asarray(embedding, dtype=np.float32)
-        if vectors.ndim != 2 or len(vectors) == 0:
-            raise ValueError(f"an embedding is an (N, D) array with N > 0, got shape {vectors.shape}")
-        self.vectors = vectors
-        self.mean = vectors.mean(axis=0)
-        self.scale = vectors.std(axis=0) + 1e-6
-        self.index = NearestNeighbors().fit((vectors - self.mean) / self.scale)
+        self.index = NeighbourIndex().fit(embedding)
 
     @property
     def n_rows(self) -> int:
-        return len(self.vectors)
+        """Stars in the embedding."""
+        return self.index.n_rows
 
-    def query(self, rows: np.ndarray | list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, distances)`` of the ``k`` stars nearest to the centroid of ``rows``, nearest first.
+    def query(self, rows: np.ndarray | list[int], k: int) -> Neighbours:
+        """The ``k`` stars nearest to the centroid of ``rows``, with distances (``NeighbourIndex.near_rows``).
 
-        For a single star the star itself is left out (its k neighbours); for several stars the
-        centroid's k nearest are returned, members included. Distances are in standardised
-        embedding units.
+        A single star's own row is left out; distances are in standardised embedding units.
         """
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
-        if len(rows) == 0:
-            raise ValueError("similar stars of an empty selection: select or focus a star first")
-        if rows.min() < 0 or rows.max() >= self.n_rows:
-            raise ValueError(f"rows must lie in 0..{self.n_rows - 1}; got {rows.min()}..{rows.max()}")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        single = len(rows) == 1
-        centroid = self.vectors[rows].mean(axis=0, keepdims=True)
-        n = min(k + int(single), self.n_rows)
-        dist, found = self.index.kneighbors((centroid - self.mean) / self.scale, n_neighbors=n)
-        dist, found = dist[0].astype(np.float32), found[0].astype(np.int64)
-        if single:
-            keep = found != rows[0]
-            dist, found = dist[keep][:k], found[keep][:k]
-        return found, dist
+        return self.index.near_rows(rows, k)
 
     def __call__(self, rows: np.ndarray, k: int) -> np.ndarray:
         """The rows of the ``k`` most similar stars (see ``query``)."""
-        return self.query(rows, k)[0]
+        return self.query(rows, k).rows
 
 
 #: Indexes kept per process (one per survey generation in use): our choice, as for the catalogue.

@@ -28,8 +28,7 @@ def cmd_choices(catalog: pd.DataFrame | None) -> list[str]:
 
 
 class DashboardState(param.Parameterized):
-    """Catalogue, selection mask and the expression that made it, focused row, colour-by and
-    the CMD's photometry.
+    """The session: catalogue, selection and its expression, focused row, colour-by, CMD photometry.
 
     Views call ``select`` with a new mask and its term; every view watches ``mask``.
     """

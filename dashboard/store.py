@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from data import catalog as schema
+from data import catalog, schema
+from data.schema import TRUTH_PREFIX
 from data.storage import SurveyStore
-
-TRUTH_PREFIX = "true_"
 
 #: Observable derived at load: M_G of the single-star main sequence at the star's BP-RP minus its
 #: M_G (positive above the sequence; an equal-mass binary sits ~0.75 mag above). Measured in the
@@ -23,7 +22,7 @@ TRUTH_PREFIX = "true_"
 #: sequence needs; in the observed CMD only when the catalogue has no dereddened values at all.
 CMD_EXCESS = "cmd_excess_mag"
 #: (colour, magnitude) catalogue columns of the CMD: dereddened with GSP-Phot, and as observed.
-CMD_DEREDDENED, CMD_OBSERVED = ("bp_rp0_mag", "abs_g0_mag"), ("bp_rp_mag", "abs_g_mag")
+CMD_DEREDDENED, CMD_OBSERVED = ("bp_rp0_mag", "abs_g0_mag"), schema.CMD_PROPERTIES
 #: Derived at load: the widest 68 % interval of a star, in units of that property's median width.
 UNCERTAINTY_SCORE = "uncertainty_score"
 
@@ -59,13 +58,7 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
 @pn.cache(max_items=4)
 def _load(path: str, generation: str) -> pd.DataFrame:
     store = SurveyStore(Path(path), generation=generation)
-    df = store.read_catalog()
-    truth = store.read_truth()
-    if truth is not None:
-        truth = truth.rename(columns={c: f"{TRUTH_PREFIX}{c}" for c in truth.columns if c != "row"})
-        truth["row"] = truth["row"].astype(np.int32)
-        df = df.merge(truth, on="row", how="left", validate="one_to_one")
-    return _tidy(add_derived_columns(df))
+    return _tidy(add_derived_columns(store.read_catalog_with_truth()))
 
 
 def cmd_excess(bp_rp_mag: np.ndarray, abs_g_mag: np.ndarray) -> np.ndarray:
@@ -83,7 +76,7 @@ def uncertainty_score(df: pd.DataFrame) -> np.ndarray:
     where a star has no interval at all.
     """
     ratios = []
-    for stem in schema.PREDICTED:
+    for stem in schema.PROPERTY_NAMES:
         lo, hi = f"pred_{stem}_lo", f"pred_{stem}_hi"
         if lo not in df.columns or hi not in df.columns:
             continue
@@ -110,7 +103,7 @@ def add_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
     cmd = next((pair for pair in (CMD_DEREDDENED, CMD_OBSERVED) if _has_values(df, pair)), None)
     if cmd is not None:
         derived[CMD_EXCESS] = cmd_excess(df[cmd[0]].to_numpy(), df[cmd[1]].to_numpy())
-    if any(f"pred_{stem}_lo" in df.columns for stem in schema.PREDICTED):
+    if any(f"pred_{stem}_lo" in df.columns for stem in schema.PROPERTY_NAMES):
         derived[UNCERTAINTY_SCORE] = uncertainty_score(df)
     return df.assign(**derived)
 
@@ -191,10 +184,10 @@ def column_label(name: str) -> str:
     base = name.removeprefix(TRUTH_PREFIX)
     stem = base.removeprefix("pred_")
     unit = ""
-    if base in schema.BY_NAME:
-        unit = schema.BY_NAME[base].unit
-    elif stem in schema.PREDICTED:
-        unit = schema.PREDICTED[stem][0]
+    if base in catalog.BY_NAME:
+        unit = catalog.BY_NAME[base].unit
+    elif stem in schema.PROPERTY:
+        unit = schema.PROPERTY[stem].unit
     for suffix in _UNIT_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem.removesuffix(suffix)
@@ -215,6 +208,5 @@ def color_options(df: pd.DataFrame) -> dict[str, str]:
 
 def default_color(df: pd.DataFrame) -> str:
     """The first view's colouring: the true population when known, else density."""
-    return (
-        f"{TRUTH_PREFIX}population" if f"{TRUTH_PREFIX}population" in categorical_columns(df) else "density"
-    )
+    population = TRUTH_PREFIX + schema.POPULATION
+    return population if population in categorical_columns(df) else "density"

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.store import CMD_EXCESS, TRUTH_PREFIX, UNCERTAINTY_SCORE
+from dashboard.store import CMD_EXCESS, UNCERTAINTY_SCORE
+from data import schema
+from data.schema import TRUTH_PREFIX
 
 _OPS = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
 
@@ -106,7 +108,7 @@ TEMPLATES: dict[str, Template] = {
     t.name: t
     for t in (
         Template(
-            "sync_binary",
+            schema.SYNC_BINARY,
             "Synchronized binaries",
             "Likely binaries rotating fast (tidally locked to a short orbit) and lifted above the "
             "single-star main sequence by the companion's light.",
@@ -116,10 +118,10 @@ TEMPLATES: dict[str, Template] = {
                 Condition(CMD_EXCESS, ">", "excess_min"),
             ),
             (P_BINARY, FAST_PROT, EXCESS_MIN),
-            target="sync_binary",
+            target=schema.SYNC_BINARY,
         ),
         Template(
-            "young",
+            schema.YOUNG,
             "Young stars",
             "Predicted young and rotating fast, but unlikely to be binaries: the stars that fast "
             "rotation alone would confuse with synchronized binaries.",
@@ -129,10 +131,10 @@ TEMPLATES: dict[str, Template] = {
                 Condition("binary_prob", "<", "p_single"),
             ),
             (_t("age_max", "predicted age below [Gyr]", 1.0, 0.05, 5.0, 0.05), FAST_PROT, P_SINGLE),
-            target="young",
+            target=schema.YOUNG,
         ),
         Template(
-            "wide_binary",
+            schema.WIDE_BINARY,
             "Wide binaries",
             "Dwarfs lifted above the main sequence by up to about the twin offset (0.75 mag) that "
             "rotate slowly: a companion in an orbit too wide to synchronize.",
@@ -148,10 +150,10 @@ TEMPLATES: dict[str, Template] = {
                 _t("prot_slow", "predicted P_rot above [d]", 10.0, 0.5, 60.0, 0.5),
                 _t("logg_dwarf", "predicted log g above [dex]", 4.0, 3.0, 5.0, 0.05),
             ),
-            target="wide_binary",
+            target=schema.WIDE_BINARY,
         ),
         Template(
-            "giant",
+            schema.GIANT,
             "Giants",
             "Low predicted surface gravity and far above the main sequence: red-giant branch and red clump.",
             (Condition("pred_logg", "<", "logg_max"), Condition(CMD_EXCESS, ">", "giant_excess")),
@@ -159,7 +161,7 @@ TEMPLATES: dict[str, Template] = {
                 _t("logg_max", "predicted log g below [dex]", 4.0, 1.0, 4.5, 0.05),
                 _t("giant_excess", "height above MS above [mag]", 3.5, 1.0, 8.0, 0.1),
             ),
-            target="giant",
+            target=schema.GIANT,
         ),
         Template(
             "uncertain",
@@ -172,8 +174,8 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
-#: The side-by-side pair of the one-click comparison.
-PAIR = ("sync_binary", "young")
+#: The side-by-side pair of the one-click comparison (templates named after their populations).
+PAIR = schema.CASE_PAIR
 
 
 def pair_expression(values: Mapping[str, Mapping[str, float]] | None = None) -> str:
@@ -184,7 +186,7 @@ def pair_expression(values: Mapping[str, Mapping[str, float]] | None = None) -> 
 
 def uses_truth(template: Template) -> bool:
     """Whether a template's expression reads a truth column (it must not)."""
-    return any(c.startswith(TRUTH_PREFIX) or c == "population" for c in template.columns())
+    return any(c.startswith(TRUTH_PREFIX) or c == schema.POPULATION for c in template.columns())
 
 
 SUMMARY_COLUMNS = (
@@ -215,7 +217,7 @@ def group_summary(df: pd.DataFrame, masks: Mapping[str, np.ndarray]) -> pd.DataF
 
 def purity(df: pd.DataFrame, template: Template, mask: np.ndarray) -> tuple[int, int, int] | None:
     """Check against truth: (selected, of them in the target population, target size); None if unknown."""
-    column = f"{TRUTH_PREFIX}population"
+    column = TRUTH_PREFIX + schema.POPULATION
     if template.target is None or column not in df.columns:
         return None
     truth = df[column].astype(str).to_numpy() == template.target

@@ -1,5 +1,4 @@
-"""Shareable links: the selection expression, colour-by, focused star and the CMD's photometry
-live in the page URL.
+"""Shareable links: the selection expression, colour-by, focused star and CMD photometry in the URL.
 
 ``?expression=binary_prob%20%3E%200.9&color_by=pred_age_gyr&focused_row=12&cmd=observed``
 restores a view: the mask is recomputed from the expression (never sent), the colour and the CMD

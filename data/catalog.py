@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data import schema
 from data.errors import DataError
 
 
@@ -28,7 +29,7 @@ class Column:
 
 
 IDENTITY = (
-    Column("row", "int32", "", "catalogue row index (0..N-1)", "meta.id;meta.main"),
+    Column(schema.ROW, "int32", "", "catalogue row index (0..N-1)", "meta.id;meta.main"),
     Column("kic_id", "int64", "", "Kepler Input Catalog identifier", "meta.id"),
     Column("lamost_obsid", "int64", "", "LAMOST observation identifier", "meta.id"),
     Column("gaia_source_id", "int64", "", "Gaia DR3 source_id", "meta.id"),
@@ -75,22 +76,11 @@ LAYOUT = (
     Column("umap_y", "float32", "", "2-D UMAP layout of the DESA embedding", "pos.cartesian.y"),
 )
 
-#: Properties predicted by DESA heads: column stem -> (unit, description, UCD).
-PREDICTED = {
-    "teff_k": ("K", "effective temperature", "phys.temperature.effective"),
-    "logg": ("dex", "surface gravity log10(g / cm s^-2)", "phys.gravity"),
-    "feh": ("dex", "metallicity [Fe/H]", "phys.abund.Fe"),
-    "logl": ("dex", "luminosity log10(L / Lsun)", "phys.luminosity"),
-    "abs_g_mag": ("mag", "dereddened absolute G magnitude M_G,0", "phys.magAbs"),
-    "bp_rp_mag": ("mag", "dereddened BP-RP colour (BP-RP)0", "phot.color"),
-    "prot_d": ("d", "rotation period", "time.period.rotation"),
-    "age_gyr": ("Gyr", "age", "time.age"),
-}
-
 
 def prediction_columns(stem: str) -> tuple[Column, Column, Column]:
-    """Return the mean, lower and upper (68 % interval) columns of one predicted property."""
-    unit, description, ucd = PREDICTED[stem]
+    """The median, lower and upper (68 % interval) columns of one predicted property (``data.schema``)."""
+    prop = schema.PROPERTY[stem]
+    unit, description, ucd = prop.unit, prop.description, prop.ucd
     return (
         Column(f"pred_{stem}", "float32", unit, f"predicted {description}", ucd),
         Column(f"pred_{stem}_lo", "float32", unit, f"predicted {description}, 16th pct", ucd),
@@ -99,7 +89,7 @@ def prediction_columns(stem: str) -> tuple[Column, Column, Column]:
 
 
 PREDICTIONS = (
-    *(col for stem in PREDICTED for col in prediction_columns(stem)),
+    *(col for stem in schema.PROPERTY_NAMES for col in prediction_columns(stem)),
     Column("binary_prob", "float32", "", "probability of a detectable binary", "stat.probability"),
 )
 

@@ -71,10 +71,12 @@ def current_name(store_dir: Path) -> str | None:
 
 
 def generation_dir(store_dir: Path, name: str) -> Path:
+    """The folder of generation ``name``."""
     return Path(store_dir) / GENERATIONS / name
 
 
 def marker_path(store_dir: Path, step: str) -> Path:
+    """The completion marker ``<step>.complete`` of the store (what ``make demo`` keys on)."""
     return Path(store_dir) / f"{step}.complete"
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from data import preprocess, quality
-from data.dataset import assign_splits
+from data import preprocess, quality, schema
 from data.errors import DataError
 from data.gaia import is_gaia_table, read_gaia_table
 from data.kepler import read_kepler_lightcurve
 from data.lamost import read_lamost_spectrum
+from data.splits import assign_splits
 from data.storage import QUARANTINE_COLUMNS, SurveyStore
 
 log = logging.getLogger(__name__)
@@ -395,10 +395,11 @@ def ingest_survey(
     with store.new_generation("ingest", fresh=True) as new:
         new.write_catalog(catalog)
         kics, obsids = keep["kic_id"], keep["lamost_obsid"]
-        new.write_array("lc_channels", np.stack([lcs[k].arrays[0] for k in kics]).astype(np.float32))
-        new.write_array("lc_mask", np.stack([lcs[k].arrays[1] for k in kics]).astype(bool))
-        new.write_array("spec_flux", np.stack([specs[o].arrays[0] for o in obsids]).astype(np.float32))
-        new.write_array("spec_mask", np.stack([specs[o].arrays[1] for o in obsids]).astype(bool))
+        lc, spec = [lcs[k].arrays for k in kics], [specs[o].arrays for o in obsids]
+        new.write_array(schema.LC.name, np.stack([a[0] for a in lc]).astype(schema.LC.dtype))
+        new.write_array(schema.LC_MASK.name, np.stack([a[1] for a in lc]).astype(schema.LC_MASK.dtype))
+        new.write_array(schema.SPEC.name, np.stack([a[0] for a in spec]).astype(schema.SPEC.dtype))
+        new.write_array(schema.SPEC_MASK.name, np.stack([a[1] for a in spec]).astype(schema.SPEC_MASK.dtype))
         truth_path = raw_dir / "truth.parquet"
         if truth_path.is_file():
             truth = pd.read_parquet(truth_path)

@@ -1,37 +1,33 @@
 """Pure array transforms onto the fixed model grids (arrays in, arrays out, no file access).
 
-The grids are module constants so the model side can record them with a checkpoint
-(:func:`grid_description`). Light curves keep time: a regular grid in days with a validity mask,
-not a stitched sample count (``docs/SCIENCE.md`` section 2). Spectra are shifted with
-λ_rest = λ_obs / (1 + v/c) (the reference code multiplies, which is wrong) and divided by an
-iteratively σ-clipped continuum per arm, so lines do not bias it.
+The grids are the survey schema's (``data.schema``, which the model reads too); the store's
+manifest records them with the choices made here (:func:`grid_description`). Light curves keep
+time: a regular grid in days with a validity mask, not a stitched sample count
+(``docs/SCIENCE.md`` section 2). Spectra are shifted with λ_rest = λ_obs / (1 + v/c) (the
+reference code multiplies, which is wrong) and divided by an iteratively σ-clipped continuum per
+arm, so lines do not bias it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Light-curve grid: LC_LENGTH bins of LC_SPAN_D / LC_LENGTH days (2.11 h, ~4.3 long cadences).
-LC_LENGTH = 1024
-LC_SPAN_D = 90.0
-LC_CHANNELS = ("relative_flux_pct", "acf", "log_power")
+from data.schema import (
+    LC_CHANNELS,
+    LC_LENGTH,
+    LC_SPAN_D,
+    SPEC_LENGTH,
+    SPEC_LOG10_START,
+    SPEC_LOG10_STEP,
+    SPEC_MAX_AA,
+    SPEC_MIN_AA,
+)
+
 #: Value written into the tensor where a bin is invalid (the mask says so).
 LC_FILL_VALUE = 0.0
 #: Below this fraction of valid bins a light curve is quarantined.
 LC_MIN_VALID_FRACTION = 0.2
 
-#: Spectrum grid: LAMOST LRS sampling (SCIENCE.md 3.9.1), log10 λ = SPEC_LOG10_START + SPEC_LOG10_STEP·i
-#: for i = 0..SPEC_LENGTH−1 (rest frame, vacuum): 10⁻⁴ dex ≈ 69 km/s per pixel, ≈ 2.4 pixels per
-#: R ≈ 1800 resolution element. The grid is pixels 34..3873 of the native LAMOST grid
-#: (``data.lamost``: log10 λ = 3.5682 + 10⁻⁴ i, i = 0..3908), so at zero RV a pixel is copied, not
-#: interpolated, and the 34/35 native pixels left at each end (≈ 2,300 km/s, minus the 3 masked edge
-#: pixels) keep the rest grid inside the observed range for any stellar RV. 3,840 = 60 × 64 pixels:
-#: divisible by every power of two up to 256, so the encoders' strides and patches tile it exactly.
-SPEC_LENGTH = 3840
-SPEC_LOG10_STEP = 1e-4
-SPEC_LOG10_START = 3.5716  # = 3.5682 + 34 × 10⁻⁴
-SPEC_MIN_AA = float(10.0**SPEC_LOG10_START)  # 3729.0 Å
-SPEC_MAX_AA = float(10.0 ** (SPEC_LOG10_START + SPEC_LOG10_STEP * (SPEC_LENGTH - 1)))  # 9026.1 Å
 #: Blue/red arm boundary of LAMOST (continuum fitted per arm).
 SPEC_ARM_SPLIT_AA = 5800.0
 #: Polynomial degree of the continuum of the blue and the red arm. The red arm now runs to 9026 Å,

@@ -16,6 +16,7 @@ from data.storage import SurveyStore
 
 
 def software_version() -> str:
+    """``desa-explorer <version>`` as installed, for provenance records."""
     try:
         return f"desa-explorer {importlib.metadata.version('desa-explorer')}"
     except importlib.metadata.PackageNotFoundError:

@@ -144,6 +144,8 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class Token:
+    """One lexical token of an expression and its position (for error messages)."""
+
     kind: str  # number, string, name, keyword, op, punct, end
     text: str
     pos: int

@@ -63,11 +63,15 @@ class ExpressionError(ValueError):
 # --- tree ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Node:
+    """A node of a parsed expression; ``pos`` is where it starts in the text (for errors)."""
+
     pos: int = field(default=0, compare=False, kw_only=True)
 
 
 @dataclass(frozen=True)
 class Compare(Node):
+    """``column op value``."""
+
     column: str
     op: str
     value: Value
@@ -75,6 +79,8 @@ class Compare(Node):
 
 @dataclass(frozen=True)
 class InList(Node):
+    """``column in (v, ...)``, or ``not in`` with ``negate``."""
+
     column: str
     values: tuple[Value, ...]
     negate: bool = False
@@ -82,11 +88,15 @@ class InList(Node):
 
 @dataclass(frozen=True)
 class Flag(Node):
+    """A boolean column on its own."""
+
     column: str
 
 
 @dataclass(frozen=True)
 class Box(Node):
+    """``box(x, y, x0, x1, y0, y1)``: a rectangle in two columns."""
+
     x: str
     y: str
     x0: float
@@ -97,6 +107,8 @@ class Box(Node):
 
 @dataclass(frozen=True)
 class Lasso(Node):
+    """``lasso(x, y, [(x, y), ...])``: a polygon in two columns."""
+
     x: str
     y: str
     polygon: tuple[tuple[float, float], ...]
@@ -104,22 +116,30 @@ class Lasso(Node):
 
 @dataclass(frozen=True)
 class Similar(Node):
+    """``similar(row or (expression), k)``: the k nearest stars in embedding space."""
+
     target: int | Node
     k: int
 
 
 @dataclass(frozen=True)
 class Not(Node):
+    """``not child``."""
+
     child: Node
 
 
 @dataclass(frozen=True)
 class And(Node):
+    """``a and b and ...``."""
+
     children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or(Node):
+    """``a or b or ...``."""
+
     children: tuple[Node, ...]
 
 

@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data import catalog as schema
-from data import generations
+from data import catalog, generations, schema
 from data.atomic import atomic_path, atomic_write, atomic_write_text, clean_temp_files
 from data.errors import DataError
 
@@ -97,7 +96,7 @@ class SurveyStore:
         return self.store_dir if name is None else generations.generation_dir(self.store_dir, name)
 
     def snapshot(self) -> SurveyStore:
-        """This store pinned to its current generation: later reads never see a newer one."""
+        """The store pinned to its current generation: later reads never see a newer one."""
         return SurveyStore(self.root, generation=self.generation or "")
 
     def steps_done(self) -> list[str]:
@@ -180,8 +179,8 @@ class SurveyStore:
     # --- catalogue -------------------------------------------------------------------------
     def write_catalog(self, df: pd.DataFrame) -> Path:
         """Validate and atomically write the catalogue."""
-        df = schema.coerce(df)
-        schema.validate(df, source=str(self.catalog_path))
+        df = catalog.coerce(df)
+        catalog.validate(df, source=str(self.catalog_path))
         with self._writing() as store:
             atomic_write(store.catalog_path, lambda tmp: df.to_parquet(tmp, index=False))
         return self.catalog_path
@@ -193,7 +192,7 @@ class SurveyStore:
             raise DataError(path, "catalog", "not found; run `desa ingest` first")
         df = pd.read_parquet(path, columns=columns)
         if columns is None or "row" in columns:
-            schema.validate(df, source=str(path), require=schema.IDENTITY[:1])
+            catalog.validate(df, source=str(path), require=catalog.IDENTITY[:1])
         return df
 
     def update_catalog(self, new_columns: pd.DataFrame) -> Path:
@@ -218,6 +217,10 @@ class SurveyStore:
         """Ground truth keyed by ``row``, or None for a real (not simulated) survey."""
         path = self.truth_path
         return pd.read_parquet(path) if path.is_file() else None
+
+    def read_catalog_with_truth(self) -> pd.DataFrame:
+        """The catalogue with the truth beside it as ``true_<column>`` (``data.schema.join_truth``)."""
+        return schema.join_truth(self.read_catalog(), self.read_truth())
 
     def write_quarantine(self, df: pd.DataFrame) -> Path:
         missing = set(QUARANTINE_COLUMNS) - set(df.columns)
@@ -304,7 +307,7 @@ def to_astropy_table(df: pd.DataFrame, *, meta: dict[str, Any] | None = None) ->
             values = values.astype(str)
         elif str(values.dtype) == "string":
             values = values.astype(object).fillna("").astype(str)
-        col = schema.BY_NAME.get(name)
+        col = catalog.BY_NAME.get(name)
         # Text as a fixed-width numpy array: FITS cannot write an object column.
         text = pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
         table[name] = values.to_numpy(dtype=str) if text else values.to_numpy()

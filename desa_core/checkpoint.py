@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
+from data.schema import grid_mismatch
 from desa_core import __version__
-from desa_core.config import DesaConfig, spectrum_grid_mismatch
+from desa_core.config import DesaConfig
 from desa_core.model import DesaModel
 
 FORMAT = "desa-checkpoint"
@@ -105,8 +106,10 @@ def load_checkpoint(
 ) -> tuple[DesaModel, dict[str, Any]]:
     """Build the model from the stored config, load its tensors strictly, return it with metadata.
 
-    ``grids`` (a survey store's manifest record of its model grids) is checked against the
-    model's spectrum grid: a mismatch raises ``CheckpointError`` here, not a shape error later.
+    ``grids`` (a survey store's manifest record of its model grids) is checked against the grids
+    the model's inputs are built for (light-curve channels and length, spectrum length and
+    wavelengths; :func:`data.schema.grid_mismatch`): a mismatch raises ``CheckpointError`` here,
+    naming both values, not a shape error later.
     """
     payload = read_checkpoint(path)
     try:
@@ -120,7 +123,7 @@ def load_checkpoint(
             "written before the spectrum encoder knew its wavelength grid (spectrum length "
             f"{config.spectrum.length}, no log10 λ grid); retrain it on a store ingested with this code",
         )
-    if grids is not None and (problem := spectrum_grid_mismatch(config.spectrum, grids)):
+    if grids is not None and (problem := grid_mismatch(config.input_grid, grids)):
         raise CheckpointError(path, problem)
     model = DesaModel(config)
     try:

@@ -7,30 +7,24 @@ DESA (arXiv 2507.10666, sections on the encoders and DualFormer) for a GPU.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Properties the heads predict, in order; names match the catalogue's ``pred_<stem>`` columns.
-DEFAULT_PROPERTIES = (
-    "teff_k",
-    "logg",
-    "feh",
-    "logl",
-    "abs_g_mag",
-    "bp_rp_mag",
-    "prot_d",
-    "age_gyr",
-)
+from data import schema
+
+#: Properties the heads predict, in order: the survey schema's (``data.schema.PROPERTIES``).
+DEFAULT_PROPERTIES = schema.PROPERTY_NAMES
 
 
 @dataclass(frozen=True)
 class LightCurveEncoderConfig:
-    """Light-curve encoder: (B, C, T) channels -> patch tokens -> transformer -> (B, E)."""
+    """Light-curve encoder: (B, C, T) channels -> patch tokens -> transformer -> (B, E).
 
-    channels: int = 3
-    length: int = 1024
+    ``channels`` and ``length`` are the store's light-curve grid (``data.schema``).
+    """
+
+    channels: int = len(schema.LC_CHANNELS)
+    length: int = schema.LC_LENGTH
     patch: int = 16
     width: int = 64
     depth: int = 2
@@ -45,14 +39,14 @@ class SpectrumEncoderConfig:
 
     The input grid is part of the model: pixel i has log10 λ = ``log10_start`` + ``log10_step``·i
     (rest frame, vacuum Å; the store's ``grids`` record says the same, see
-    :func:`spectrum_grid_mismatch`). Defaults are the LAMOST LRS sampling of ``data.preprocess``.
+    :meth:`DesaConfig.input_grid`). Defaults are the LAMOST LRS sampling of ``data.schema``.
     ``patch`` pixels make one token; the stem's first convolution has stride ``stem_stride``.
     ``position_channels`` fixed sinusoids of log λ enter the stem as extra input channels.
     """
 
-    length: int = 3840
-    log10_start: float = 3.5716
-    log10_step: float = 1e-4
+    length: int = schema.SPEC_LENGTH
+    log10_start: float = schema.SPEC_LOG10_START
+    log10_step: float = schema.SPEC_LOG10_STEP
     patch: int = 60
     stem_stride: int = 2
     position_channels: int = 16
@@ -136,6 +130,20 @@ class DesaConfig:
         """Dimension of the final embedding: D, or 2D with ``concat_embedding``."""
         return 2 * self.fused_dim if self.dualformer.concat_embedding else self.fused_dim
 
+    @property
+    def input_grid(self) -> dict[str, float]:
+        """The grids this model's inputs are built for, under the store manifest's ``grids`` keys.
+
+        Compared with a store's record by :func:`data.schema.grid_mismatch` (``load_checkpoint``).
+        """
+        return {
+            "lc_channels": self.lightcurve.channels,
+            "lc_length": self.lightcurve.length,
+            "spec_length": self.spectrum.length,
+            "spec_log10_start": self.spectrum.log10_start,
+            "spec_log10_step": self.spectrum.log10_step,
+        }
+
     @classmethod
     def tiny(cls, fusion: str = "paper") -> DesaConfig:
         """Seconds per epoch on 2 CPU cores for a few thousand stars.
@@ -192,28 +200,3 @@ class DesaConfig:
                 section["properties"] = tuple(section["properties"])
             kwargs[key] = klass(**section)
         return cls(**kwargs)
-
-
-def spectrum_grid_mismatch(config: SpectrumEncoderConfig, grids: Mapping[str, Any]) -> str | None:
-    """Why spectra on the grid described by ``grids`` cannot go into this encoder, or None.
-
-    ``grids`` is a survey store's manifest record (``spec_length``, ``spec_log10_start``,
-    ``spec_log10_step``); keys it lacks are not compared (older manifests record the length only).
-    """
-    wanted = {
-        "spec_length": config.length,
-        "spec_log10_start": config.log10_start,
-        "spec_log10_step": config.log10_step,
-    }
-    differs = [
-        f"{key} {grids[key]} (model: {value})"
-        for key, value in wanted.items()
-        if key in grids and not math.isclose(float(grids[key]), value, rel_tol=1e-9, abs_tol=0.0)
-    ]
-    if not differs:
-        return None
-    return (
-        "the spectra are not on the grid the spectrum encoder was built for: "
-        + ", ".join(differs)
-        + "; re-run `desa ingest` with this code, or use a model trained on that grid"
-    )

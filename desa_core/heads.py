@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from data import schema
 from desa_core.config import HeadsConfig
 
-#: Properties modelled in log10 space.
-LOG_PROPERTIES = frozenset({"prot_d", "age_gyr"})
+#: Properties modelled in log10 space (``data.schema.Property.log10``).
+LOG_PROPERTIES = frozenset(p.name for p in schema.PROPERTIES if p.log10)
 
 
 @dataclass

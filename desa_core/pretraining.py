@@ -10,13 +10,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from data import schema
 from desa_core.config import LightCurveEncoderConfig, SpectrumEncoderConfig
 from desa_core.lightcurve_encoder import LightCurveEncoder
 from desa_core.losses import gaussian_nll, masked_reconstruction_loss, vicreg_loss
 from desa_core.spectrum_encoder import SpectrumEncoder
 
-SPECTRUM_LABELS = ("teff_k", "logg", "feh")
-LIGHTCURVE_LABELS = ("prot_d",)
+#: The labels of each encoder's NLL head, in the survey schema's order (``Property.pretrain``).
+SPECTRUM_LABELS = schema.pretraining_labels("spectrum")
+LIGHTCURVE_LABELS = schema.pretraining_labels("lightcurve")
 
 
 def augment_lightcurve(

@@ -38,11 +38,14 @@ class Projector:
         progress: bool = False,
         verbose: bool = False,
     ) -> None:
-        """``transform_epochs``: 0 = the weighted mean alone; None = umap's own rule (30 epochs, or
+        """Set the layout recipe.
+
+        ``transform_epochs``: 0 = the weighted mean alone; None = umap's own rule (30 epochs, or
         100 when placing 10,000 stars or fewer); n = n epochs. ``chunk_size``: stars placed per
         call of the neighbour search, part of the recipe above ``max_fit`` (pynndescent's seeded
         search runs one random stream through the queries of a call). ``progress``: a tqdm bar over
-        the chunks. ``verbose``: umap's own stage and epoch messages during the fit."""
+        the chunks. ``verbose``: umap's own stage and epoch messages during the fit.
+        """
         if transform_epochs is not None and transform_epochs < 0:
             raise ValueError(f"transform_epochs must be None or >= 0, not {transform_epochs}")
         self.n_neighbors = n_neighbors
@@ -111,8 +114,11 @@ class Projector:
         return self._place(x, self._epochs(len(x)))
 
     def _epochs(self, n_placed: int) -> int:
-        """Optimisation epochs per placed star; umap's rule counts the stars of one call, so it is
-        applied to all stars placed together, never per chunk (chunking must not change the rule)."""
+        """Optimisation epochs per placed star.
+
+        umap's rule counts the stars of one call, so it is applied to all stars placed together,
+        never per chunk (chunking must not change the rule).
+        """
         if self.transform_epochs is not None:
             return self.transform_epochs
         return 100 if n_placed <= 10_000 else 30

@@ -2,7 +2,7 @@
 
     service = DesaService.load(path)
     vectors, table = service.embed_and_predict(lc, lc_mask, spec, spec_mask)
-    distances, rows = service.neighbours(vectors[:1], k=10)
+    found = service.neighbours(vectors[:1], k=10)  # found.rows, found.distances: (1, 10)
 
 Inputs are NumPy arrays (memory-mapped arrays are fine; they are read batch by batch):
 ``lc`` (N, C, T) light-curve channels, ``lc_mask`` (N, T), ``spec`` (N, L) continuum-normalised
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from desa_core.checkpoint import load_checkpoint
 from desa_core.model import DesaModel
-from desa_core.neighbours import NeighbourIndex
+from desa_core.neighbours import NeighbourIndex, Neighbours
 
 
 def _device(name: str) -> torch.device:
@@ -136,8 +136,8 @@ class DesaService:
         self._index = NeighbourIndex().fit(vectors)
         return self._index
 
-    def neighbours(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """(distances, rows) of the k nearest catalogue stars for each query vector."""
+    def neighbours(self, vectors: np.ndarray, k: int = 10) -> Neighbours:
+        """Rows and distances (Q, k) of the k nearest catalogue stars for each query vector."""
         if self._index is None:
             raise RuntimeError("call fit_neighbours(catalogue_vectors) before neighbours()")
         return self._index.query(vectors, k)

@@ -1,0 +1,1 @@
+"""Training DESA on a survey store, embedding and evaluating it, and the ``desa`` command."""

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from data import schema
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint
 from desa_core.config import FUSION_FLAGS, DesaConfig, DualFormerConfig
@@ -33,7 +34,7 @@ from training.config import AlignConfig, FinetuneConfig
 from training.evaluate import embedding_scores
 from training.metrics import MetricLog
 from training.stages import StageContext, align, finetune
-from training.tensors import LABEL_SOURCES, SurveyTensors, load_survey_tensors
+from training.tensors import SurveyTensors, load_survey_tensors
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,9 @@ def build_variants(paper: DualFormerConfig, config: AblationConfig) -> list[Vari
 
 def _probe_frame(store: SurveyStore) -> pd.DataFrame:
     """Catalogue joined with ``true_``-prefixed truth, as ``training.evaluate`` builds it."""
-    truth = store.read_truth()
-    if truth is None:
+    if not store.truth_path.is_file():
         raise ValueError(f"{store.truth_path}: the ablation needs labels (a truth or label table)")
-    return store.read_catalog().merge(truth.add_prefix("true_").rename(columns={"true_row": "row"}), on="row")
+    return store.read_catalog_with_truth()
 
 
 def _steps_taken(metrics: Path, stage: str) -> int:
@@ -201,7 +201,7 @@ def run_ablation(
     """
     trained, metadata = load_checkpoint(checkpoint)
     df = _probe_frame(store)
-    data = load_survey_tensors(store, tuple(LABEL_SOURCES))
+    data = load_survey_tensors(store, schema.PROPERTY_NAMES)
     pooled = align.encode_all(trained, data, progress=progress)  # once, for every variant
     split = df["split"].astype(str).to_numpy()
     train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))

@@ -1,5 +1,6 @@
-"""The four baselines DESA is compared with, built from the same run on the same stars, and their
-fine-tuning with DESA's heads.
+"""The four baselines DESA is compared with, and their fine-tuning with DESA's heads.
+
+They are built from the same run on the same stars.
 
 * ``lightcurve_only``: the pooled output of this run's pretrained light-curve encoder.
 * ``spectrum_only``: the pooled output of this run's pretrained spectrum encoder.
@@ -16,7 +17,7 @@ by ``training.probes`` with the same probes as DESA's aligned embedding.
 
 Fine-tuned (:func:`finetune_baseline`), a baseline gets what DESA's fine-tuning stage
 (``training.stages.finetune``) gets: DESA's ``PropertyHeads``, the same labels (training split;
-``training.tensors.LABEL_SOURCES``, ``BINARY_LABELS``), the same loss (Gaussian NLL + BCE), the
+``data.schema.Property.sources``, ``training.tensors.BINARY_LABELS``), the same loss (Gaussian NLL + BCE), the
 stage's optimiser steps, batch size, lr and patience through the same loop, and the same
 calibration on the validation split. DESA's stage also trains its DualFormer and W, so the
 baseline trains an adapter in front of the heads, an MLP from its vectors to the heads' input
@@ -185,8 +186,10 @@ def baseline_embeddings(
 
 
 def adapter_width(in_features: int, out_features: int, params: int) -> int:
-    """Hidden width h of LayerNorm(F) → Linear(F, h) → GELU → Linear(h, O) with about ``params``
-    parameters (2F + (F + 1) h + (h + 1) O), at least O."""
+    """Hidden width h (at least O) of LayerNorm(F) → Linear(F, h) → GELU → Linear(h, O).
+
+    The adapter then has about ``params`` parameters: 2F + (F + 1) h + (h + 1) O.
+    """
     hidden = (params - 2 * in_features - out_features) / (in_features + 1 + out_features)
     return max(out_features, round(hidden))
 

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from data.schema import TRUTH_PREFIX, truth_columns
 from data.simulate.binarity import observable_features
 from training.tensors import binary_label_name
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 #: Bins of is_binary: G-band flux ratio F₂/F₁ and orbital period (d); upper edges exclusive.
 FLUX_RATIO_BINS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.6), (0.6, np.inf))
 PERIOD_BINS_D = ((0.0, 10.0), (10.0, 1000.0), (1000.0, np.inf))
-TRUTH_PREFIX = "true_"
 
 
 def binary_probe(x: np.ndarray, is_binary: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -47,18 +47,12 @@ def auc_ap(labels: np.ndarray, scores: np.ndarray) -> tuple[float | None, float 
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
-def truth_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The truth columns of the evaluation's merged frame, without their ``true_`` prefix."""
-    truth = df[[c for c in df.columns if c.startswith(TRUTH_PREFIX)]]
-    return truth.rename(columns=lambda c: c.removeprefix(TRUTH_PREFIX))
-
-
 def oracle_scores(df: pd.DataFrame, label: np.ndarray, train: np.ndarray, test: np.ndarray, *, seed: int = 0):
     """ORACLE P(label) on ``test``, or None when the truth lacks the physical columns (real data).
 
     ``df`` holds the truth with the ``true_`` prefix (the evaluation's merged frame).
     """
-    truth = truth_frame(df)
+    truth = truth_columns(df)
     try:
         features = observable_features(truth, np.random.default_rng(seed)).to_numpy(np.float64)
     except KeyError as exc:

@@ -40,8 +40,11 @@ def budget_steps(config: Mapping[str, Any], n_train: int) -> int:
 
 
 def steps_taken(metrics: Path, stage: str) -> int | None:
-    """The last global step a stage logged, or None without a log (a resumed stage logs its steps
-    again, so the count of records can exceed the steps; the global step cannot)."""
+    """The last global step a stage logged, or None without a log.
+
+    A resumed stage logs its steps again, so the count of records can exceed the steps; the global
+    step cannot.
+    """
     if not Path(metrics).is_file():
         return None
     last = None

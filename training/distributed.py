@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DistInfo:
-    """This process's rank, the world size and the device it computes on."""
+    """The process's rank, the world size and the device it computes on."""
 
     rank: int = 0
     world: int = 1
@@ -65,7 +65,7 @@ def current() -> DistInfo:
 
 
 def local_rows(batch: Tensor, info: DistInfo) -> Tensor:
-    """This process's equal share of a global batch (up to world-1 trailing rows are left out)."""
+    """The process's equal share of a global batch (up to world-1 trailing rows are left out)."""
     if info.world == 1:
         return batch
     per = len(batch) // info.world
@@ -118,10 +118,12 @@ def mean_terms(terms: dict[str, float]) -> dict[str, float]:
 
 
 def barrier() -> None:
+    """Wait for every process (a no-op in a single process)."""
     if current().world > 1:
         dist.barrier()
 
 
 def teardown() -> None:
+    """End the process group, if one was started."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

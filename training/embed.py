@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data import schema
 from data.provenance import file_sha256
 from data.storage import SurveyStore
 from desa_core.projection import Projector
@@ -47,17 +48,12 @@ def embed_survey(
     # visible together (data/generations.py); until then readers see the previous generation.
     with store.new_generation("embed") as new:
         service = DesaService.load(checkpoint, grids=new.read_manifest().get("grids"))
-        vectors, table = service.embed_and_predict(
-            new.read_array("lc_channels"),
-            new.read_array("lc_mask"),
-            new.read_array("spec_flux"),
-            new.read_array("spec_mask"),
-            progress=progress,
-        )
+        inputs = [new.read_array(array.name) for array in schema.INPUT_ARRAYS]
+        vectors, table = service.embed_and_predict(*inputs, progress=progress)
         projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
         log.info("fitting the UMAP layout of %d stars", len(vectors))
         coords = projector.fit_transform(vectors)
-        new.write_array("embedding", vectors)
+        new.write_array(schema.EMBEDDING.name, vectors.astype(schema.EMBEDDING.dtype))
         table["umap_x"], table["umap_y"] = coords[:, 0], coords[:, 1]
         table["missing_modality"] = pd.Categorical(table["missing_modality"])
         new.update_catalog(table)

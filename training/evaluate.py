@@ -40,6 +40,8 @@ import torch
 from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
+from data import schema
+from data.schema import TRUTH_PREFIX, truth_columns
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.alignment import retrieval_accuracy
 from desa_core.checkpoint import load_checkpoint
@@ -53,14 +55,14 @@ from training.evaluation_report import render_markdown
 from training.probes import binary_labels, frozen_scores, label_column, oracle_scores, task_targets
 from training.probes import embedding_scores as embedding_scores  # re-exported for training.ablation
 from training.probes import probe_targets as probe_targets
-from training.tensors import binary_label_name, label_table, label_values, measurable_prot
+from training.tensors import INPUT_ARRAYS, binary_label_name, label_table, label_values, measurable
 
 log = logging.getLogger(__name__)
 
 #: The paper's figures on real data (SCIENCE.md section 1.9; inflated there by label leakage).
 PAPER = {"few_shot_r2": 0.92, "binary_auc": 0.99, "binary_ap": 1.00, "age_rmse_gyr": 0.94}
-#: The head properties that give each probe task's two coordinates (desa_core.config).
-HEAD_PROPERTIES = {"cmd": ("bp_rp_mag", "abs_g_mag"), "hr": ("teff_k", "logl")}
+#: The head properties that give each probe task's two coordinates (``data.schema``).
+HEAD_PROPERTIES = {"cmd": schema.CMD_PROPERTIES, "hr": schema.HR_PROPERTIES}
 
 
 @dataclass
@@ -76,7 +78,7 @@ class Report:
 def pooled_vectors(store: SurveyStore, checkpoint: Path, *, batch: int = 256, progress: bool = True):
     """The run's frozen encoder outputs for every star: light curve (N, El), spectrum (N, Es)."""
     model, _ = load_checkpoint(checkpoint, grids=store.read_manifest().get("grids"))
-    arrays = [store.read_array(n) for n in ("lc_channels", "lc_mask", "spec_flux", "spec_mask")]
+    arrays = [store.read_array(name) for name in INPUT_ARRAYS]
     lcs, specs = [], []
     n = len(arrays[0])
     for start in tqdm(range(0, n, batch), desc="encoding", unit="batch", disable=not progress):
@@ -109,8 +111,10 @@ def checkpoint_embedding(store: SurveyStore, checkpoint: Path, *, progress: bool
 def _aligned(
     checkpoint: Path, lc: np.ndarray, spec: np.ndarray, val: np.ndarray, batch_size: int
 ) -> tuple[np.ndarray | None, float | None]:
-    """DESA's embedding from ``aligned.pt`` (before fine-tuning), if kept, and its validation
-    retrieval within batches of ``batch_size`` (the alignment stage's own score)."""
+    """DESA's embedding from ``aligned.pt`` (before fine-tuning), if kept, and its validation retrieval.
+
+    The retrieval is scored within batches of ``batch_size`` (the alignment stage's own score).
+    """
     aligned = Path(checkpoint).with_name("aligned.pt")
     if not aligned.is_file():
         return None, None
@@ -124,13 +128,11 @@ def _aligned(
 
 def evaluation_frame(store: SurveyStore) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Catalogue joined with ``true_``-prefixed truth, and the train, val and test rows."""
-    catalog = store.read_catalog()
-    truth = store.read_truth()
-    if truth is None:
+    if not store.truth_path.is_file():
         raise ValueError(f"{store.truth_path}: evaluation needs labels (a truth or label table)")
-    if "binary_prob" not in catalog:
+    df = store.read_catalog_with_truth()
+    if "binary_prob" not in df:
         raise ValueError(f"{store.catalog_path}: no predictions in the catalogue; run `desa embed` first")
-    df = catalog.merge(truth.add_prefix("true_").rename(columns={"true_row": "row"}), on="row")
     split = df["split"].astype(str).to_numpy()
     train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
     return df, train, val, test
@@ -139,17 +141,16 @@ def evaluation_frame(store: SurveyStore) -> tuple[pd.DataFrame, np.ndarray, np.n
 def interval_coverage(t: pd.DataFrame) -> dict[str, float]:
     """Fraction of test stars whose true value lies inside the predicted 68 % interval."""
     out = {}
-    truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
+    truth_cols = truth_columns(t)
     for col in t.columns:
         if not (col.startswith("pred_") and col.endswith("_lo")):
             continue
         stem = col.removeprefix("pred_").removesuffix("_lo")
-        # Against the label the head was trained on (training.tensors.LABEL_SOURCES).
+        # Against the label the head was trained on (data.schema.Property.sources), where measurable.
         y, _ = label_values(stem, {"truth": truth_cols, "catalog": t})
         if y is None:
             continue
-        if stem == "prot_d":
-            y = measurable_prot(y, t)
+        y = measurable(stem, y, t)
         lo, hi = t[col].to_numpy(dtype=np.float64), t[f"pred_{stem}_hi"].to_numpy(dtype=np.float64)
         ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
         if ok.sum():
@@ -172,17 +173,17 @@ def head_scores(t: pd.DataFrame) -> dict:
     prob = t["binary_prob"].to_numpy(np.float64)
     for name, y in binary_labels(t).items():
         out[f"{name}_auc"], out[f"{name}_ap"] = auc_ap(y, prob)
-    age = label_column(t, "age_gyr")
+    age = label_column(t, schema.AGE_GYR)
     if age is not None and "pred_age_gyr" in t:
         ok = np.isfinite(age) & np.isfinite(t["pred_age_gyr"].to_numpy(np.float64))
         out["age_rmse_gyr"] = float(np.sqrt(np.mean((t["pred_age_gyr"].to_numpy()[ok] - age[ok]) ** 2)))
-    prot = label_column(t, "prot_d")
+    prot = label_column(t, schema.PROT_D)
     if prot is not None and "pred_prot_d" in t:
         # Only periods the light curve can show (≥ 2 cycles on the model grid) are scored.
         ok = np.isfinite(prot) & (prot > 0)
         rel = np.abs(t["pred_prot_d"].to_numpy()[ok] / prot[ok] - 1)
         out["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
-        out["prot_n_unmeasurable"] = int(np.isfinite(t["true_prot_d"]).sum() - ok.sum())
+        out["prot_n_unmeasurable"] = int(np.isfinite(t[TRUTH_PREFIX + schema.PROT_D]).sum() - ok.sum())
     out["interval_coverage"] = interval_coverage(t)
     return out
 
@@ -301,7 +302,7 @@ def evaluate_survey(
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "paper": PAPER,
         # The head is scored on the label it was trained on (training.tensors.BINARY_LABELS).
-        "binary_label": binary_label_name(df.columns, prefix="true_") or "is_binary",
+        "binary_label": binary_label_name(df.columns, prefix=TRUTH_PREFIX) or "is_binary",
     }
     finetuned = {"desa": head_scores(df.iloc[test])}
     frozen: dict[str, np.ndarray] = {}

@@ -13,28 +13,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from data import schema
+from data.schema import POPULATION_COLOURS, TRUTH_PREFIX, truth_columns
 from data.storage import atomic_write
 from training.tensors import binary_label_name
 
-#: Okabe-Ito colours, one per population (colour-blind safe).
-POPULATION_COLOURS = {
-    "single": "#999999",
-    "young": "#0072B2",
-    "sync_binary": "#D55E00",
-    "wide_binary": "#E69F00",
-    "subgiant": "#009E73",
-    "giant": "#CC79A7",
-}
-LABELS = {
-    "teff_k": "Teff (K)",
-    "logg": "log g",
-    "feh": "[Fe/H]",
-    "logl": "log L/L☉",
-    "abs_g_mag": "M_G,0 (mag)",
-    "bp_rp_mag": "(BP-RP)0 (mag)",
-    "prot_d": "Prot (d)",
-    "age_gyr": "age (Gyr)",
-}
+#: Axis labels of the predicted properties (``data.schema.Property.label``).
+LABELS = {p.name: p.label for p in schema.PROPERTIES}
 
 
 def _figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float], **kwargs):
@@ -48,8 +33,9 @@ def _save(fig: Figure, path: Path) -> str:
 
 
 def umap_by_population(df: pd.DataFrame, path: Path) -> str:
+    """The UMAP layout coloured by true population; returns the file name."""
     fig, ax = _figure(size=(6.5, 5.5))
-    pop = df["true_population"].astype(str)
+    pop = df[TRUTH_PREFIX + schema.POPULATION].astype(str)
     for name, colour in POPULATION_COLOURS.items():
         sel = pop == name
         if sel.any():
@@ -61,9 +47,10 @@ def umap_by_population(df: pd.DataFrame, path: Path) -> str:
 
 
 def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
+    """Each property's predicted median and 68 % interval against its label; returns the file name."""
     from training.tensors import label_values
 
-    truth_cols = t[[c for c in t.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
+    truth_cols = truth_columns(t)
     targets = {s: label_values(s, {"truth": truth_cols, "catalog": t})[0] for s in LABELS}
     stems = [s for s in LABELS if f"pred_{s}" in t and targets[s] is not None]
     cols = 4
@@ -87,7 +74,7 @@ def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
         if ok.any():
             lim = [np.nanmin(y[ok]), np.nanmax(y[ok])]
             ax.plot(lim, lim, color="k", lw=0.8)
-        if stem in ("prot_d",):
+        if schema.PROPERTY[stem].log10:
             ax.set_xscale("log")
             ax.set_yscale("log")
         ax.set(xlabel=f"true {LABELS[stem]}", ylabel=f"predicted {LABELS[stem]}")
@@ -98,6 +85,7 @@ def predicted_vs_true(t: pd.DataFrame, path: Path) -> str:
 
 
 def coverage_plot(t: pd.DataFrame, path: Path, nominal: float) -> str:
+    """Each property's interval coverage against ``nominal``; returns the file name."""
     from training.evaluate import interval_coverage
 
     cov = interval_coverage(t)
@@ -111,9 +99,10 @@ def coverage_plot(t: pd.DataFrame, path: Path, nominal: float) -> str:
 
 
 def binary_curves(t: pd.DataFrame, path: Path) -> str:
+    """ROC and precision-recall curves of ``binary_prob``; returns the file name."""
     # Against the label the head was trained on (training.tensors.BINARY_LABELS).
-    label = binary_label_name(t.columns, prefix="true_") or "is_binary"
-    y = t[f"true_{label}"].astype(bool).to_numpy()
+    label = binary_label_name(t.columns, prefix=TRUTH_PREFIX) or "is_binary"
+    y = t[TRUTH_PREFIX + label].astype(bool).to_numpy()
     s = t["binary_prob"].to_numpy(dtype=float)
     fig, (a, b) = _figure(1, 2, size=(9, 4))
     if y.any() and (~y).any():

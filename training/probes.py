@@ -10,7 +10,7 @@ truth), each figure is a mean ± std over seeds s = 0 … S-1; what a seed chang
   (``training.binary_metrics.binary_probe``) fitted on a bootstrap resample of the training split
   (seed: which resample);
 * age RMSE (Gyr) and the median relative Prot error: a linear regression on log10 of the label
-  (``training.tensors.LABEL_SOURCES``; Prot only where the light curve shows ≥ 2 cycles), fitted
+  (``data.schema.Property.sources``; Prot only where the light curve shows ≥ 2 cycles), fitted
   on a bootstrap resample of the training split, scored in linear units;
 * synchronized binaries against young stars: the kNN purity (k = 10) among the test stars of the
   two populations in the standardised embedding (seed: a random 80 % of them, our choice), and in
@@ -38,9 +38,10 @@ from sklearn.metrics import r2_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
-from data.simulate.case import PAIR
-from training.binary_metrics import auc_ap, binary_probe, truth_frame
-from training.tensors import binary_label_name, label_values, measurable_prot
+from data import schema
+from data.schema import TRUTH_PREFIX, truth_columns
+from training.binary_metrics import auc_ap, binary_probe
+from training.tensors import binary_label_name, label_values, measurable
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,13 @@ PROBES = {
         ("dereddened (Gaia GSP-Phot)", ("bp_rp0_mag", "abs_g0_mag")),
         ("observed", ("bp_rp_mag", "abs_g_mag")),
     ),
-    "hr": (("catalogue", ("teff_k", "logl")), ("truth", ("true_teff_k", "true_logl"))),
+    "hr": (
+        ("catalogue", schema.HR_PROPERTIES),
+        ("truth", tuple(TRUTH_PREFIX + name for name in schema.HR_PROPERTIES)),
+    ),
 }
+#: The true population column of the evaluation's frame.
+POPULATION = TRUTH_PREFIX + schema.POPULATION
 #: Neighbours of the kNN purity (our choice, as in the dashboard's similar-star search).
 KNN = 10
 #: Fraction of the sync/young test stars drawn per seed for the embedding's kNN purity (our choice).
@@ -129,17 +135,15 @@ def task_targets(df: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray, d
 
 
 def label_column(df: pd.DataFrame, name: str) -> np.ndarray | None:
-    """A head's label for every star (``training.tensors.LABEL_SOURCES``); Prot only if measurable."""
-    y, _ = label_values(name, {"truth": truth_frame(df), "catalog": df})
-    if y is not None and name == "prot_d":
-        y = measurable_prot(y, df)
-    return y
+    """A head's label for every star (``data.schema.Property.sources``), where measurable."""
+    y, _ = label_values(name, {"truth": truth_columns(df), "catalog": df})
+    return None if y is None else measurable(name, y, df)
 
 
 def binary_labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """The physically detectable label (when the truth has it) and ``is_binary``, as booleans."""
-    names = dict.fromkeys((binary_label_name(df.columns, prefix="true_") or "is_binary", "is_binary"))
-    return {name: df[f"true_{name}"].astype(bool).to_numpy() for name in names}
+    names = dict.fromkeys((binary_label_name(df.columns, prefix=TRUTH_PREFIX) or "is_binary", "is_binary"))
+    return {name: df[TRUTH_PREFIX + name].astype(bool).to_numpy() for name in names}
 
 
 def _log_probe(x: np.ndarray, y: np.ndarray, rows: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -152,8 +156,8 @@ def _log_probe(x: np.ndarray, y: np.ndarray, rows: np.ndarray, test: np.ndarray)
 
 def pair_rows(df: pd.DataFrame, test: np.ndarray) -> np.ndarray | None:
     """Test rows of the synchronized-binary and young populations, or None without both."""
-    pop = df["true_population"].astype(str).to_numpy()
-    pair = test[np.isin(pop[test], PAIR)]
+    pop = df[POPULATION].astype(str).to_numpy()
+    pair = test[np.isin(pop[test], schema.CASE_PAIR)]
     return pair if len(pair) > KNN and len(set(pop[pair])) == 2 else None
 
 
@@ -172,7 +176,7 @@ def umap_purity(x: np.ndarray, df: pd.DataFrame, test: np.ndarray, pair: np.ndar
         warnings.filterwarnings("ignore", "n_jobs value .* overridden", UserWarning)
         coords = Projector(random_state=seed).fit_transform(x[test])
     inside = np.isin(test, pair)
-    pop = df["true_population"].astype(str).to_numpy()[test]
+    pop = df[POPULATION].astype(str).to_numpy()[test]
     return knn_purity(coords[inside], pop[inside])
 
 
@@ -197,7 +201,7 @@ def frozen_scores(
         scores = [auc_ap(y[test], binary_probe(x, y, bootstrap_rows(train, s), test)) for s in range(seeds)]
         out[f"{name}_auc"] = summary([a for a, _ in scores])
         out[f"{name}_ap"] = summary([ap for _, ap in scores])
-    age = label_column(df, "age_gyr")
+    age = label_column(df, schema.AGE_GYR)
     if age is not None:
         ok = test[np.isfinite(age[test])]
         out["age_rmse_gyr"] = summary(
@@ -206,7 +210,7 @@ def frozen_scores(
                 for s in range(seeds)
             ]
         )
-    prot = label_column(df, "prot_d")
+    prot = label_column(df, schema.PROT_D)
     if prot is not None and np.isfinite(prot[test]).any():
         ok = test[np.isfinite(prot[test]) & (prot[test] > 0)]
         out["prot_median_rel_error"] = summary(
@@ -217,7 +221,7 @@ def frozen_scores(
         )
     pair = pair_rows(df, test)
     if pair is not None:
-        pop = df["true_population"].astype(str).to_numpy()
+        pop = df[POPULATION].astype(str).to_numpy()
         purity = []
         for seed in range(seeds):
             sub = pair_subsample(pair, seed)
@@ -261,7 +265,7 @@ def oracle_scores(
     """ORACLE few-shot R² per task and sync/young kNN purity; {} when the truth lacks the columns."""
     from data.simulate.binarity import observable_features
 
-    truth = truth_frame(df)
+    truth = truth_columns(df)
     try:
         features = [
             observable_features(truth, np.random.default_rng(s)).to_numpy(np.float64) for s in range(seeds)
@@ -283,7 +287,7 @@ def oracle_scores(
         out[f"few_shot_r2_{task}"] = summary(values) | about
     pair = pair_rows(df, test)
     if pair is not None:
-        pop = df["true_population"].astype(str).to_numpy()
+        pop = df[POPULATION].astype(str).to_numpy()
         purity = []
         for seed, f in enumerate(features):
             sub = pair_subsample(pair, seed)

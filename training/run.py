@@ -24,17 +24,18 @@ from pathlib import Path
 
 import torch
 
+from data import schema
 from data.atomic import clean_temp_files, exclusive_lock, fsync_dir
 from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
-from desa_core.config import DesaConfig, spectrum_grid_mismatch
+from desa_core.config import DesaConfig
 from desa_core.model import DesaModel
 from training import distributed
 from training.config import STAGES, TrainConfig
 from training.loop import StageResult
 from training.metrics import MetricLog
 from training.stages import StageContext, align, finetune, pretrain_lightcurve, pretrain_spectrum
-from training.tensors import LABEL_SOURCES, load_survey_tensors
+from training.tensors import load_survey_tensors
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def git_commit() -> str:
 
 
 def run_dir(store: SurveyStore, config: TrainConfig) -> Path:
+    """The run folder ``<survey>/models/<run name>``."""
     return store.models_dir / config.name
 
 
@@ -185,7 +187,7 @@ def _train_in(
                 indent=2,
             ),
         )
-    data = load_survey_tensors(store, tuple(LABEL_SOURCES)).to(info.device)
+    data = load_survey_tensors(store, schema.PROPERTY_NAMES).to(info.device)
     ctx = StageContext(folder, config.seed, MetricLog(folder / "metrics.jsonl"), progress)
     summary = TrainSummary(checkpoint, skipped=[s for s in stages if s in done])
     start = time.perf_counter()
@@ -207,10 +209,16 @@ def _train_in(
 
 
 def _check_grid(model_config: DesaConfig, store: SurveyStore) -> None:
-    """Refuse a survey whose spectra are not on the model's spectrum grid."""
-    grids = store.read_manifest().get("grids") or {"spec_length": int(store.read_array("spec_flux").shape[1])}
-    if problem := spectrum_grid_mismatch(model_config.spectrum, grids):
+    """Refuse a survey whose arrays are not on the grids the model's inputs are built for."""
+    grids = store.read_manifest().get("grids") or _array_grids(store)
+    if problem := schema.grid_mismatch(model_config.input_grid, grids):
         raise GridMismatchError(f"{store.manifest_path}: {problem}")
+
+
+def _array_grids(store: SurveyStore) -> dict[str, int]:
+    """The grid lengths read off the arrays, for a manifest from before ``grids`` was recorded."""
+    lc, spec = store.read_array(schema.LC.name), store.read_array(schema.SPEC.name)
+    return {"lc_channels": lc.shape[1], "lc_length": lc.shape[2], "spec_length": spec.shape[1]}
 
 
 def _initial_model(config: TrainConfig, checkpoint: Path) -> tuple[DesaModel, list[str]]:

@@ -10,41 +10,29 @@ labels choose epochs and calibrate, and test-split labels change nothing
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
+from data import schema
 from data.storage import SurveyStore
 
-#: The model's observation inputs: the only arrays an encoder ever sees.
-INPUT_ARRAYS = ("lc_channels", "lc_mask", "spec_flux", "spec_mask")
-
-#: Where each property's label comes from: (table, column) candidates, the first with values wins
-#: ("truth" = the label table of a simulated or labelled survey, "catalog" = Gaia-derived).
-#: The CMD is dereddened, as the evaluation's CMD probes and the dashboard's CMD are: spectra are
-#: continuum-normalised, so no input can know the dust; the label is the intrinsic colour and M_G
-#: (a simulation's truth), else the catalogue's GSP-Phot-dereddened values (real surveys).
-LABEL_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "teff_k": (("truth", "teff_k"),),
-    "logg": (("truth", "logg"),),
-    "feh": (("truth", "feh"),),
-    "logl": (("truth", "logl"),),
-    "abs_g_mag": (("truth", "abs_g_intrinsic_mag"), ("catalog", "abs_g0_mag")),
-    "bp_rp_mag": (("truth", "bp_rp_intrinsic_mag"), ("catalog", "bp_rp0_mag")),
-    "prot_d": (("truth", "prot_d"),),
-    "age_gyr": (("truth", "age_gyr"),),
-}
+#: The model's observation inputs: the only arrays an encoder ever sees (``data.schema``).
+INPUT_ARRAYS = tuple(array.name for array in schema.INPUT_ARRAYS)
 
 
 def label_values(name: str, tables: dict[str, pd.DataFrame | None]) -> tuple[np.ndarray | None, str | None]:
-    """The label of property ``name`` from the first source in :data:`LABEL_SOURCES` with values.
+    """The label of property ``name`` from its first source with values (``data.schema.Property.sources``).
 
-    ``tables`` maps "truth" and "catalog" to row-aligned frames (or None). Returns the values and
-    "table.column", or (None, None) when no source has any.
+    ``tables`` maps "truth" (the label table of a simulated or labelled survey) and "catalog"
+    (Gaia-derived) to row-aligned frames (or None). Returns the values and "table.column", or
+    (None, None) when no source has any. A name outside the schema is looked up in the truth.
     """
-    for table, column in LABEL_SOURCES.get(name, (("truth", name),)):
+    prop = schema.PROPERTY.get(name)
+    for table, column in prop.sources if prop else (("truth", name),):
         frame = tables.get(table)
         if frame is not None and column in frame and frame[column].notna().any():
             return frame[column].to_numpy(dtype=np.float64), f"{table}.{column}"
@@ -82,35 +70,31 @@ class SurveyTensors:
         """The same survey with every tensor on ``device``."""
         if torch.device(device) == self.lc.device:
             return self
-        move = {
-            name: getattr(self, name).to(device)
-            for name in ("lc", "lc_mask", "spec", "spec_mask", "labels", "binary")
-        }
-        return SurveyTensors(**move, label_names=self.label_names, split=self.split)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        moved = {name: v.to(device) for name, v in values.items() if isinstance(v, torch.Tensor)}
+        return dataclasses.replace(self, **moved)
 
     def label(self, name: str) -> torch.Tensor:
         return self.labels[:, self.label_names.index(name)]
 
 
-#: A rotation period is measurable when the light curve covers at least this many cycles.
-MIN_PROT_CYCLES = 2.0
+def measurable(name: str, values: np.ndarray, catalog: pd.DataFrame) -> np.ndarray:
+    """Property ``name``'s labels, NaN where the model's light curve cannot show them.
 
-
-def measurable_prot(prot_d: np.ndarray, catalog: pd.DataFrame) -> np.ndarray:
-    """Rotation periods with NaN where the model's light curve shows fewer than two cycles.
-
-    A period longer than half the light curve on the model grid (``lc_used_d``, else the grid's
-    span) cannot be measured from it; such stars are flagged (NaN label), not trained on as if
-    their period were visible. The truth table keeps the period.
+    A property with ``min_lc_cycles`` (``data.schema``; the rotation period: 2) is measurable when
+    the light curve on the model grid (``lc_used_d``, else the grid's span) covers that many
+    cycles; such stars are flagged (NaN label), not trained on as if their period were visible.
+    The truth table keeps the value. Other properties come back unchanged.
     """
-    from data.preprocess import LC_SPAN_D
-
-    used = np.full(len(catalog), LC_SPAN_D)
+    prop = schema.PROPERTY.get(name)
+    values = np.asarray(values, dtype=np.float64)
+    if prop is None or prop.min_lc_cycles is None:
+        return values
+    used = np.full(len(catalog), schema.LC_SPAN_D)
     if "lc_used_d" in catalog:
         used = catalog["lc_used_d"].to_numpy(np.float64)
-        used = np.where(np.isfinite(used), used, LC_SPAN_D)
-    prot = np.asarray(prot_d, dtype=np.float64)
-    return np.where(prot <= used / MIN_PROT_CYCLES, prot, np.nan)
+        used = np.where(np.isfinite(used), used, schema.LC_SPAN_D)
+    return np.where(values <= used / prop.min_lc_cycles, values, np.nan)
 
 
 def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -123,12 +107,10 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
     n = len(catalog)
     out = pd.DataFrame(index=range(n))
     if truth is not None:
-        truth = truth.set_index("row").reindex(range(n))
+        truth = truth.set_index(schema.ROW).reindex(range(n))
     for name in names:
         values, _ = label_values(name, {"truth": truth, "catalog": catalog})
-        out[name] = values if values is not None else np.nan
-    if "prot_d" in out:
-        out["prot_d"] = measurable_prot(out["prot_d"].to_numpy(), catalog)
+        out[name] = measurable(name, values, catalog) if values is not None else np.nan
     binary_name = binary_label_name(truth.columns) if truth is not None else None
     binary = truth[binary_name].to_numpy(dtype=np.float64) if binary_name else np.full(n, np.nan)
     return out, binary
@@ -136,14 +118,17 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
 
 def load_survey_tensors(store: SurveyStore, label_names: tuple[str, ...]) -> SurveyTensors:
     """Read the store's arrays into memory as tensors (a few tens of MB for the demo survey)."""
-    arrays = {name: np.asarray(store.read_array(name, mmap=False)) for name in INPUT_ARRAYS}
+    lc, lc_mask, spec, spec_mask = (
+        torch.from_numpy(np.asarray(store.read_array(array.name, mmap=False)))
+        for array in schema.INPUT_ARRAYS
+    )
     labels, binary = label_table(store, label_names)
-    split = store.read_catalog(columns=["row", "split"])["split"].astype(str).to_numpy()
+    split = store.read_catalog(columns=[schema.ROW, "split"])["split"].astype(str).to_numpy()
     return SurveyTensors(
-        lc=torch.from_numpy(arrays["lc_channels"]).float(),
-        lc_mask=torch.from_numpy(arrays["lc_mask"]).bool(),
-        spec=torch.from_numpy(arrays["spec_flux"]).float(),
-        spec_mask=torch.from_numpy(arrays["spec_mask"]).bool(),
+        lc=lc.float(),
+        lc_mask=lc_mask.bool(),
+        spec=spec.float(),
+        spec_mask=spec_mask.bool(),
         labels=torch.from_numpy(labels.to_numpy(dtype=np.float32)),
         label_names=tuple(label_names),
         binary=torch.from_numpy(binary.astype(np.float32)),

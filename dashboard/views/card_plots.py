@@ -12,7 +12,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.plotting import figure
 
-from dashboard.store import TRUTH_PREFIX
+from data.schema import TRUTH_PREFIX
 
 #: Line zooms: title -> (min, max) wavelength [Å] and the rest wavelengths marked.
 LINE_ZOOMS = {

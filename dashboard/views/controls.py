@@ -1,5 +1,7 @@
-"""Sidebar controls: selection mode, clear, count, the editable expression, find similar, colour-by
-and the CMD's photometry (dereddened or observed)."""
+"""Sidebar controls: selection mode, clear, count, expression, find similar, colour-by, CMD photometry.
+
+The CMD's photometry is dereddened or observed.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The star card: light curve (raw and phase-folded), spectrum with line zooms, predictions with
-intervals, Gaia values and, for a simulated survey, the truth, for ``state.focused_row``.
+"""The star card of ``state.focused_row``: its light curve, spectrum, predictions and Gaia values.
+
+The light curve raw and phase-folded, the spectrum with line zooms, the predictions with their
+intervals and, for a simulated survey, the truth.
 
 Arrays come from the survey's array store through one memory map per process
 (``SurveyStore.read_array``): a card reads one row of each, so its cost does not grow with the
@@ -26,14 +28,15 @@ from panel.io import unlocked
 
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
-from dashboard.store import TRUTH_PREFIX, column_label
+from dashboard.store import column_label
 from dashboard.views.card_plots import (
     CardPlots,
     lightcurve_data,
     spectrum_data,
 )
-from data import catalog as schema
+from data import schema
 from data.errors import DataError
+from data.schema import TRUTH_PREFIX
 from data.settings import survey_dir as default_survey_dir
 from data.storage import SurveyStore
 
@@ -87,8 +90,8 @@ def _pair(store: SurveyStore, values: str, mask: str, n_rows: int) -> tuple[np.n
 @pn.cache(max_items=4)
 def _survey_arrays(path: str, n_rows: int, generation: str | None) -> SurveyArrays:
     store = SurveyStore(Path(path), generation=generation)
-    lc = _pair(store, "lc_channels", "lc_mask", n_rows)
-    spec = _pair(store, "spec_flux", "spec_mask", n_rows)
+    lc = _pair(store, schema.LC.name, schema.LC_MASK.name, n_rows)
+    spec = _pair(store, schema.SPEC.name, schema.SPEC_MASK.name, n_rows)
     time_d = wavelength = None
     if lc is not None or spec is not None:
         grids = _grids(store)
@@ -140,12 +143,15 @@ def predictions_table(star: pd.Series) -> str:
     head = "| property | predicted | 68 % interval |" + (" truth |" if has_truth else "")
     rule = "|---|---|---|" + ("---|" if has_truth else "")
     lines = [head, rule]
-    for stem in schema.PREDICTED:
+    for prop in schema.PROPERTIES:
+        stem = prop.name
         if f"pred_{stem}" not in star.index:
             continue
         interval = f"[{_fmt(star.get(f'pred_{stem}_lo'))}, {_fmt(star.get(f'pred_{stem}_hi'))}]"
         row = f"| {column_label(stem)} | {_fmt(star[f'pred_{stem}'])} | {interval} |"
-        lines.append(row + (f" {_fmt(star.get(TRUTH_PREFIX + stem))} |" if has_truth else ""))
+        # The truth the head was trained on: the intrinsic CMD, not the truth's reddened one.
+        truth = star.get(f"{TRUTH_PREFIX}{prop.truth_column}") if prop.truth_column else None
+        lines.append(row + (f" {_fmt(truth)} |" if has_truth else ""))
     if "binary_prob" in star.index:
         # binary_prob is trained on the detectable label where the truth has it (training.tensors).
         label = star.get(TRUTH_PREFIX + "is_detectable_binary", star.get(TRUTH_PREFIX + "is_binary"))
@@ -172,7 +178,7 @@ def header_text(star: pd.Series) -> str:
     parts = [f"## {name}", f"row {int(star['row'])}"]
     if "split" in star.index:
         parts.append(f"{escape_markdown(star['split'])} split")
-    population = star.get(f"{TRUTH_PREFIX}population")
+    population = star.get(TRUTH_PREFIX + schema.POPULATION)
     if population is not None and not pd.isna(population):
         parts.append(f"population **{escape_markdown(population)}** (truth)")
     return " · ".join(parts)

@@ -16,12 +16,14 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from dashboard.state import DashboardState
-from dashboard.store import TRUTH_PREFIX, column_label
+from dashboard.store import column_label
+from data import schema
+from data.schema import TRUTH_PREFIX
 
 PAGE_SIZE = 25
 
-#: Predicted properties shown with their 68 % interval.
-KEY_PREDICTIONS = ("teff_k", "logg", "feh", "age_gyr", "prot_d")
+#: Predicted properties shown with their 68 % interval (our choice of the schema's, for width).
+KEY_PREDICTIONS = (schema.TEFF_K, schema.LOGG, schema.FEH, schema.AGE_GYR, schema.PROT_D)
 
 _TITLES = {
     "row": "row",
@@ -31,7 +33,7 @@ _TITLES = {
     "bp_rp_mag": "BP-RP [mag]",
     "abs_g_mag": "M_G [mag]",
     "binary_prob": "P(binary)",
-    f"{TRUTH_PREFIX}population": "true population",
+    TRUTH_PREFIX + schema.POPULATION: "true population",
 }
 
 
@@ -40,7 +42,7 @@ def table_columns(df: pd.DataFrame) -> list[str]:
     wanted = ["row", "kic_id", "gaia_source_id", "phot_g_mean_mag", "bp_rp_mag", "abs_g_mag"]
     for stem in KEY_PREDICTIONS:
         wanted += [f"pred_{stem}", f"pred_{stem}_lo", f"pred_{stem}_hi"]
-    wanted += ["binary_prob", f"{TRUTH_PREFIX}population"]
+    wanted += ["binary_prob", TRUTH_PREFIX + schema.POPULATION]
     return [name for name in wanted if name in df.columns]
 
 

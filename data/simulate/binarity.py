@@ -92,8 +92,10 @@ def alpha_threshold_mas(g: np.ndarray) -> np.ndarray:
 
 
 def photometric_precision_mag(g: np.ndarray) -> np.ndarray:
-    """Per-epoch G error (mag): ~1 mmag for G ≲ 13, ~3 mmag at 16 (orders of magnitude of DR3
-    epoch photometry, Riello et al. 2021, A&A 649, A3; our formula)."""
+    """Per-epoch G error (mag): ~1 mmag for G ≲ 13, ~3 mmag at 16.
+
+    Orders of magnitude of DR3 epoch photometry (Riello et al. 2021, A&A 649, A3); our formula.
+    """
     return np.hypot(0.001, 0.0025 * 10 ** (0.4 * (np.asarray(g, float) - 16.0)))
 
 
@@ -113,15 +115,20 @@ def photocentre_mas(df: pd.DataFrame) -> np.ndarray:
 
 
 def wobble_seen_mas(alpha: np.ndarray, porb_d: np.ndarray) -> np.ndarray:
-    """α that survives the 5-parameter fit: orbits longer than the baseline are mostly absorbed
-    into proper motion; we scale by (T/P)² beyond it (our approximation)."""
+    """The α that survives the 5-parameter fit.
+
+    Orbits longer than the baseline are mostly absorbed into proper motion; we scale by (T/P)²
+    beyond it (our approximation).
+    """
     p = np.nan_to_num(np.asarray(porb_d, float), nan=np.inf)
     return np.asarray(alpha, float) * np.minimum(1.0, (DR3_BASELINE_D / p) ** 2)
 
 
 def ruwe_without_noise(alpha_seen: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """RUWE from the orbital wobble alone, √(1 + (δθ/σ)²) (Belokurov et al. 2020, MNRAS 496, 1922),
-    with σ set so that α at :func:`alpha_threshold_mas` gives RUWE = 1.4."""
+    """RUWE from the orbital wobble alone, √(1 + (δθ/σ)²) (Belokurov et al. 2020, MNRAS 496, 1922).
+
+    σ is set so that α at :func:`alpha_threshold_mas` gives RUWE = 1.4.
+    """
     ratio = np.asarray(alpha_seen, float) / alpha_threshold_mas(g)
     return np.sqrt(1.0 + (RUWE_CUT**2 - 1.0) * ratio**2)
 
@@ -143,8 +150,10 @@ def _disk_overlap(d: np.ndarray, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
 
 
 def eclipse_depths(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional depths of the primary and secondary eclipse at conjunction (uniform disks, light
-    fractions as in :func:`data.simulate.lightcurve.binary_signal`); 0 where there is no eclipse."""
+    """Fractional depths of the primary and secondary eclipse at conjunction; 0 without an eclipse.
+
+    Uniform disks, light fractions as in :func:`data.simulate.lightcurve.binary_signal`.
+    """
     r1 = df["radius_rsun"].to_numpy(float)
     r2 = np.nan_to_num(df["radius2_rsun"].to_numpy(float))
     fr = df["flux_ratio_g"].to_numpy(float)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.schema import CASE_PAIR
 from data.spectral_indices import ccf_fwhm_kms, li6708_ew_ma
 
-PAIR = ("sync_binary", "young")
+#: The synchronized binaries and the young stars they are compared with.
+PAIR = CASE_PAIR
 LIGHTCURVE_FEATURES = ("amplitude_pct", "acf_p", "acf_3p", "flares_per_d")
 SPECTRUM_FEATURES = ("li6708_ew_ma", "ccf_fwhm_kms", "rv_offset_kms")
 

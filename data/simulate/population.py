@@ -2,8 +2,9 @@
 
 Six populations (``docs/SCIENCE.md`` section 3): field singles, young (< 300 Myr) singles,
 tidally synchronized close binaries, wide binaries, red giants and subgiants. Each recipe is one
-function ``_draw_<population>(n, config, rng) -> dict of arrays``; adding a population means adding
-one function and one fraction. Observables shared by all (distance, extinction, IDs, RVs) follow.
+function ``_draw_<population>(n, config, rng) -> dict of arrays``; adding a population means its
+name and colour in ``data.schema.POPULATIONS``, and here one function and one fraction.
+Observables shared by all (distance, extinction, IDs, RVs) follow.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from data import extinction, isochrones
+from data.schema import GIANT, POPULATION_NAMES, SINGLE, SUBGIANT, SYNC_BINARY, WIDE_BINARY, YOUNG
 from data.simulate import binarity, stars
 
-POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
+#: The populations drawn (``data.schema.POPULATIONS``: names and colours); recipes and fractions below.
+POPULATIONS = POPULATION_NAMES
 KEPLER_FIELD_RA_DEC = (290.67, 44.5)
 K_CONST_KMS = 212.9  # K = 212.9 P^(−1/3) m₂ (m₁+m₂)^(−2/3) km/s, P in d, m in M☉
 A_CONST_RSUN = 4.2084  # a = 4.2084 (M/M☉)^(1/3) (P/d)^(2/3) R☉
@@ -33,12 +36,12 @@ EBV_SCALE_PC = 800.0
 
 def _default_fractions() -> dict[str, float]:
     return {
-        "single": 0.55,
-        "young": 0.10,
-        "sync_binary": 0.10,
-        "wide_binary": 0.12,
-        "giant": 0.08,
-        "subgiant": 0.05,
+        SINGLE: 0.55,
+        YOUNG: 0.10,
+        SYNC_BINARY: 0.10,
+        WIDE_BINARY: 0.12,
+        GIANT: 0.08,
+        SUBGIANT: 0.05,
     }
 
 
@@ -233,12 +236,12 @@ def _draw_evolved(n: int, rng: np.random.Generator, feh: np.ndarray, *, giant: b
 
 
 _RECIPES: dict[str, Callable[..., dict]] = {
-    "single": _draw_single,
-    "young": _draw_young,
-    "sync_binary": _draw_sync_binary,
-    "wide_binary": _draw_wide_binary,
-    "giant": lambda n, config, rng, feh: _draw_evolved(n, rng, feh, giant=True),
-    "subgiant": lambda n, config, rng, feh: _draw_evolved(n, rng, feh, giant=False),
+    SINGLE: _draw_single,
+    YOUNG: _draw_young,
+    SYNC_BINARY: _draw_sync_binary,
+    WIDE_BINARY: _draw_wide_binary,
+    GIANT: lambda n, config, rng, feh: _draw_evolved(n, rng, feh, giant=True),
+    SUBGIANT: lambda n, config, rng, feh: _draw_evolved(n, rng, feh, giant=False),
 }
 
 _BINARY_DEFAULTS = {

@@ -29,6 +29,7 @@ from data.errors import DataError
 from data.gaia import read_gaia_table
 from data.kepler import read_kepler_lightcurve
 from data.lamost import read_lamost_spectrum
+from data.schema import CASE_PAIR, POPULATION_COLOURS
 from data.storage import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,8 @@ log = logging.getLogger(__name__)
 FIGURES = ("cmd.png", "hr.png", "prot_teff.png", "lightcurves.png", "spectra.png", "sync_vs_young.png")
 #: Matched pairs measured for the case figure (reading ~2 files per star; a few seconds per 100).
 CASE_MAX_PAIRS = 200
-COLOURS = {
-    "single": "#4c72b0",
-    "young": "#dd8452",
-    "sync_binary": "#c44e52",
-    "wide_binary": "#8172b3",
-    "giant": "#55a868",
-    "subgiant": "#937860",
-}
+#: One colour per population, as in every figure (``data.schema``).
+COLOURS = POPULATION_COLOURS
 SANTOS_MISSING = (
     "Santos et al. catalogue not installed:\n"
     "pip install 'desa[report]'  (or: pip install --no-deps star-privateer)"
@@ -277,7 +272,7 @@ def _case(truth: pd.DataFrame, gaia: pd.DataFrame, raw_dir: Path, out: Path) -> 
             ax.axis("off")
         axes[0, 0].text(0, 0.5, "too few synchronized binaries and young stars to match", fontsize=10)
     else:
-        positive = (features["population"] == "sync_binary").to_numpy()
+        positive = (features["population"] == CASE_PAIR[0]).to_numpy()
         for ax, (name, label, log_x) in zip(axes.ravel(), CASE_PANELS, strict=False):
             values = features[name].to_numpy(dtype=float)
             ok = np.isfinite(values) & (values > 0 if log_x else True)
@@ -286,7 +281,7 @@ def _case(truth: pd.DataFrame, gaia: pd.DataFrame, raw_dir: Path, out: Path) -> 
                 if log_x
                 else np.linspace(*np.nanpercentile(values, [1, 99]), 25)
             )
-            for pop in ("young", "sync_binary"):
+            for pop in reversed(CASE_PAIR):
                 sel = ok & (features["population"] == pop).to_numpy()
                 ax.hist(values[sel], bins=bins, histtype="step", lw=1.5, color=COLOURS[pop], label=pop)
             if log_x:

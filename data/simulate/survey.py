@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from data import extinction
+from data import extinction, schema
 from data.gaia import write_gaia_table
 from data.kepler import kepler_filename, write_kepler_lightcurve
 from data.lamost import lamost_filename, write_lamost_spectrum
@@ -218,8 +218,11 @@ PAIR_MIN_FLUX_RATIO = 0.1
 
 
 def _ruwe(truth: pd.DataFrame, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """RUWE ≈ 1.0 ± 0.05 for single stars, raised by the orbital photocentre wobble (months to
-    years, :func:`data.simulate.binarity.ruwe_without_noise`) and by partially resolved pairs."""
+    """RUWE ≈ 1.0 ± 0.05 for single stars, raised by binarity.
+
+    The orbital photocentre wobble (months to years, :func:`data.simulate.binarity.ruwe_without_noise`)
+    and partially resolved pairs raise it.
+    """
     n = len(truth)
     porb = truth["porb_d"].to_numpy(float)
     seen = binarity.wobble_seen_mas(truth["alpha_phot_mas"].to_numpy(float), porb)
@@ -323,7 +326,7 @@ def gaia_table(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     rvs = _radial_velocities(truth, g, rng)
     # Kinematics: tangential velocity dispersion 15 km/s (young), 40 km/s (old-disk binaries), 28 else.
     pop = truth["population"].astype(str).to_numpy()
-    sigma_v = np.select([pop == "young", pop == "sync_binary"], [15.0, 40.0], 28.0)
+    sigma_v = np.select([pop == schema.YOUNG, pop == schema.SYNC_BINARY], [15.0, 40.0], 28.0)
     kpc = dist / 1000.0
     pmra = (-10.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)
     pmdec = (-15.0 + sigma_v * rng.normal(size=n)) / (4.74 * kpc)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from data import preprocess
 from desa_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig
 from desa_core.model import DesaModel
@@ -27,6 +29,25 @@ def test_round_trip_preserves_outputs(tmp_path: Path, model: DesaModel) -> None:
     assert meta == {"run": "x"}
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+@pytest.mark.parametrize(
+    ("key", "stored", "message"),
+    [
+        ("lc_length", 512, "lc_length 512 (model: 1024)"),
+        ("lc_channels", ["relative_flux_pct", "acf"], "lc_channels 2 (model: 3)"),
+        ("spec_length", 2048, "spec_length 2048 (model: 3840)"),
+    ],
+)
+def test_load_refuses_a_store_on_other_grids(
+    tmp_path: Path, model: DesaModel, key: str, stored: object, message: str
+) -> None:
+    """The model's input lengths are compared with the store's grids when it is loaded."""
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    grids = preprocess.grid_description()
+    load_checkpoint(path, grids=grids)
+    with pytest.raises(CheckpointError, match=rf"m\.pt: .*{re.escape(message)}.*desa ingest"):
+        load_checkpoint(path, grids={**grids, key: stored})
 
 
 class _Evil:
@@ -92,8 +113,9 @@ def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: Des
         assert (table[f"pred_{name}"] <= table[f"pred_{name}_hi"]).all()
     assert table["binary_prob"].between(0, 1).all()
     service.fit_neighbours(vectors)
-    _, rows = service.neighbours(vectors[:2], k=3)
-    assert rows.shape == (2, 3) and list(rows[:, 0]) == [0, 1]
+    found = service.neighbours(vectors[:2], k=3)
+    assert found.rows.shape == found.distances.shape == (2, 3) and list(found.rows[:, 0]) == [0, 1]
+    assert (found.distances[:, 0] == 0).all() and (np.diff(found.distances, axis=1) >= 0).all()
     lc_mask[4], spec_mask[4] = False, False
     with pytest.raises(ValueError, match="neither"):
         service.embed(lc, lc_mask, spec, spec_mask, progress=False)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from data import preprocess
+from data.schema import grid_mismatch
 from desa_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from desa_core.config import DesaConfig, SpectrumEncoderConfig, spectrum_grid_mismatch
+from desa_core.config import DesaConfig, SpectrumEncoderConfig
 from desa_core.model import DesaModel
 from desa_core.spectrum_encoder import SpectrumEncoder
 
@@ -34,8 +35,8 @@ def _line_spectra(config: SpectrumEncoderConfig) -> tuple[torch.Tensor, torch.Te
 
 
 def test_tiny_grid_matches_the_store_grid_and_keeps_64_tokens() -> None:
+    assert grid_mismatch(DesaConfig.tiny().input_grid, preprocess.grid_description()) is None
     config = DesaConfig.tiny().spectrum
-    assert spectrum_grid_mismatch(config, preprocess.grid_description()) is None
     torch.manual_seed(0)
     encoder = SpectrumEncoder(config).eval()
     flux, mask = _line_spectra(config)
@@ -92,11 +93,11 @@ def test_a_spectrum_of_the_wrong_length_is_refused_clearly() -> None:
 
 
 def test_grid_mismatch_names_both_grids() -> None:
-    config = DesaConfig.tiny().spectrum
-    problem = spectrum_grid_mismatch(config, OLD_GRID)
+    model = DesaConfig.tiny().input_grid
+    problem = grid_mismatch(model, OLD_GRID)
     assert problem is not None and "spec_length 2048 (model: 3840)" in problem and "desa ingest" in problem
     shifted = {**preprocess.grid_description(), "spec_log10_start": 3.5682}
-    assert "spec_log10_start 3.5682 (model: 3.5716)" in (spectrum_grid_mismatch(config, shifted) or "")
+    assert "spec_log10_start 3.5682 (model: 3.5716)" in (grid_mismatch(model, shifted) or "")
 
 
 def test_checkpoint_load_refuses_a_store_on_another_grid(tmp_path: Path) -> None:

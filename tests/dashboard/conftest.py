@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import panel as pn
 import pytest
-from synthetic import write_synthetic_survey
 
+from benchmarks.fixtures import write_synthetic_survey
 from dashboard.store import load_catalog
 
 

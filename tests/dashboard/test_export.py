@@ -11,8 +11,8 @@ import pytest
 from astropy.io import fits
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
-from synthetic import SYNTHETIC_EMBED
 
+from benchmarks.fixtures import SYNTHETIC_EMBED
 from dashboard.export import (
     ExportError,
     ExportFolder,

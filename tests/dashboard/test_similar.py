@@ -18,7 +18,8 @@ def test_neighbours_of_a_star_exclude_it_and_come_nearest_first() -> None:
     # Stars on a line: the neighbours of star 5 are 4 and 6, then 3 and 7.
     embedding = np.stack([np.arange(10.0), np.zeros(10)], axis=1)
     finder = SimilarStars(embedding)
-    rows, dist = finder.query([5], 4)
+    found = finder.query([5], 4)
+    rows, dist = found.rows, found.distances
     assert sorted(rows[:2].tolist()) == [4, 6] and sorted(rows[2:].tolist()) == [3, 7]
     assert 5 not in rows and np.all(np.diff(dist) >= 0)
     # The centroid of 0 and 9 is 4.5: its two nearest are 4 and 5 (members may be included).

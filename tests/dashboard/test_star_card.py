@@ -107,7 +107,7 @@ def test_folding_at_the_true_period_lines_up_the_modulation(catalog: pd.DataFram
 
 def test_star_without_a_lightcurve_gets_a_note_not_a_crash(state: DashboardState, survey_dir: Path) -> None:
     card = StarCard(state=state, survey_dir=survey_dir)
-    last = state.n_rows - 1  # synthetic.py masks every bin of the last star's light curve
+    last = state.n_rows - 1  # benchmarks/fixtures.py masks every bin of the last star's light curve
     state.focused_row = last
     plots = card.plots()
     note = card._notes["lc_masked"]

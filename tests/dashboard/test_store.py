@@ -83,8 +83,7 @@ def test_a_new_generation_reaches_the_next_session_never_half_of_an_open_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``desa ingest``/``embed`` under a running server: sessions are one generation each."""
-    from synthetic import write_synthetic_survey
-
+    from benchmarks.fixtures import write_synthetic_survey
     from dashboard import app
     from dashboard.similar import similar_for_survey
     from dashboard.views.star_card import survey_arrays

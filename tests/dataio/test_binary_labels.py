@@ -97,8 +97,10 @@ def _oracle_auc(df: pd.DataFrame, label: str, seed: int) -> float:
 
 
 def test_detectable_label_is_learnable_and_is_binary_is_not(truth: pd.DataFrame) -> None:
-    """An oracle on what one light curve and one spectrum carry: near-perfect on the detectable
-    label, clearly worse on is_binary (wide, faint companions leave no trace)."""
+    """An oracle on what one light curve and one spectrum carry: near-perfect on the detectable label.
+
+    It is clearly worse on is_binary (wide, faint companions leave no trace).
+    """
     detectable = _oracle_auc(truth, "is_detectable_binary", seed=2)
     everything = _oracle_auc(truth, "is_binary", seed=2)
     assert detectable >= 0.97, detectable

@@ -54,8 +54,10 @@ def test_gspphot_extinctions_are_noisy_partial_estimates_of_the_truth(
 def test_few_single_dwarfs_sit_high_above_the_dereddened_main_sequence(
     survey: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    """Dereddened as a Gaia user would (GSP-Phot), the excess above the unreddened MIST sequence is
-    binarity or evolution, not dust: about 5 % of single dwarfs, against about 30 % observed."""
+    """Dereddened with GSP-Phot, the excess above the MIST sequence is binarity or evolution, not dust.
+
+    About 5 % of single dwarfs are above it, against about 30 % observed.
+    """
     truth, gaia = survey
     with np.errstate(invalid="ignore", divide="ignore"):
         abs_g = gaia["phot_g_mean_mag"] + 5 * np.log10(gaia["parallax"]) - 10

@@ -1,5 +1,8 @@
-"""Every quarantine reason, in one ingest of a damaged simulated survey: nothing crashes, nothing
-is zero-filled or silently dropped, every good star is kept and the summary counts each problem."""
+"""Every quarantine reason, in one ingest of a damaged simulated survey.
+
+Nothing crashes, nothing is zero-filled or silently dropped, every good star is kept and the
+summary counts each problem.
+"""
 
 from __future__ import annotations
 

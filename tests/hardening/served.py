@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,18 +12,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from benchmarks.common import free_port
-
-_SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
-
-
-def synthetic_module() -> Any:
-    spec = importlib.util.spec_from_file_location("dashboard_synthetic", _SYNTHETIC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def status(url: str, opener: urllib.request.OpenerDirector | None = None) -> tuple[int, str, str]:

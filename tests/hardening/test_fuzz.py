@@ -1,5 +1,7 @@
-"""Fuzzing: 1,000+ seeded corrupted Kepler, LAMOST and Gaia inputs through the real readers and ingest;
-10,000+ seeded hostile texts through the URL-state and selection-expression parsers.
+"""Fuzzing: seeded corrupted archive files and hostile texts through the real readers and parsers.
+
+1,000+ corrupted Kepler, LAMOST and Gaia inputs go through the readers and ingest; 10,000+ hostile
+texts through the URL-state and selection-expression parsers.
 
 Every case is one star. A good star must reach the catalogue with finite arrays; a star with a
 corrupted input must be quarantined with a reason (the corrupted file named where it was read);

@@ -8,7 +8,6 @@ before its rename, it has changed no file a reader sees.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from benchmarks.fixtures import write_synthetic_store
 from data.storage import QUARANTINE_COLUMNS, SurveyStore
 from desa_core.checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, load_checkpoint
 from desa_core.serving import DesaService
@@ -182,10 +182,7 @@ def _die(*_args: object, **_kwargs: object) -> None:
 
 def _store_with_every_file(root: Path) -> SurveyStore:
     """A store whose current generation holds every file a store writer replaces."""
-    spec = importlib.util.spec_from_file_location("training_fixtures", REPO / "tests/training/conftest.py")
-    fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixtures)
-    store = fixtures.write_synthetic_store(root, n=12)
+    store = write_synthetic_store(root, n=12)
     store.write_array("embedding", np.zeros((12, 4), np.float32))
     store.write_quarantine(pd.DataFrame({c: pd.Series(["x"], dtype="string") for c in QUARANTINE_COLUMNS}))
     return store

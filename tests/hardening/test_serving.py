@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served import desa_serve, status, synthetic_module
+from served import desa_serve, status
 
+from benchmarks import fixtures
 from training.cli import (
     COOKIE_SECRET_FILE,
     LIVENESS_PLUGIN,
@@ -176,7 +177,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """``desa serve`` on a 300-star synthetic survey with a basic-auth password file."""
     base = tmp_path_factory.mktemp("serving")
     data_root = base / "data"
-    synthetic_module().write_synthetic_survey(data_root / "hard", n=300, seed=1)
+    fixtures.write_synthetic_survey(data_root / "hard", n=300, seed=1)
     outside = base / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text(SECRET)
@@ -276,9 +277,12 @@ def logged_in(server) -> urllib.request.OpenerDirector:
 
 @pytest.mark.parametrize("attack", PATH_ATTACKS)
 def test_urls_cannot_read_files_outside_the_data_folder(server, logged_in, attack: str) -> None:
-    """Paths outside the app. ``/app?...`` links are checked on the page's document below: the
-    HTTP body of ``/app`` is Bokeh's bootstrap page, which holds none of the app's text, so no
-    check of that body could see a leak."""
+    """Paths outside the app.
+
+    ``/app?...`` links are checked on the page's document below: the HTTP body of ``/app`` is
+    Bokeh's bootstrap page, which holds none of the app's text, so no check of that body could see
+    a leak.
+    """
     base, _, outside = server
     code, _, body = status(base + attack.format(outside=outside), logged_in)
     assert SECRET not in body
@@ -341,7 +345,7 @@ def test_a_running_server_gives_each_new_session_the_current_generation(tmp_path
     from bokeh.client import pull_session
 
     _import_panel_models()
-    synthetic = synthetic_module()
+    synthetic = fixtures
     data_root = tmp_path / "data"
     synthetic.write_synthetic_survey(data_root / "live", n=150, seed=1)
     with desa_serve(data_root, "live", log_path=tmp_path / "serve.log") as (url, _):

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from served import synthetic_module
+
+from benchmarks import fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.ui
 def test_four_sessions_select_and_open_cards_without_errors(tmp_path: Path) -> None:
     data_root = tmp_path / "data"
-    synthetic_module().write_synthetic_survey(data_root / "soak", n=2000, seed=2)
+    fixtures.write_synthetic_survey(data_root / "soak", n=2000, seed=2)
     out = tmp_path / "soak.json"
     proc = subprocess.run(
         [

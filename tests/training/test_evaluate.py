@@ -139,13 +139,14 @@ def test_interval_coverage_and_markdown() -> None:
 
 def test_periods_longer_than_half_the_light_curve_are_not_labels() -> None:
     """A Prot the light curve cannot show (< 2 cycles) is flagged (NaN), never trained on."""
-    from training.tensors import measurable_prot
+    from training.tensors import measurable
 
     catalog = pd.DataFrame({"lc_used_d": [90.0, 90.0, 90.0, 90.0, 30.0, np.nan]})
     prot = np.array([10.0, 45.0, 46.0, 200.0, 16.0, 50.0])
-    out = measurable_prot(prot, catalog)
+    out = measurable("prot_d", prot, catalog)
     np.testing.assert_array_equal(np.isfinite(out), [True, True, False, False, False, False])
     assert out[0] == 10.0
+    np.testing.assert_array_equal(measurable("age_gyr", prot, catalog), prot)  # no cycles to show
 
 
 def test_binary_detection_section_reports_the_detectable_label_bins_and_oracle() -> None:

@@ -23,10 +23,10 @@ def population() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
 def _embeddings(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """An embedding that holds the physics (with noise) and one that holds nothing."""
+    from data.schema import truth_columns
     from data.simulate.binarity import observable_features
-    from training.binary_metrics import truth_frame
 
-    truth = truth_frame(df)
+    truth = truth_columns(df)
     features = np.nan_to_num(observable_features(truth, np.random.default_rng(1)).to_numpy(float), nan=60.0)
     cols = ["bp_rp_intrinsic_mag", "abs_g_intrinsic_mag", "logl", "is_detectable_binary", "is_binary"]
     good = np.column_stack([features, truth[cols].to_numpy(float), np.log10(truth[["age_gyr", "prot_d"]])])

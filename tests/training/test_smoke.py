@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
+from data.schema import PROPERTY_NAMES
 from data.storage import SurveyStore
 from desa_core.checkpoint import load_checkpoint
 from training.config import STAGES, load_config
 from training.embed import embed_survey
 from training.run import GridMismatchError, RunExistsError, run_dir, train
-from training.tensors import LABEL_SOURCES, load_survey_tensors
+from training.tensors import load_survey_tensors
 
 
 def test_all_stages_run_and_resume_skips_them(synthetic_store: SurveyStore) -> None:
@@ -47,8 +48,10 @@ def test_a_store_on_another_spectrum_grid_is_refused_before_training(synthetic_s
 
 
 def _other_labels(store: SurveyStore, rows: np.ndarray) -> None:
-    """Give the stars ``rows`` other labels: numbers moved (mean and spread change), the rest
-    permuted among them; the observations stay as they are."""
+    """Give the stars ``rows`` other labels; the observations stay as they are.
+
+    Numbers are moved (mean and spread change), the rest permuted among them.
+    """
     truth = store.read_truth()
     new = truth.copy()
     order = np.random.default_rng(1).permutation(rows)
@@ -63,7 +66,7 @@ def _other_labels(store: SurveyStore, rows: np.ndarray) -> None:
 
 def test_no_label_is_a_model_input(make_store, tmp_path: Path) -> None:
     """The tensors the encoders see are the observations, whatever the labels say."""
-    names = tuple(LABEL_SOURCES)
+    names = PROPERTY_NAMES
     a, b = make_store(tmp_path / "a"), make_store(tmp_path / "b")
     _other_labels(b, np.arange(len(b.read_truth())))
     ta, tb = load_survey_tensors(a, names), load_survey_tensors(b, names)
@@ -74,9 +77,11 @@ def test_no_label_is_a_model_input(make_store, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_test_split_labels_never_reach_the_model_or_the_embedding(make_store, tmp_path: Path) -> None:
-    """Training labels supervise (pretraining NLLs, heads), validation labels pick epochs and
-    calibrate; test labels must change nothing: the same weights and the same embedding when the
-    test stars get other labels."""
+    """Test labels change nothing: the same weights and embedding when the test stars get other labels.
+
+    Training labels supervise (pretraining NLLs, heads), validation labels pick epochs and
+    calibrate.
+    """
     config = load_config("tiny")
     a, b = make_store(tmp_path / "a"), make_store(tmp_path / "b")
     split = b.read_catalog(columns=["row", "split"])["split"].astype(str).to_numpy()

@@ -6,7 +6,6 @@ process group and is stopped as a group (``--num-procs`` would fork workers).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -14,24 +13,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import dashboard
+from benchmarks import fixtures
 from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
 
 N_STARS = 3000
 #: The served app's log file per URL (the ``app_log`` fixture).
 SERVER_LOGS: dict[str, Path] = {}
-_SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
-
-
-def _synthetic_module() -> Any:
-    spec = importlib.util.spec_from_file_location("dashboard_synthetic", _SYNTHETIC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +44,7 @@ def samp_lockfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> Iterator[str]:
     data_root = tmp_path_factory.mktemp("desa_data")
-    _synthetic_module().write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
+    fixtures.write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
     port = free_port()
     app = Path(dashboard.__file__).with_name("app.py")
     env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": "uitest"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import urllib.parse
 import urllib.request
@@ -14,19 +13,16 @@ from astropy.table import Table
 from playwright.sync_api import Page, expect
 from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
 
+from benchmarks import fixtures
 from dashboard.store import load_catalog
 from data.query import expression_mask
 
 N_STARS = 3000
-_SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
 
 
 def served_count(tmp_path: Path, expression: str) -> int:
     """How many stars of the served synthetic survey (seed 0) ``expression`` selects."""
-    spec = importlib.util.spec_from_file_location("dashboard_synthetic_count", _SYNTHETIC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.write_synthetic_survey(tmp_path / "served", n=N_STARS, seed=0)
+    fixtures.write_synthetic_survey(tmp_path / "served", n=N_STARS, seed=0)
     return int(expression_mask(expression, load_catalog(tmp_path / "served")).sum())
 
 

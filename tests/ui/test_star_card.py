@@ -1,5 +1,7 @@
-"""Clicking a star on the UMAP opens its star card with light-curve and spectrum plots; hovering a
-star once zoomed in shows its id and predictions."""
+"""Clicking a star on the UMAP opens its star card; hovering a star once zoomed in shows its id.
+
+The card has light-curve and spectrum plots; the hover tooltip shows the star's predictions too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import N_STARS, _synthetic_module
+from benchmarks import fixtures
+
+from .conftest import N_STARS
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-star-card.png"
 
@@ -126,7 +130,7 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
 
 @pytest.mark.ui
 def test_hover_shows_star_id_and_predictions_once_zoomed_in(page: Page, app_url: str) -> None:
-    cat, _ = _synthetic_module().synthetic_catalog(N_STARS, seed=0)
+    cat, _ = fixtures.synthetic_catalog(N_STARS, seed=0)
     page.goto(app_url)
     expect(page.locator(".bk-Canvas")).to_have_count(3, timeout=60_000)
     expect(page.locator(".selected-count")).to_have_text(f"Selected: 0 / {N_STARS}", timeout=60_000)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
+from benchmarks import fixtures
 from dashboard import templates as tpl
 from dashboard.store import load_catalog
 
-from .conftest import N_STARS, _synthetic_module
+from .conftest import N_STARS
 from .test_linked_selection import _selected_pixels, _wait_for_selected_pixels
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-templates.png"
@@ -20,7 +21,7 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-template
 
 def _expected_masks(folder: Path) -> dict[str, np.ndarray]:
     """The template masks on the catalogue the served app shows (same synthetic survey and seed)."""
-    _synthetic_module().write_synthetic_survey(folder, n=N_STARS, seed=0)
+    fixtures.write_synthetic_survey(folder, n=N_STARS, seed=0)
     df = load_catalog(folder)
     return {name: tpl.TEMPLATES[name].mask(df) for name in tpl.PAIR}
 

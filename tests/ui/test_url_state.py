@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import urllib.parse
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from benchmarks import fixtures
+
 N_STARS = 3000
-_SYNTHETIC = Path(__file__).resolve().parents[1] / "dashboard" / "synthetic.py"
 
 
 def expected_count(population: str) -> int:
     """How many stars of the served synthetic survey (seed 0) belong to ``population``."""
-    spec = importlib.util.spec_from_file_location("dashboard_synthetic_url", _SYNTHETIC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    _cat, truth = module.synthetic_catalog(N_STARS, seed=0)
+    _cat, truth = fixtures.synthetic_catalog(N_STARS, seed=0)
     return int((truth["population"] == population).sum())
 
 

@@ -47,6 +47,7 @@ def run(
     *,
     pooled: tuple[Tensor, Tensor] | None = None,
 ) -> StageResult:
+    """Train the DualFormer and W on the frozen encoders' outputs (``pooled``, else encoded here)."""
     lc_pooled, spec_pooled = pooled or encode_all(model, data, progress=ctx.progress)
     train_rows, val_rows = data.rows("train"), data.rows("val")
     model.dualformer.fit_input_scaling(spec_pooled[train_rows], lc_pooled[train_rows])

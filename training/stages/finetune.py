@@ -40,6 +40,7 @@ def run(
     *,
     pooled: tuple[Tensor, Tensor] | None = None,
 ) -> StageResult:
+    """Train the heads (with ``tune_fusion``, the DualFormer and W too), then calibrate them."""
     lc_pooled, spec_pooled = pooled or encode_all(model, data, progress=ctx.progress)
     tune_fusion = config.tune_fusion
     if not tune_fusion:

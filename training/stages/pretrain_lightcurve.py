@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from data import schema
 from desa_core.model import DesaModel
+from desa_core.pretraining import LIGHTCURVE_LABELS
 from training.config import StageConfig
 from training.loop import StageResult
 from training.stages import StageContext
@@ -16,8 +18,10 @@ NAME = "pretrain_lightcurve"
 
 
 def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageContext) -> StageResult:
+    """Train the light-curve encoder and its pretraining head."""
     train_rows, val_rows = data.rows("train"), data.rows("val")
-    target, valid = standardise(data.label("prot_d"), train_rows, log10=True)
+    (name,) = LIGHTCURVE_LABELS  # the pretrainer's one NLL head: log10 Prot
+    target, valid = standardise(data.label(name), train_rows, log10=schema.PROPERTY[name].log10)
 
     def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         return model.lightcurve_pretrainer(

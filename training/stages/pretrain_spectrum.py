@@ -17,6 +17,7 @@ NAME = "pretrain_spectrum"
 
 
 def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageContext) -> StageResult:
+    """Train the spectrum encoder and its pretraining decoder and head."""
     train_rows, val_rows = data.rows("train"), data.rows("val")
     pairs = [standardise(data.label(name), train_rows) for name in SPECTRUM_LABELS]
     target = torch.stack([t for t, _ in pairs], dim=1)  # (N, 3)

@@ -1,7 +1,14 @@
-"""A small synthetic survey store for dashboard tests: plausible columns, no training needed.
+"""Small synthetic surveys shared by the tests and the benchmarks (imported, never loaded by path).
 
-Populations sit in separate UMAP blobs and on sensible CMD/HR loci, so box selections in one view
-land on coherent groups in the others.
+- :func:`write_synthetic_survey`: what the dashboard serves, with plausible columns and no training
+  needed (catalogue with predictions and layout, truth, arrays, embedding, manifest). Populations
+  sit in separate UMAP blobs and on sensible CMD/HR loci, so box selections in one view land on
+  coherent groups in the others. The dashboard, browser and hardening tests and the soak use it.
+- :func:`write_synthetic_store`: what training reads, a catalogue, truth and the four input arrays
+  whose periods and line depths follow the labels (the training tests, the safe-loading tests).
+
+``benchmarks/synthetic.py`` is the vectorised catalogue of 10^7 rows for the scaling benchmarks.
+No work at import time.
 """
 
 from __future__ import annotations
@@ -11,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import catalog as schema
-from data import extinction, preprocess
+from data import extinction, preprocess, schema
 from data.storage import SurveyStore
 
 #: Rest wavelengths [Å] of the absorption lines drawn into synthetic spectra (H-alpha, Li, Ca II).
 _LINES_AA = (6562.8, 6707.8, 8498.0, 8542.1, 8662.1)
 
-POPULATIONS = ("single", "young", "sync_binary", "wide_binary", "giant", "subgiant")
+POPULATIONS = schema.POPULATION_NAMES
 _WEIGHTS = (0.45, 0.12, 0.08, 0.12, 0.13, 0.10)
 _UMAP_CENTRES = {
     "single": (0.0, 0.0),
@@ -140,7 +146,8 @@ def synthetic_catalog(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
         "abs_g_mag": 0.1,
         "bp_rp_mag": 0.03,
     }
-    for stem in schema.PREDICTED:
+    # Properties without a recipe here are left out, as in a catalogue of an older model.
+    for stem in [name for name in schema.PROPERTY_NAMES if name in truth_values]:
         pred = truth_values[stem] + rng.normal(0, scale[stem], n)
         cat[f"pred_{stem}"] = pred
         cat[f"pred_{stem}_lo"] = pred - scale[stem]
@@ -203,6 +210,7 @@ def synthetic_embedding(populations: np.ndarray, seed: int = 0, dim: int = 8) ->
     return (np.array([centres[p] for p in populations]) + noise).astype(np.float32)
 
 
+# --- the dashboard's survey ------------------------------------------------------------------------
 def write_synthetic_survey(root: Path, n: int = 3000, seed: int = 0) -> SurveyStore:
     """Write the synthetic catalogue, truth, arrays and grid manifest as one new store generation."""
     store = SurveyStore(root)
@@ -213,4 +221,69 @@ def write_synthetic_survey(root: Path, n: int = 3000, seed: int = 0) -> SurveySt
         for name, array in synthetic_arrays(truth, seed).items():
             new.write_array(name, array)
         new.update_manifest(grids=preprocess.grid_description(), embed=SYNTHETIC_EMBED)
+    return store
+
+
+# --- the training store ---------------------------------------------------------------------------
+#: Stars of the training store (enough for every split of every stage, small enough for seconds).
+TRAINING_STARS = 96
+
+
+def write_synthetic_store(root: Path, *, n: int = TRAINING_STARS, seed: int = 0) -> SurveyStore:
+    """Write catalogue, truth and the four input arrays; periods and line depths follow labels."""
+    rng = np.random.default_rng(seed)
+    store = SurveyStore(root)
+    prot = rng.uniform(1, 30, n)
+    teff = rng.uniform(4000, 6500, n)
+    t = np.arange(1024) * 90 / 1024
+    flux = np.sin(2 * np.pi * t[None] / prot[:, None]) + 0.1 * rng.normal(size=(n, 1024))
+    lc = np.stack([flux, np.cos(2 * np.pi * t[None] / prot[:, None]), flux**2], axis=1)
+    pixel = np.arange(preprocess.SPEC_LENGTH)[None]
+    spec = 1 - 0.3 * np.exp(-0.5 * ((pixel - teff[:, None] / 5) / 5) ** 2)
+    spec = spec + 0.01 * rng.normal(size=(n, preprocess.SPEC_LENGTH))
+    split = np.where(np.arange(n) % 5 == 0, "test", np.where(np.arange(n) % 5 == 1, "val", "train"))
+    bp_rp = 3.5 - teff / 2500
+    catalog = pd.DataFrame(
+        {
+            "row": np.arange(n, dtype=np.int32),
+            "kic_id": 10_000_000 + np.arange(n),
+            "lamost_obsid": 500_000_000 + np.arange(n),
+            "gaia_source_id": 2**60 + np.arange(n),
+            "split": pd.Categorical(split),
+            "ra_deg": rng.uniform(280, 300, n),
+            "dec_deg": rng.uniform(36, 52, n),
+            "parallax_mas": rng.uniform(1, 5, n),
+            "parallax_error_mas": np.full(n, 0.02),
+            "phot_g_mean_mag": rng.uniform(10, 15, n),
+            "phot_bp_mean_mag": rng.uniform(10, 15, n),
+            "phot_rp_mean_mag": rng.uniform(10, 15, n),
+            "bp_rp_mag": bp_rp,
+            "abs_g_mag": 4.6 + 3 * (bp_rp - 0.8),
+            "ruwe": np.ones(n),
+            "radial_velocity_error_kms": np.ones(n),
+            "kepler_path": [f"raw/kepler/{i}.fits" for i in range(n)],
+            "lamost_path": [f"raw/lamost/{i}.fits" for i in range(n)],
+        }
+    )
+    population = np.where(prot < 5, np.where(np.arange(n) % 2, "young", "sync_binary"), "single")
+    truth = pd.DataFrame(
+        {
+            "row": np.arange(n, dtype=np.int32),
+            "population": population,
+            "is_binary": population == "sync_binary",
+            "teff_k": teff,
+            "logg": rng.uniform(4, 4.6, n),
+            "feh": rng.normal(-0.1, 0.2, n),
+            "logl": (teff - 5772) / 2000,
+            "prot_d": prot,
+            "age_gyr": prot / 5,
+        }
+    )
+    store.write_catalog(catalog)
+    store.write_truth(truth)
+    store.write_array("lc_channels", lc.astype(np.float32))
+    store.write_array("lc_mask", np.ones((n, 1024), bool))
+    store.write_array("spec_flux", spec.astype(np.float32))
+    store.write_array("spec_mask", np.ones((n, preprocess.SPEC_LENGTH), bool))
+    store.update_manifest(grids=preprocess.grid_description())
     return store

@@ -1,0 +1,36 @@
+"""``desa ingest``: read archive files into the catalogue store, quarantining bad ones."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from training.cli.common import store
+
+NAME = "ingest"
+HELP = "read archive files into the catalogue store, quarantining bad ones"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The raw folder and the seed of the star-level split."""
+    parser.add_argument(
+        "--raw",
+        default=None,
+        help="folder with kepler/, lamost/ and a Gaia table (default: <survey>/raw)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the star-level split (default 0)")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Ingest ``--raw`` into the store; print the count of stars and of each quarantine reason."""
+    from data.ingest import ingest_survey
+
+    survey = store(args)
+    raw = Path(args.raw) if args.raw else survey.raw_dir
+    summary = ingest_survey(raw, survey, seed=args.seed, progress=not args.quiet)
+    print(
+        f"ingested {summary.n_stars} stars into {survey.store_dir}; "
+        f"{summary.n_quarantined} quarantined (see {survey.quarantine_path})"
+    )
+    for reason, count in sorted(getattr(summary, "reasons", {}).items()):
+        print(f"  quarantined {count:6d}  {reason}")

@@ -1,0 +1,39 @@
+"""``desa serve``: serve the dashboard with ``panel serve``; its options are the dashboard's.
+
+The serving and security options, the ``panel serve`` command line and its secrets live in
+``dashboard/serve_options.py``, next to the app they configure; this command checks the survey and
+starts the server with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+
+from dashboard.serve_options import add_arguments, serve_command, serve_environment, warn_literal_password
+from data.errors import DataError
+from training.cli.common import store
+
+NAME = "serve"
+HELP = "serve the dashboard with `panel serve`"
+
+__all__ = ["HELP", "NAME", "add_arguments", "run"]
+
+
+def run(args: argparse.Namespace) -> None:
+    """Start ``panel serve`` on the survey's catalogue, secrets in its environment, until Ctrl-C."""
+    cmd = serve_command(args)
+    warn_literal_password(args)
+    survey = store(args)
+    if not survey.has_catalog():
+        raise DataError(survey.catalog_path, "catalog", "not found; run `make demo` or `desa ingest` first")
+    env = {
+        **os.environ,
+        **serve_environment(args, survey.root.parent),
+        "DESA_DATA_DIR": str(survey.root.parent),
+        "DESA_SURVEY": survey.root.name,
+        "DESA_LIVENESS_ENDPOINT": args.liveness_endpoint.strip("/"),
+    }
+    print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
+    subprocess.run(cmd, env=env, check=False)
