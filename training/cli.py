@@ -1,4 +1,4 @@
-"""The ``desa`` command: simulate, ingest, train, embed, evaluate, ablate, export, serve.
+"""The ``desa`` command: simulate, ingest, train, embed, ship-weights, evaluate, ablate, export, serve.
 
 Every subcommand has ``--help``. Long work shows tqdm bars. Errors print one line starting with
 ``desa: error:`` and exit non-zero; ``--debug`` shows the traceback instead.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -139,11 +140,61 @@ def _checkpoint(args: argparse.Namespace) -> Path:
 def cmd_embed(args: argparse.Namespace) -> None:
     from training.embed import embed_survey
 
-    summary = embed_survey(_store(args), _checkpoint(args), max_fit=args.max_fit, progress=not args.quiet)
+    store = _store(args)
+    checkpoint = _checkpoint(args)
+    if args.shipped:
+        from training.shipped import check_weights
+
+        shipped = check_weights(args.run, grids=store.read_manifest().get("grids"))
+        checkpoint = shipped.path
+        print(f"using the shipped {args.run} weights: {_describe(shipped.sidecar)}")
+    summary = embed_survey(store, checkpoint, max_fit=args.max_fit, progress=not args.quiet)
     print(
         f"embedded {summary.n_stars} stars ({summary.dim}-d), layout {summary.layout['mode']}, "
         f"{summary.seconds:.0f} s"
     )
+
+
+def _describe(sidecar: dict) -> str:
+    survey = sidecar["survey"]
+    return (
+        f"commit {sidecar['git_commit'][:10]}, trained on {survey['n_stars']:,} simulated stars "
+        f"(seed {survey['seed']}), shipped {sidecar['shipped_utc']}"
+    )
+
+
+def cmd_ship_weights(args: argparse.Namespace) -> None:
+    from training import shipped
+    from training.config import load_config
+
+    if args.check or args.verify:
+        store = _store(args) if (args.survey or args.survey_dir) else None
+        grids = store.read_manifest().get("grids") if store is not None and store.has_catalog() else None
+        weights = shipped.check_weights(args.config, grids=grids)
+        print(f"shipped {args.config} weights fit this code: {weights.path} ({_describe(weights.sidecar)})")
+        if args.verify:
+            recorded = weights.sidecar["figures"]["check"]
+            measured = shipped.check_survey_figures(
+                weights.path, recorded["n_stars"], recorded["seed"], workers=os.cpu_count() or 1
+            )
+            if problems := shipped.compare_figures(recorded, measured, weights.sidecar["tolerance"]):
+                raise shipped.ShippedWeightsError(weights.path, "figures moved: " + "; ".join(problems))
+            print(f"reproduced the figures recorded on the {recorded['n_stars']}-star check survey")
+        return
+    config = load_config(args.config)
+    sidecar = shipped.ship_weights(
+        _store(args),
+        config,
+        n_stars=args.n_stars,
+        seed=args.seed,
+        out_dir=Path(args.out) if args.out else None,
+        retrain=not args.reuse,
+        progress=not args.quiet,
+    )
+    figures = json.loads(sidecar.read_text(encoding="utf-8"))["figures"]
+    for survey, values in figures.items():
+        print(f"{survey}: heads R² {values['heads_r2']}; binary AUC {values.get('binary_auc')}")
+    print(f"wrote {sidecar.with_name(shipped.MODEL_FILE)} and {sidecar}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -410,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         "train": ("train DESA: pretraining, alignment and fine-tuning stages", cmd_train),
         "embed": ("embed the catalogue, predict properties, compute the UMAP layout", cmd_embed),
+        "ship-weights": (
+            "retrain the demo model and rewrite the weights shipped in the package (or --check them)",
+            cmd_ship_weights,
+        ),
         "evaluate": ("evaluate the embedding on the test split; write a report", cmd_evaluate),
         "ablate": ("retrain the fusion variants on a run's encoders and probe each", cmd_ablate),
         "export": (
@@ -474,6 +529,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=100_000,
         help="above this many stars, fit UMAP on a seeded sample and place the rest in its layout",
+    )
+    subs["embed"].add_argument(
+        "--shipped",
+        action="store_true",
+        help="use the weights shipped in the package for --run (checked against this code and survey)",
+    )
+    s = subs["ship-weights"]
+    s.add_argument(
+        "--config", default="demo", help="shipped config name whose weights to rebuild (default demo)"
+    )
+    s.add_argument("--n-stars", type=int, default=2500, help="survey size to train on (default 2500)")
+    s.add_argument("--seed", type=int, default=0, help="simulation and split seed of that survey (default 0)")
+    s.add_argument("--reuse", action="store_true", help="ship the finished run in the survey, do not retrain")
+    s.add_argument(
+        "--out", default=None, help="output folder (default: the package's training/weights/<config>)"
+    )
+    s.add_argument("--check", action="store_true", help="only check the shipped weights; exit 1 if refused")
+    s.add_argument(
+        "--verify",
+        action="store_true",
+        help="also rebuild the check survey and reproduce the recorded figures",
     )
     subs["evaluate"].add_argument("--seed", type=int, default=0, help="seed of the binary ORACLE")
     subs["evaluate"].add_argument(
