@@ -303,7 +303,8 @@ def ship_weights(
         "sha256": file_sha256(target),
         "git_commit": metadata.get("git_commit", "unknown"),
         "shipped_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": f"desa ship-weights --config {config.name} --n-stars {n_stars} --seed {seed}",
+        "command": f"desa ship-weights --config {config.name} --n-stars {n_stars} --seed {seed}"
+        + ("" if retrain else " --reuse (shipping a run trained by `desa train`)"),
         "survey": {
             "n_stars": n_stars,
             "seed": seed,
