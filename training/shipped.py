@@ -260,6 +260,7 @@ def ship_weights(
     seed: int,
     out_dir: Path | None = None,
     retrain: bool = True,
+    check_stars: int = CHECK_STARS,
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
@@ -286,10 +287,10 @@ def ship_weights(
     model, metadata = load_checkpoint(checkpoint, grids=store.read_manifest().get("grids"))
     if metadata.get("stages_done") != ["pretrain_lightcurve", "pretrain_spectrum", "align", "finetune"]:
         raise ShippedWeightsError(checkpoint, f"unfinished run (stages done: {metadata.get('stages_done')})")
-    log.info("recording figures on the survey's test split and on a %d-star check survey", CHECK_STARS)
+    log.info("recording figures on the survey's test split and on a %d-star check survey", check_stars)
     figures = {
         "survey_test": survey_figures(store, checkpoint, score_splits=("test",)),
-        "check": check_survey_figures(checkpoint, CHECK_STARS, seed + 1, workers=workers, progress=progress),
+        "check": check_survey_figures(checkpoint, check_stars, seed + 1, workers=workers, progress=progress),
     }
     out_dir = weights_dir(config.name) if out_dir is None else Path(out_dir)
     target = out_dir / MODEL_FILE

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from data.provenance import file_sha256
+from data.storage import SurveyStore
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig
 from training import shipped
@@ -128,3 +129,22 @@ def test_perturbed_weights_miss_the_recorded_figures(check_survey, tmp_path: Pat
     perturbed = save_checkpoint(tmp_path / "perturbed.pt", model, metadata=metadata)
     measured = shipped.survey_figures(store, perturbed, score_splits=tuple(recorded["score_splits"]))
     assert shipped.compare_figures(recorded, measured, weights.sidecar["tolerance"])
+
+
+@pytest.mark.slow
+def test_ship_weights_writes_files_that_check_and_reproduce(tmp_path: Path) -> None:
+    """The rebuild command end to end at a tiny size: survey, training, figures, files."""
+    store = SurveyStore(tmp_path / "survey")
+    out = tmp_path / "weights"
+    sidecar_path = shipped.ship_weights(
+        store, load_config("tiny"), n_stars=40, seed=5, out_dir=out, check_stars=40, workers=1, progress=False
+    )
+    weights = shipped.check_weights("tiny", folder=out, grids=store.read_manifest().get("grids"))
+    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    assert sidecar["survey"]["n_stars"] == 40 and sidecar["survey"]["seed"] == 5
+    assert sidecar["figures"]["check"]["seed"] == 6, "the check survey is seeded apart from the training one"
+    recorded = sidecar["figures"]["check"]
+    measured = shipped.check_survey_figures(weights.path, recorded["n_stars"], recorded["seed"])
+    assert shipped.compare_figures(recorded, measured) == []
+    with pytest.raises(shipped.ShippedWeightsError, match=r"not the survey to ship from.*seed 7"):
+        shipped.ship_weights(store, load_config("tiny"), n_stars=40, seed=7, out_dir=out, retrain=False)
