@@ -12,6 +12,9 @@ DEMO_STARS ?= 2500
 DEMO_CONFIG ?= demo
 # Seed of the simulated survey (and of its star-level split); pick a fresh one to check a figure.
 SIM_SEED ?= 0
+# The demo model: `shipped` embeds with the weights in training/weights/$(DEMO_CONFIG) when they fit
+# this code and survey (`desa ship-weights --check`), else trains them; `train` always trains.
+DEMO_WEIGHTS ?= shipped
 PORT ?= 5006
 SURVEY_DIR := $(DESA_DATA_DIR)/$(SURVEY)
 export DESA_DATA_DIR
@@ -19,10 +22,12 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install chromium demo demo-data serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
+.PHONY: help install chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
 
 help:
-	@echo "make demo   - set up .venv, build the demo survey and model if absent, serve on 127.0.0.1:$(PORT)"
+	@echo "make demo   - set up .venv, build the demo survey, embed it with the shipped model, serve on 127.0.0.1:$(PORT)"
+	@echo "make demo-train   - train the demo model on the demo survey (~15 min), embed with it, serve"
+	@echo "make demo-weights - retrain the demo model and rewrite the shipped weights (training/weights/$(DEMO_CONFIG))"
 	@echo "make test   - set up .venv and Chromium, run the whole test suite (browser tests included)"
 	@echo "make lint   - ruff"
 	@echo "make evaluate-20k - simulate 20k stars, train the demo config, evaluate DESA against 4 baselines"
@@ -59,13 +64,31 @@ $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/ingest.comp
 	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
 	@touch $@
 
-$(SURVEY_DIR)/store/embed.complete: | $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
-	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
+# Shipped weights that do not fit (another architecture or grid: the check says which) are trained.
+$(SURVEY_DIR)/store/embed.complete: | $(SURVEY_DIR)/store/ingest.complete
+	@if [ "$(DEMO_WEIGHTS)" = shipped ] && \
+		$(BIN)/desa ship-weights --check --config $(DEMO_CONFIG) --survey $(SURVEY); then \
+		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG) --shipped; \
+	else \
+		echo "training the $(DEMO_CONFIG) model on $(SURVEY) (about 15 minutes on 2 cores)"; \
+		$(MAKE) --no-print-directory $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete; \
+		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG); \
+	fi
 
 demo-data: $(SURVEY_DIR)/store/embed.complete
 
 demo: install demo-data
 	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
+
+# Retrain instead of using the shipped weights (a finished run is reused; `make clean-demo` to redo).
+demo-train: install $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
+	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
+	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
+
+# Rebuild the shipped weights: train from scratch on the demo survey, record figures, rewrite
+# training/weights/$(DEMO_CONFIG)/model.pt and model.json (commit them with the code they fit).
+demo-weights: install
+	$(BIN)/desa ship-weights --survey $(SURVEY) --config $(DEMO_CONFIG) --n-stars $(DEMO_STARS) --seed $(SIM_SEED)
 
 serve: install
 	$(BIN)/desa serve --survey $(SURVEY) --port $(PORT)
@@ -74,7 +97,10 @@ clean-demo:
 	rm -rf $(SURVEY_DIR)
 
 # --- evaluation: DESA against its four baselines on the test split (report in <survey>/reports/)
-evaluate: demo-data
+# It scores the stored embedding, so that is rewritten from the trained run first (`make demo` may
+# have embedded the survey with the shipped weights).
+evaluate: install $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete
+	$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG)
 	$(BIN)/desa evaluate --survey $(SURVEY) --run $(DEMO_CONFIG)
 
 # The acceptance survey of the evaluation: 20,000 simulated stars, the `demo` training config.

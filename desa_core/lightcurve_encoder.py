@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from desa_core.config import LightCurveEncoderConfig
 from desa_core.encoders import EncoderOutput, patch_mask
-from desa_core.layers import TransformerStack, masked_mean
+from desa_core.layers import TransformerStack, conv1d_channels_last, masked_mean
 
 
 class LightCurveEncoder(nn.Module):
@@ -34,8 +34,12 @@ class LightCurveEncoder(nn.Module):
         self.head = nn.Linear(config.width, config.embed_dim)
 
     def forward(self, channels: Tensor, mask: Tensor) -> EncoderOutput:
-        x = torch.cat((channels * mask[:, None], mask[:, None].to(channels.dtype)), dim=1)
-        tokens = self.stem(x).transpose(1, 2)  # (B, C+1, T) -> (B, N, D)
+        m = mask[..., None].to(channels.dtype)  # (B, T, 1)
+        # Channels last, (B, T, C+1): the stem's convolutions run 2-3x faster so (layers.py).
+        h = torch.cat((channels.transpose(1, 2) * m, m), dim=-1)
+        for layer in self.stem:
+            h = conv1d_channels_last(h, layer) if isinstance(layer, nn.Conv1d) else layer(h)
+        tokens = h  # (B, N, D)
         token_mask = patch_mask(mask, self.config.patch)  # (B, N)
         tokens = self.blocks(tokens, token_mask)  # (B, N, D)
         pooled = self.head(masked_mean(tokens, token_mask))  # (B, E)

@@ -14,11 +14,21 @@ other modality through the DualFormer, and flagged in the ``missing_modality`` c
 the dashboard greys such stars. A star missing both modalities raises ``ValueError``.
 Runs on CUDA when a GPU is present and on the CPU otherwise (``device="auto"``, the default);
 pass ``device="cpu"`` or ``"cuda:N"`` to choose.
+
+On the CPU, batches run side by side, one per intra-op thread that torch would use (its
+``get_num_threads()``, so ``OMP_NUM_THREADS`` still rules), each batch on a single thread. Measured
+on 2 shared cores (benchmarks/bench_embed.py): the same work split inside every operation by
+OpenMP ran 3-4x slower than one thread as soon as other jobs took the cores, because every
+operation waits at a barrier for the slowest thread; independent batches do not wait for each
+other. Batches of 128 stars keep a stem's activations near the cache (256 or more ran slower per
+star).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +72,15 @@ class DesaService:
     def properties(self) -> tuple[str, ...]:
         return self.model.heads.properties
 
-    def _batches(self, n: int, batch_size: int, progress: bool, desc: str) -> Iterator[slice]:
-        starts = range(0, n, batch_size)
-        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress):
-            yield slice(start, min(start + batch_size, n))
-
     def _tensor(self, array: np.ndarray, sl: slice, dtype: torch.dtype) -> torch.Tensor:
         # np.array copies the (possibly read-only, memory-mapped) slice into a writable batch.
         return torch.as_tensor(np.array(array[sl]), dtype=dtype, device=self.device)
 
-    @torch.inference_mode()
+    def _workers(self, workers: int | None) -> int:
+        if self.device.type != "cpu":
+            return 1
+        return max(1, torch.get_num_threads() if workers is None else workers)
+
     def embed_and_predict(
         self,
         lc: np.ndarray,
@@ -79,24 +88,43 @@ class DesaService:
         spec: np.ndarray,
         spec_mask: np.ndarray,
         *,
-        batch_size: int = 256,
+        batch_size: int = 128,
+        workers: int | None = None,
         progress: bool = True,
     ) -> tuple[np.ndarray, pd.DataFrame]:
-        """Embeddings (N, D) float32 and a predictions table (one row per star)."""
+        """Embeddings (N, D) float32 and a predictions table (one row per star).
+
+        ``workers`` batches run side by side on the CPU, one thread each (default: torch's
+        ``get_num_threads()``; see the module docstring); on a GPU one batch at a time.
+        """
         n = len(lc)
         if not (len(lc_mask) == len(spec) == len(spec_mask) == n):
             raise ValueError("light-curve and spectrum arrays must have the same number of stars")
-        vectors, parts = [], []
-        for sl in self._batches(n, batch_size, progress, "embedding"):
+
+        @torch.inference_mode()
+        def run(sl: slice) -> tuple[np.ndarray, pd.DataFrame]:
             out = self.model(
                 self._tensor(lc, sl, torch.float32),
                 self._tensor(lc_mask, sl, torch.bool),
                 self._tensor(spec, sl, torch.float32),
                 self._tensor(spec_mask, sl, torch.bool),
             )
-            vectors.append(out.embedding.float().cpu().numpy())
-            parts.append(self._table(self.model.heads.to_physical(out.heads)))
-        table = pd.concat(parts, ignore_index=True)
+            return out.embedding.float().cpu().numpy(), self._table(self.model.heads.to_physical(out.heads))
+
+        batches = [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+        workers = min(self._workers(workers), len(batches))  # one batch alone keeps torch's threads
+        with _one_thread_each(workers), ThreadPoolExecutor(workers) as pool:
+            results = list(
+                tqdm(
+                    pool.map(run, batches),
+                    total=len(batches),
+                    desc="embedding",
+                    unit="batch",
+                    disable=not progress,
+                )
+            )
+        vectors = [vectors for vectors, _ in results]
+        table = pd.concat([part for _, part in results], ignore_index=True)
         table["missing_modality"] = _missing(np.asarray(lc_mask), np.asarray(spec_mask))
         return np.concatenate(vectors).astype(np.float32), table
 
@@ -141,6 +169,20 @@ class DesaService:
         if self._index is None:
             raise RuntimeError("call fit_neighbours(catalogue_vectors) before neighbours()")
         return self._index.query(vectors, k)
+
+
+@contextmanager
+def _one_thread_each(workers: int) -> Iterator[None]:
+    """One intra-op thread per concurrent batch while ``workers`` > 1; torch's setting restored after."""
+    if workers <= 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _missing(lc_mask: np.ndarray, spec_mask: np.ndarray) -> np.ndarray:

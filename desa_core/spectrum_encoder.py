@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from desa_core.config import SpectrumEncoderConfig
 from desa_core.encoders import EncoderOutput, patch_mask
-from desa_core.layers import TransformerStack, masked_mean
+from desa_core.layers import TransformerStack, conv1d_channels_last, masked_mean
 
 #: Shortest and longest period of the wavelength sinusoids, in dex of λ: 16 pixels of 10⁻⁴ dex
 #: (about 7 resolution elements at R ≈ 1800) up to twice the 3700–9100 Å LAMOST range.
@@ -83,10 +83,17 @@ class SpectrumEncoder(nn.Module):
                 "differ; re-run `desa ingest` with this code, or use a model trained on that grid"
             )
         m = mask.to(flux.dtype)
-        x = torch.stack(((flux - 1.0) * m, m), dim=1)  # continuum at 0; masked pixels at 0
-        h = self.stem_flux(x)  # (B, c, L / stride)
-        h += self.stem_position(self.position.to(flux.dtype))  # in place: a new (B, c, L/2) costs 7x the add
-        return self.stem(h).transpose(1, 2), patch_mask(mask, self.config.patch)
+        # Channels last, (B, L, 2): the stem's convolutions run 2-3x faster so (layers.py).
+        x = torch.stack(((flux - 1.0) * m, m), dim=-1)  # continuum at 0; masked pixels at 0
+        h = conv1d_channels_last(x, self.stem_flux)  # (B, L / stride, c)
+        h += self.position_term(flux.dtype)  # in place: a new (B, L/2, c) costs 7x the add
+        for layer in self.stem:
+            h = conv1d_channels_last(h, layer) if isinstance(layer, nn.Conv1d) else layer(h)
+        return h, patch_mask(mask, self.config.patch)  # (B, N, D), (B, N)
+
+    def position_term(self, dtype: torch.dtype) -> Tensor:
+        """The stem's wavelength half, (1, L / stride, c); the same for every star of a batch."""
+        return conv1d_channels_last(self.position.to(dtype).transpose(1, 2), self.stem_position)
 
     def forward(self, flux: Tensor, mask: Tensor) -> EncoderOutput:
         tokens, token_mask = self.tokenize(flux, mask)  # (B, N, D), (B, N)

@@ -119,3 +119,24 @@ def test_service_embeds_predicts_and_finds_neighbours(tmp_path: Path, model: Des
     lc_mask[4], spec_mask[4] = False, False
     with pytest.raises(ValueError, match="neither"):
         service.embed(lc, lc_mask, spec, spec_mask, progress=False)
+
+
+def test_batches_side_by_side_give_the_one_thread_result_in_order(model: DesaModel) -> None:
+    """Concurrent batches (serving.py) keep the star order and torch's thread setting."""
+    service = DesaService(model, device="cpu")
+    cfg = model.config
+    rng = np.random.default_rng(1)
+    n = 11
+    lc = rng.normal(size=(n, cfg.lightcurve.channels, cfg.lightcurve.length)).astype(np.float32)
+    spec = (1 + 0.1 * rng.normal(size=(n, cfg.spectrum.length))).astype(np.float32)
+    masks = np.ones((n, cfg.lightcurve.length), bool), np.ones((n, cfg.spectrum.length), bool)
+    threads = torch.get_num_threads()
+    one, one_table = service.embed_and_predict(
+        lc, masks[0], spec, masks[1], batch_size=11, workers=1, progress=False
+    )
+    side, side_table = service.embed_and_predict(
+        lc, masks[0], spec, masks[1], batch_size=2, workers=3, progress=False
+    )
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(side, one, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(side_table["pred_teff_k"], one_table["pred_teff_k"], rtol=1e-5)

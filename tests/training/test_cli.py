@@ -10,7 +10,17 @@ import pytest
 
 from training.cli import build_parser, main, serve_command
 
-SUBCOMMANDS = ("simulate", "ingest", "train", "embed", "evaluate", "ablate", "export", "serve")
+SUBCOMMANDS = (
+    "simulate",
+    "ingest",
+    "train",
+    "embed",
+    "ship-weights",
+    "evaluate",
+    "ablate",
+    "export",
+    "serve",
+)
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""The ``desa`` command: simulate, ingest, train, embed, evaluate, ablate, export, serve.
+"""The ``desa`` command: simulate, ingest, train, embed, ship-weights, evaluate, ablate, export, serve.
 
 One module per command: ``NAME``, ``HELP``, ``add_arguments(parser)`` next to ``run(args)``; the
 options every command shares are in :mod:`training.cli.common`, and ``serve``'s serving and
@@ -26,7 +26,7 @@ from dashboard.serve_options import (
     serve_command,
     serve_environment,
 )
-from training.cli import ablate, embed, evaluate, export, ingest, serve, simulate, train
+from training.cli import ablate, embed, evaluate, export, ingest, serve, ship_weights, simulate, train
 from training.cli.common import add_common
 from training.cli.train import torchrun_command
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: The commands, in the order ``desa --help`` lists them.
-COMMANDS = (simulate, ingest, train, embed, evaluate, ablate, export, serve)
+COMMANDS = (simulate, ingest, train, embed, ship_weights, evaluate, ablate, export, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,13 +19,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=100_000,
         help="above this many stars, fit UMAP on a seeded sample and place the rest in its layout",
     )
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="use the weights shipped in the package for --run (checked against this code and survey)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
-    """Embed every catalogue star with the run's checkpoint and write the results into the store."""
+    """Embed every catalogue star with the run's checkpoint (or the shipped weights); write the store."""
     from training.embed import embed_survey
 
-    summary = embed_survey(store(args), checkpoint(args), max_fit=args.max_fit, progress=not args.quiet)
+    survey = store(args)
+    if args.shipped:
+        from training.cli.ship_weights import describe
+        from training.shipped import check_weights
+
+        weights = check_weights(args.run, grids=survey.read_manifest().get("grids"))
+        model = weights.path
+        print(f"using the shipped {args.run} weights: {describe(weights.sidecar)}")
+    else:
+        model = checkpoint(args)
+    summary = embed_survey(survey, model, max_fit=args.max_fit, progress=not args.quiet)
     print(
         f"embedded {summary.n_stars} stars ({summary.dim}-d), layout {summary.layout['mode']}, "
         f"{summary.seconds:.0f} s"
