@@ -39,6 +39,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 
 from data.provenance import file_sha256
+from data.schema import PROPERTIES
 from data.storage import SurveyStore, atomic_path, atomic_write_text
 from desa_core.checkpoint import CheckpointError, load_checkpoint
 from desa_core.config import DesaConfig
@@ -58,8 +59,8 @@ CHECK_STARS = 400
 #: Largest allowed change of a recorded figure (R², AUC, AP, coverage; all in [0, 1]). Reruns of
 #: the same weights differ by < 1e-4 (float summation order); our choice, well above that.
 TOLERANCE = 0.01
-#: Properties whose embedding probe is recorded: the CMD and HR coordinates and [Fe/H].
-PROBE_PROPERTIES = ("teff_k", "logg", "feh", "logl", "abs_g_mag", "bp_rp_mag")
+#: Properties whose embedding probe is recorded: the linear ones (CMD and HR coordinates, log g, [Fe/H]).
+PROBE_PROPERTIES = tuple(p.name for p in PROPERTIES if not p.log10)
 REBUILD = "run `make demo-weights` (or `desa ship-weights`) to retrain and rewrite them"
 
 
