@@ -133,8 +133,10 @@ def run(
     paper_batch: int = 4,
     presets: tuple[str, ...] = ("tiny", "demo", "paper"),
 ) -> dict[str, Any]:
-    """The presets asked for; "demo" is the model ``make demo`` ships (training/configs/demo.toml:
-    its preset and fusion), and ``goal_met`` is its throughput goal."""
+    """The presets asked for, and ``goal_met``: the throughput goal of the "demo" model.
+
+    "demo" is the model ``make demo`` ships: the preset and fusion of training/configs/demo.toml.
+    """
     from training.config import load_config
 
     out: dict[str, Any] = {"goal_tiny_stars_per_s": GOAL_TINY_STARS_PER_S}

@@ -63,8 +63,11 @@ class RotaryEmbedding(nn.Module):
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """``F.linear`` with the bias added after the product: addmm first copies the bias into every
-    row of its output, which cost 10-20 % of these wide projections on the CPU (measured)."""
+    """``F.linear`` with the bias added after the product.
+
+    addmm first copies the bias into every row of its output, which cost 10-20 % of these wide
+    projections on the CPU (measured).
+    """
     return F.linear(x, weight).add_(bias)
 
 
