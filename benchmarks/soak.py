@@ -46,6 +46,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port, tree_rss_bytes
+from data.storage import SurveyStore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
@@ -327,7 +328,7 @@ def run(
                 data_dir = Path(tmp) / "data"
                 print(f"writing a synthetic {stars}-star survey", flush=True)
                 write_synthetic(data_dir, survey, stars)
-            catalog = Path(data_dir) / survey / "store" / "catalog.parquet"
+            catalog = SurveyStore(Path(data_dir) / survey).catalog_path  # the current generation's
             n_stars = pq.read_metadata(catalog).num_rows if catalog.is_file() else None
             log_path = Path(tmp) / "serve.log"
             with desa_serve(Path(data_dir), survey, num_procs, log_path) as (app_url, pid):
