@@ -110,7 +110,7 @@ def _frozen(f: dict) -> list[str]:
         )
         lines.append(
             f"| **ORACLE** (see below) | – | {_pm(oracle.get('few_shot_r2_cmd'))} | "
-            f"{_pm(oracle.get('few_shot_r2_hr'))} |{binary} – | – | "
+            f"{_pm(oracle.get('few_shot_r2_hr'))} |{binary} {_pm(oracle.get('age_rmse_gyr'))} | – | "
             f"{_pm(oracle.get('sync_vs_young_knn_purity'))} | – |"
         )
         lines += [
@@ -119,7 +119,9 @@ def _frozen(f: dict) -> list[str]:
             "curve and one spectrum carry (Teff, log g, [Fe/H], Li EW, Hα, composite light, ΔRV, "
             "Prot, spot amplitude, eclipse depth, ellipsoidal amplitude), seen through their noise "
             "(`data.simulate.binarity.observable_features`). R²: gradient boosting on the same "
-            f"{pct} of training stars, per seed; binary: gradient boosting on the training split "
+            f"{pct} of training stars, per seed; age: gradient boosting on log10 age over the whole "
+            "training split (also the ceiling of the fine-tuned heads' age), per seed; binary: "
+            "gradient boosting on the training split "
             "(one seed, as in the binary section); sync/young: the kNN purity in the standardised "
             "space of those quantities, same subsamples. Boosting is not a linear probe and a plain "
             "distance weighs every quantity alike, so an embedding can exceed the purity ORACLE.",
@@ -165,6 +167,14 @@ def _finetuned(f: dict) -> list[str]:
             f"| paper (real data; label leakage, SCIENCE.md §2) | – | – | {paper['few_shot_r2']:.2f} | "
             f"{paper['few_shot_r2']:.2f} |{binary} {paper['age_rmse_gyr']:.2f} | – | – |"
         )
+    age_ceiling = (f.get("oracle") or {}).get("age_rmse_gyr")
+    if age_ceiling:
+        lines += [
+            "",
+            f"**ORACLE** age RMSE: {_pm(age_ceiling)} Gyr (gradient boosting on the true observable "
+            "quantities with their noise, fitted on the whole training split): no head can be "
+            "expected below it.",
+        ]
     desa = rows.get("desa", {})
     if "prot_n_unmeasurable" in desa:
         lines += [

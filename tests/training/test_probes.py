@@ -67,6 +67,8 @@ def test_oracle_ceilings_sit_above_an_embedding_of_noise(population) -> None:
     assert oracle["few_shot_r2_hr"]["mean"] > 0.8 and len(oracle["few_shot_r2_hr"]["values"]) == 3
     assert oracle["few_shot_r2_cmd"]["targets"] == ["true_bp_rp_intrinsic_mag", "true_abs_g_intrinsic_mag"]
     assert oracle["few_shot_r2_cmd"]["mean"] > 0.8
+    age = oracle["age_rmse_gyr"]
+    assert len(age["values"]) == 3 and age["mean"] < 0.8 * noise["age_rmse_gyr"]["mean"], (age, noise)
     purity = oracle["sync_vs_young_knn_purity"]["mean"]
     assert purity > 0.7 and purity > noise["sync_vs_young"]["knn_purity"]["mean"] + 0.15
     assert oracle_scores(df.drop(columns="true_li_ew_ma"), train, test, fraction=0.3, seeds=1) == {}
