@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from data.storage import SurveyStore, atomic_write_text
 from desa_core.checkpoint import load_checkpoint
 from desa_core.config import FUSION_FLAGS, DesaConfig, DualFormerConfig
 from desa_core.model import DesaModel
-from training.baselines import ClipConfig, baseline_embeddings
+from training.baselines import baseline_embeddings, clip_config
 from training.config import AlignConfig, FinetuneConfig
 from training.evaluate import embedding_scores
 from training.metrics import MetricLog
@@ -248,17 +247,11 @@ def run_ablation(
             "scores": score(_embedding(model, pooled)),
         }
     lc, spec = (t.numpy() for t in pooled)
-    batches = max(1, math.ceil(len(train) / align_config.batch_size))
-    clip = ClipConfig(
-        dim=trained.config.fused_dim,
-        epochs=max(1, math.ceil(config.align_steps / batches)),  # about the variants' step budget
-        batch_size=align_config.batch_size,
-        lr=align_config.lr,
-        seed=seed,
-    )
+    # CLIP gets the variants' own alignment budget, in optimiser steps, as in `desa evaluate`.
+    clip = clip_config(dataclasses.asdict(align_config), dim=trained.config.fused_dim, seed=seed)
     vectors, clip_info = baseline_embeddings(lc, spec, train, val, clip)
     for name, x in vectors.items():
-        steps = {"align": clip.epochs * batches} if name == "clip" else {}
+        steps = {"align": clip_info["steps"]} if name == "clip" else {}
         result["baselines"][name] = {"steps": steps, "scores": score(x)}
     result["clip_training"] = clip_info
     folder.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ def test_variants_switch_one_change_each() -> None:
 def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyStore) -> None:
     checkpoint = train(load_config("tiny"), synthetic_store, progress=False).checkpoint
     survey = ["--survey-dir", str(synthetic_store.root), "--quiet"]
-    steps = ["--align-steps", "3", "--finetune-steps", "2", "--extra-fraction", "1.0"]
+    steps = ["--align-steps", "3", "--finetune-steps", "2", "--extra-fraction", "1.0", "--batch-size", "8"]
     assert main(["ablate", "--run", "tiny", *steps, *survey]) == 0
     (folder,) = (checkpoint.parent / "ablation").iterdir()
     figures = json.loads((folder / "ablation.json").read_text())
@@ -50,6 +50,7 @@ def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyS
         assert math.isfinite(entry["scores"]["few_shot_r2_cmd"]["mean"])
         assert math.isfinite(entry["scores"]["r2_at_1"]["hr"])
     assert set(figures["baselines"]) == {"lightcurve_only", "spectrum_only", "concat", "clip"}
+    assert figures["baselines"]["clip"]["steps"] == {"align": 3}, "CLIP gets the variants' step budget"
     table = (folder / "ablation.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + len(VARIANTS) + 4  # header, rule, variants, baselines
