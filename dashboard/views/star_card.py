@@ -189,7 +189,10 @@ def header_text(star: pd.Series) -> str:
     """Title line: KIC id, catalogue row, split and (when simulated) the true population."""
     name = star_name(star)
     parts = [f"## {name}", f"row {int(star['row'])}"]
-    if "split" in star.index:
+    one_modality = not all(bool(star.get(flag, True)) for flag in schema.MODALITY_FLAGS)
+    if one_modality:
+        parts.append("one modality: not trained on")
+    elif "split" in star.index:
         parts.append(f"{escape_markdown(star['split'])} split")
     population = star.get(TRUTH_PREFIX + schema.POPULATION)
     if population is not None and not pd.isna(population):

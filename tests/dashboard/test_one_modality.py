@@ -26,6 +26,7 @@ def test_a_star_without_a_spectrum_gets_the_one_modality_note(
     state.focused_row = 2
     assert [key for key, note in card._notes.items() if note.visible] == ["spec_absent"]
     assert "Light curve only" in card._notes["spec_absent"].object
+    assert "one modality: not trained on" in card._header.text and "split" not in card._header.text
     state.focused_row = 1
     assert not any(note.visible for note in card._notes.values())
 
