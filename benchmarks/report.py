@@ -14,7 +14,7 @@ from benchmarks.report_format import GiB, Report, _s, _x
 from benchmarks.report_umap import _umap
 from data.storage import atomic_write_text
 
-ORDER = ("selection", "browser", "memory", "embed", "pipeline", "umap")
+ORDER = ("selection", "browser", "memory", "embed", "pipeline", "ingest", "umap")
 
 
 def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
@@ -321,6 +321,44 @@ def _pipeline(rep: Report, rec: dict[str, Any]) -> None:
     rep.sections.append("\n".join(lines) + "\n")
 
 
+def _ingest(rep: Report, rec: dict[str, Any]) -> None:
+    r = rec["result"]
+    lines = [
+        "### 4c. Ingest at scale\n",
+        "Streaming ingest (`data/ingest.py`): peak RSS of the ingest process and of its largest worker, "
+        "stars/s over the whole call; the in-memory ingest it replaced, in the same run, at the smaller "
+        "size.\n",
+        "| stars | survey on disk | stars/s | peak RSS | largest worker "
+        "| in-memory ingest: stars/s, peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in r["sizes"]:
+        s, old = e["streaming"], e.get("in_memory")
+        base = f"{old['stars_per_s']:.0f}, {old['peak_rss_gib']:.2f} GiB" if old else "–"
+        lines.append(
+            f"| {e['n_stars']:,} | {e['survey_bytes'] / 2**30:.1f} GiB | {s['stars_per_s']:.0f} | "
+            f"{s['peak_rss_gib']:.2f} GiB | {s['largest_worker_peak_rss_bytes'] / 2**30:.2f} GiB | {base} |"
+        )
+    proj = r.get("projection_1e6")
+    if proj:
+        lines.append(
+            f"\n10^6 stars, {proj['label']}: peak RSS {proj['peak_rss_gib']:.2f} GiB "
+            f"({proj['rss_bytes_per_star']:.0f} bytes per star), {proj['hours']:.1f} h.\n"
+        )
+        met = proj["peak_rss_gib"] <= r["goal_gib_1e6"]
+        rep.goal(
+            "ingest peak RSS, 10^6 stars (projected)",
+            f"{proj['peak_rss_gib']:.2f} GiB",
+            "",
+            "",
+            f"≤ {r['goal_gib_1e6']:.0f} GiB",
+            met,
+        )
+        if not met:
+            rep.miss(f"ingest of 10^6 stars projected at {proj['peak_rss_gib']:.2f} GiB peak RSS.")
+    rep.sections.append("\n".join(lines) + "\n")
+
+
 def render(results_dir: Path, names: list[str] | None = None) -> str:
     run = _load(results_dir, "run") or {}
     names = names or list(ORDER)
@@ -331,6 +369,7 @@ def render(results_dir: Path, names: list[str] | None = None) -> str:
         "browser": _browser,
         "embed": _embed,
         "pipeline": _pipeline,
+        "ingest": _ingest,
         "umap": _umap,
     }
     for name in ORDER:

@@ -27,7 +27,7 @@ CMD_DEREDDENED, CMD_OBSERVED = ("bp_rp0_mag", "abs_g0_mag"), schema.CMD_PROPERTI
 UNCERTAINTY_SCORE = "uncertainty_score"
 
 #: Columns never offered for colouring (identifiers, paths, interval bounds).
-_NOT_COLOURS = {"row", "kic_id", "lamost_obsid", "gaia_source_id", "ra_deg", "dec_deg"}
+_NOT_COLOURS = {"row", "kic_id", "lamost_obsid", "gaia_source_id", schema.TARGET_ID, "ra_deg", "dec_deg"}
 
 
 #: Unit suffixes of catalogue column names, dropped from labels (the unit is shown in brackets).
@@ -40,7 +40,7 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     for name, col in df.items():
         if name == "row":
             out[name] = col.astype(np.int32)
-        elif name in ("kic_id", "lamost_obsid", "gaia_source_id"):
+        elif name in ("kic_id", "lamost_obsid", "gaia_source_id", schema.TARGET_ID):
             out[name] = col
         elif pd.api.types.is_bool_dtype(col):
             out[name] = col.astype(bool)

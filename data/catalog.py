@@ -30,9 +30,9 @@ class Column:
 
 IDENTITY = (
     Column(schema.ROW, "int32", "", "catalogue row index (0..N-1)", "meta.id;meta.main"),
-    Column("kic_id", "int64", "", "Kepler Input Catalog identifier", "meta.id"),
-    Column("lamost_obsid", "int64", "", "LAMOST observation identifier", "meta.id"),
-    Column("gaia_source_id", "int64", "", "Gaia DR3 source_id", "meta.id"),
+    Column("kic_id", "int64", "", "Kepler Input Catalog identifier (-1: none)", "meta.id"),
+    Column("lamost_obsid", "int64", "", "LAMOST observation identifier (-1: no spectrum)", "meta.id"),
+    Column("gaia_source_id", "int64", "", "Gaia DR3 source_id (-1: no Gaia row)", "meta.id"),
     Column("split", "category", "", "star-level split: train, val or test", "meta.code"),
 )
 
@@ -65,6 +65,17 @@ FILES = (
     Column("lamost_path", "string", "", "spectrum file, relative to the survey folder", "meta.ref"),
 )
 
+#: Which observations a star has, and its light curve's star key (``data.schema``). Written by
+#: every ingest since one-modality stars exist; a catalogue without them has both for every star.
+MODALITIES = (
+    Column(
+        schema.MISSION, "string", "", "mission of the light curve: Kepler, K2, TESS or empty", "meta.code"
+    ),
+    Column(schema.TARGET_ID, "int64", "", "KIC, EPIC or TIC of the light curve (-1: none)", "meta.id"),
+    Column(schema.HAS_LIGHTCURVE, "bool", "", "the star has a light curve", "meta.code"),
+    Column(schema.HAS_SPECTRUM, "bool", "", "the star has a LAMOST spectrum", "meta.code"),
+)
+
 #: What of each light curve the model sees (written by ingest; absent in stores from before it).
 LIGHTCURVE = (
     Column("lc_span_d", "float32", "d", "light curve: first to last valid cadence", "time.interval"),
@@ -94,7 +105,7 @@ PREDICTIONS = (
 )
 
 REQUIRED = IDENTITY + GAIA + FILES
-ALL = REQUIRED + LIGHTCURVE + EXTINCTION + LAYOUT + PREDICTIONS
+ALL = REQUIRED + MODALITIES + LIGHTCURVE + EXTINCTION + LAYOUT + PREDICTIONS
 BY_NAME = {col.name: col for col in ALL}
 
 
@@ -125,6 +136,14 @@ def validate(df: pd.DataFrame, *, source: str = "catalogue", require: Iterable[C
     if rows.dtype != np.int32 or not np.array_equal(rows, np.arange(len(df), dtype=np.int32)):
         raise DataError(source, "row", "must be int32 0..N-1 in order; re-run `desa ingest`")
     for name in ("kic_id", "gaia_source_id"):
-        if name in df.columns and df[name].duplicated().any():
-            dup = df.loc[df[name].duplicated(), name].iloc[0]
+        if name not in df.columns:
+            continue
+        ids = df.loc[df[name] != schema.NO_ID, name]  # -1: the star has none
+        if ids.duplicated().any():
+            dup = ids[ids.duplicated()].iloc[0]
             raise DataError(source, name, f"duplicate identifier {dup}: one row per star expected")
+    if schema.MISSION in df.columns and schema.TARGET_ID in df.columns:
+        keyed = df.loc[df[schema.TARGET_ID] != schema.NO_ID, [schema.MISSION, schema.TARGET_ID]]
+        if keyed.duplicated().any():
+            dup = keyed[keyed.duplicated()].iloc[0].tolist()
+            raise DataError(source, schema.TARGET_ID, f"duplicate star key {dup}: one row per star expected")

@@ -1,7 +1,10 @@
 """Read, write and recognise Gaia DR3 source tables (CSV, ECSV, VOTable, FITS, Parquet).
 
-Column names are the Gaia archive's (``docs/SCIENCE.md`` section 5.3), plus the cross-match
-columns ``kic_id`` and ``lamost_obsid``. ``source_id`` reaches 6.9×10¹⁸, above 2⁵³, so it is read
+Column names are the Gaia archive's (``docs/SCIENCE.md`` section 5.3), plus cross-match columns
+naming each star's observations: ``kic_id`` (Kepler), ``epic_id`` (K2), ``tic_id`` (TESS) and
+``lamost_obsid`` (LAMOST). A table needs at least one of them; a star without an observation of a
+kind has a null there (or the table lacks the column), read as :data:`NO_ID`.
+``source_id`` reaches 6.9×10¹⁸, above 2⁵³, so it is read
 as int64 in every format and never passes through float64 (a float column is refused).
 """
 
@@ -17,6 +20,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 
+from data import schema
 from data.errors import DataError
 
 #: Gaia DR3 columns we read, with their units.
@@ -54,9 +58,14 @@ GAIA_COLUMNS: dict[str, str] = {
 }
 #: Integer flag columns: read as int16, never through float (a null or fraction is refused).
 FLAG_COLUMNS = ("non_single_star",)
+#: Cross-match columns: the identifier of a star's light curve (per mission) and of its spectrum.
+#: Each registered reader names its column (``data.registry.Reader.id_column``).
+CROSSMATCH_COLUMNS = ("kic_id", "epic_id", "tic_id", "lamost_obsid")
 #: Identifier columns: int64 always.
-ID_COLUMNS = ("source_id", "kic_id", "lamost_obsid")
-REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "phot_g_mean_mag", "kic_id")
+ID_COLUMNS = ("source_id", *CROSSMATCH_COLUMNS)
+REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "phot_g_mean_mag")
+#: A null cross-match identifier (no such observation of the star) reads as this value.
+NO_ID = schema.NO_ID
 
 _FORMATS = {
     ".csv": "csv",
@@ -95,7 +104,8 @@ def write_gaia_table(path: Path, df: pd.DataFrame, *, table_format: str | None =
     df = df.copy()
     for name in ID_COLUMNS:
         if name in df.columns:
-            df[name] = df[name].astype(np.int64)
+            # A null cross-match identifier (a star without that observation) stays null.
+            df[name] = df[name].astype("Int64" if df[name].isna().any() else np.int64)
     if fmt == "csv":
         df.to_csv(path, index=False)
     elif fmt == "parquet":
@@ -143,7 +153,11 @@ def _check_ids(df: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"stored as {col.dtype}; int64 expected (float64 loses digits above 2**53)",
             )
         if col.isna().any():
-            raise DataError(path, name, f"{int(col.isna().sum())} missing identifiers")
+            if name not in CROSSMATCH_COLUMNS:
+                raise DataError(path, name, f"{int(col.isna().sum())} missing identifiers")
+            col = col.astype("Int64").fillna(NO_ID)  # no observation of this kind for the star
+        if name in CROSSMATCH_COLUMNS and (col < NO_ID).any():
+            raise DataError(path, name, f"negative identifier {int(col[col < NO_ID].iloc[0])}; null = none")
         df[name] = col.astype(np.int64)
     return df
 
@@ -168,11 +182,14 @@ def _check_flags(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 def read_gaia_table(path: Path) -> pd.DataFrame:
     """Read a Gaia DR3 table with int64 identifiers.
 
+    Null cross-match identifiers read as :data:`NO_ID` (the star has no such observation).
+
     Raises
     ------
     DataError
-        Unknown suffix, unreadable file, missing required columns, non-integer identifiers or
-        ``non_single_star`` values that are not DR3 bits.
+        Unknown suffix, unreadable file, missing required columns or every cross-match column,
+        non-integer identifiers, a null ``source_id`` or ``non_single_star`` values that are not
+        DR3 bits.
     """
     path = Path(path)
     fmt = _format(path)
@@ -184,7 +201,11 @@ def read_gaia_table(path: Path) -> pd.DataFrame:
             raise DataError(path, "file", f"unreadable {fmt} table ({exc})") from exc
     missing = [name for name in REQUIRED_COLUMNS if name not in df.columns]
     if missing:
-        raise DataError(path, ",".join(missing), "missing Gaia/cross-match columns")
+        raise DataError(path, ",".join(missing), "missing Gaia columns")
+    if not any(name in df.columns for name in CROSSMATCH_COLUMNS):
+        raise DataError(
+            path, ",".join(CROSSMATCH_COLUMNS), "no cross-match column: at least one names the stars' files"
+        )
     return _check_flags(_check_ids(df, path), path)
 
 

@@ -84,6 +84,41 @@ class LightCurveRecord:
     mission: str = "Kepler"
     n_nan_time: int = 0
 
+    @property
+    def target_id(self) -> int:
+        """The target's identifier in its mission: KIC (Kepler), EPIC (K2) or TIC (TESS)."""
+        return self.kic_id
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """The star key ``(mission, id)``: a KIC and a TIC of the same number are two stars."""
+        return (self.mission, self.kic_id)
+
+    def to_lightkurve(self) -> Any:
+        """Return the record as a ``lightkurve.LightCurve`` (lightkurve imported here, installed separately).
+
+        Time is BKJD (BJD − 2454833, TDB), flux the PDCSAP flux as read; only valid cadences are kept.
+
+        Raises
+        ------
+        ImportError
+            lightkurve is not installed (``pip install lightkurve``).
+        """
+        try:
+            import lightkurve
+        except ImportError as exc:
+            raise ImportError("to_lightkurve needs lightkurve: pip install lightkurve") from exc
+        from astropy.time import Time
+
+        keep = self.valid
+        time = Time(self.time_bkjd[keep] + BJDREF_KEPLER, format="jd", scale="tdb")
+        return lightkurve.LightCurve(
+            time=time,
+            flux=self.flux[keep],
+            flux_err=self.flux_err[keep],
+            meta={"MISSION": self.mission, "TARGETID": self.kic_id, "FILENAME": str(self.path)},
+        )
+
 
 def kepler_filename(kic_id: int, time_stop_bkjd: float) -> str:
     """Return the archive file name ``kplr{kic:09d}-{YYYYDDDHHMMSS}_llc.fits``."""
@@ -237,18 +272,53 @@ def write_kepler_lightcurve(
     return Path(path)
 
 
+def _is_ames_lightcurve(header: fits.Header, telescope: str, creator: str) -> bool:
+    """A NASA Ames SPOC light-curve file of ``telescope``: header keys and the HDU layout.
+
+    The pipeline's CREATOR names the light-curve exporter (not the target-pixel exporter of TPFs),
+    ORIGIN is NASA/Ames where present (repackaged series such as KEPSEISMIC say otherwise) and
+    PRIMARY holds no image (NAXIS = 0): the data are in the LIGHTCURVE extension.
+    """
+    return (
+        str(header.get("TELESCOP", "")).strip().upper() == telescope
+        and creator in str(header.get("CREATOR", "")).upper()
+        and str(header.get("ORIGIN", "NASA/Ames")).strip().upper() == "NASA/AMES"
+        and int(header.get("NAXIS", 0)) == 0
+    )
+
+
+def is_kepler_header(header: fits.Header) -> bool:
+    """True for the PRIMARY header of a Kepler (prime mission) long- or short-cadence light curve."""
+    mission = str(header.get("MISSION", "Kepler")).strip().upper()
+    return mission == "KEPLER" and _is_ames_lightcurve(header, "KEPLER", "FLUXEXPORTER")
+
+
+def is_k2_header(header: fits.Header) -> bool:
+    """True for the PRIMARY header of a K2 light curve (TELESCOP Kepler, MISSION K2)."""
+    mission = str(header.get("MISSION", "")).strip().upper()
+    return mission == "K2" and _is_ames_lightcurve(header, "KEPLER", "FLUXEXPORTER")
+
+
+def kepler_key(header: fits.Header) -> tuple[str, int] | None:
+    """``("Kepler", KIC)`` from KEPLERID, or None without it."""
+    return ("Kepler", int(header["KEPLERID"])) if "KEPLERID" in header else None
+
+
+def k2_key(header: fits.Header) -> tuple[str, int] | None:
+    """``("K2", EPIC)`` from KEPLERID (K2 files keep the Kepler keyword for the EPIC id)."""
+    return ("K2", int(header["KEPLERID"])) if "KEPLERID" in header else None
+
+
 def is_kepler_lightcurve(path: Path) -> bool:
-    """True if ``path`` is a FITS file whose PRIMARY header says Kepler/K2/TESS light curve."""
+    """True if ``path`` is a Kepler, K2 or TESS SPOC light-curve file (PRIMARY header and layout)."""
+    from data.registry import primary_header
+    from data.tess import is_tess_header
+
     try:
-        with fits.open(path, memmap=False) as hdul:
-            hdr = hdul[0].header
-            creator = str(hdr.get("CREATOR", "")).lower()
-            telescope = str(hdr.get("TELESCOP", "")).upper()
-            return (telescope == "KEPLER" and "fluxexporter" in creator) or (
-                telescope == "TESS" and "lightcurveexporter" in creator
-            )
-    except (OSError, ValueError, IndexError):
+        header = primary_header(path)
+    except DataError:
         return False
+    return is_kepler_header(header) or is_k2_header(header) or is_tess_header(header)
 
 
 def _column(hdul: fits.HDUList, path: Path, name: str, dtype: type = np.float64) -> np.ndarray:

@@ -112,15 +112,31 @@ def write_lamost_spectrum(
     return Path(path)
 
 
+def is_lamost_header(header: fits.Header) -> bool:
+    """True for the PRIMARY header of a LAMOST LRS spectrum, in either layout.
+
+    TELESCOP = LAMOST (or, for a file that lost it, OBSID with the image layout's COEFF0), and a
+    PRIMARY that is either header-only (the table layout: data in HDU 1) or a 2-D image (5 × N).
+    """
+    naxis = int(header.get("NAXIS", 0))
+    lamost = str(header.get("TELESCOP", "")).strip().upper() == "LAMOST" or (
+        "OBSID" in header and "COEFF0" in header
+    )
+    return lamost and naxis in (0, 2)
+
+
+def lamost_key(header: fits.Header) -> tuple[str, int] | None:
+    """``("LAMOST", obsid)`` from OBSID, or None without it."""
+    return ("LAMOST", int(header["OBSID"])) if "OBSID" in header else None
+
+
 def is_lamost_spectrum(path: Path) -> bool:
-    """True if ``path`` is a FITS file whose PRIMARY header says LAMOST (either layout)."""
+    """True if ``path`` is a FITS file whose PRIMARY header says LAMOST LRS (either layout)."""
+    from data.registry import primary_header
+
     try:
-        with fits.open(path, memmap=False) as hdul:
-            hdr = hdul[0].header
-            return str(hdr.get("TELESCOP", "")).upper() == "LAMOST" or (
-                "OBSID" in hdr and ("COEFF0" in hdr or len(hdul) > 1)
-            )
-    except (OSError, ValueError, IndexError):
+        return is_lamost_header(primary_header(path))
+    except DataError:
         return False
 
 

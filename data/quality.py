@@ -70,6 +70,9 @@ REASON_TOO_FEW_VALID = "too few valid samples"
 REASON_BAD_GAIA = "bad Gaia row"
 REASON_UNMATCHED_FILE = "file matches no Gaia row"
 REASON_BAD_VALUES = "bad values"
+#: A FITS file that reads but that no registered reader accepts (a target pixel file, a
+#: repackaged series): named so that nothing in the raw folder is skipped without a word.
+REASON_UNRECOGNISED = "not a recognised product"
 
 QUARANTINE_REASONS = (
     REASON_UNREADABLE,
@@ -81,4 +84,5 @@ QUARANTINE_REASONS = (
     REASON_BAD_GAIA,
     REASON_UNMATCHED_FILE,
     REASON_BAD_VALUES,
+    REASON_UNRECOGNISED,
 )

@@ -229,6 +229,24 @@ SINGLE, YOUNG, SYNC_BINARY, WIDE_BINARY, GIANT, SUBGIANT = POPULATION_NAMES
 CASE_PAIR = (SYNC_BINARY, YOUNG)
 
 
+# --- observations and star keys -----------------------------------------------------------------
+#: Catalogue flags of the observations a star has. A star with one of them is embedded from that
+#: modality alone (its other arrays are fill values under an all-False mask: the model's
+#: missing-modality path, ``desa_core.serving``), and is neither trained on nor in the evaluation's
+#: splits (``training.tensors``).
+HAS_LIGHTCURVE = "has_lightcurve"
+HAS_SPECTRUM = "has_spectrum"
+MODALITY_FLAGS = (HAS_LIGHTCURVE, HAS_SPECTRUM)
+#: A light curve's star key: its mission and the target's int64 identifier within that mission
+#: (KIC, EPIC, TIC); a KIC and a TIC of the same number are two stars.
+MISSION = "mission"
+TARGET_ID = "target_id"
+KEPLER, K2, TESS = "Kepler", "K2", "TESS"
+MISSIONS = (KEPLER, K2, TESS)
+#: The catalogue's value of an identifier a star does not have (no light curve, no spectrum, no Gaia row).
+NO_ID = -1
+
+
 # --- catalogue + truth --------------------------------------------------------------------------
 #: The catalogue's key column, shared by the truth table and the arrays' first axis.
 ROW = "row"

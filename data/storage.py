@@ -283,6 +283,52 @@ class SurveyStore:
         return self.manifest_path
 
 
+# --- arrays written row block by row block (streaming ingest) --------------------------------------
+def preallocate_array(path: Path, n_rows: int, row_shape: tuple[int, ...], dtype: str) -> np.memmap:
+    """Create ``path`` as an ``.npy`` of ``n_rows`` rows, memory-mapped for writing in place.
+
+    The file is sparse until rows are written, so preallocating for every candidate star costs
+    no disk until their rows arrive; :func:`shrink_array` cuts it to the rows kept.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(int(n_rows), *row_shape))
+
+
+def open_array_for_writing(path: Path) -> np.memmap:
+    """Memory-map an existing ``.npy`` (one of :func:`preallocate_array`) for writing in place."""
+    return np.load(Path(path), mmap_mode="r+", allow_pickle=False)
+
+
+def shrink_array(path: Path, n_rows: int) -> None:
+    """Keep the first ``n_rows`` rows of an ``.npy`` file: rewrite its shape, truncate its data.
+
+    The header keeps its length (the shape text is padded with spaces, as numpy pads it), so the
+    data stay where they are and nothing is copied.
+    """
+    path = Path(path)
+    with path.open("r+b") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(fh)
+        start = fh.tell()
+        if n_rows > shape[0] or fortran:
+            raise ValueError(f"{path}: cannot shrink {shape} (fortran={fortran}) to {n_rows} rows")
+        new_shape = (int(n_rows), *shape[1:])
+        text = repr(
+            {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": new_shape}
+        )
+        size_bytes = 2 if version == (1, 0) else 4
+        room = start - 8 - size_bytes  # header text including its closing newline
+        if len(text) + 1 > room:
+            raise ValueError(f"{path}: the new header does not fit")
+        fh.seek(8 + size_bytes)
+        fh.write((text + " " * (room - len(text) - 1) + "\n").encode("latin1"))
+        fh.truncate(start + int(np.prod(new_shape, dtype=np.int64)) * dtype.itemsize)
+
+
 #: Output formats for ``export_table``: CLI/UI name -> (astropy format, file suffix).
 EXPORT_FORMATS = {
     "csv": ("ascii.csv", ".csv"),

@@ -37,7 +37,14 @@ def test_every_benchmark_runs_and_the_report_renders(tmp_path: Path) -> None:
     assert '"ratio_box"' in selection and '"ratio_lasso"' in selection
     write_result("run", {"profile": "smoke", "hardware": {"cores": 2}, "versions": {}}, tmp_path)
     text = report.render(tmp_path, NO_BROWSER)
-    for heading in ("Selection latency", "Memory", "Embedding throughput", "Pipeline", "UMAP layout"):
+    for heading in (
+        "Selection latency",
+        "Memory",
+        "Embedding throughput",
+        "Pipeline",
+        "Ingest at scale",
+        "UMAP layout",
+    ):
         assert heading in text, f"RESULTS.md lacks the {heading!r} section"
     assert "Failed" not in text
     assert "| embedding, `tiny` (" in text and "the demo model), stars/s |" in text

@@ -33,7 +33,7 @@ from training.config import AlignConfig, FinetuneConfig
 from training.evaluate import embedding_scores
 from training.metrics import MetricLog
 from training.stages import StageContext, align, finetune
-from training.tensors import SurveyTensors, load_survey_tensors
+from training.tensors import SurveyTensors, load_survey_tensors, training_splits
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def run_ablation(
     df = _probe_frame(store)
     data = load_survey_tensors(store, schema.PROPERTY_NAMES)
     pooled = align.encode_all(trained, data, progress=progress)  # once, for every variant
-    split = df["split"].astype(str).to_numpy()
+    split = training_splits(df)
     train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
 
     def score(x: np.ndarray) -> dict:

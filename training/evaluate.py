@@ -55,7 +55,14 @@ from training.evaluation_report import render_markdown
 from training.probes import binary_labels, frozen_scores, label_column, oracle_scores, task_targets
 from training.probes import embedding_scores as embedding_scores  # re-exported for training.ablation
 from training.probes import probe_targets as probe_targets
-from training.tensors import INPUT_ARRAYS, binary_label_name, label_table, label_values, measurable
+from training.tensors import (
+    INPUT_ARRAYS,
+    binary_label_name,
+    label_table,
+    label_values,
+    measurable,
+    training_splits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +140,7 @@ def evaluation_frame(store: SurveyStore) -> tuple[pd.DataFrame, np.ndarray, np.n
     df = store.read_catalog_with_truth()
     if "binary_prob" not in df:
         raise ValueError(f"{store.catalog_path}: no predictions in the catalogue; run `desa embed` first")
-    split = df["split"].astype(str).to_numpy()
+    split = training_splits(df)
     train, val, test = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
     return df, train, val, test
 
@@ -185,6 +192,40 @@ def head_scores(t: pd.DataFrame) -> dict:
         out["prot_median_rel_error"] = float(np.median(rel)) if len(rel) else None
         out["prot_n_unmeasurable"] = int(np.isfinite(t[TRUTH_PREFIX + schema.PROT_D]).sum() - ok.sum())
     out["interval_coverage"] = interval_coverage(t)
+    return out
+
+
+#: The ways of scoring the fine-tuned model on the test stars: with both modalities, and with one
+#: hidden as a one-modality star's is (fill values under an all-False mask).
+MODALITY_CASES = ("both", "lightcurve_only", "spectrum_only")
+
+
+def missing_modality_scores(
+    store: SurveyStore, checkpoint: Path, df: pd.DataFrame, test: np.ndarray, *, progress: bool = True
+) -> dict[str, dict]:
+    """:func:`head_scores` of the fine-tuned model on the test stars, with each modality hidden.
+
+    What a star observed in one modality only loses: the same stars and labels, the other
+    modality's arrays replaced exactly as ingest writes them for a star without it, through the
+    model's missing-modality path (``desa_core.serving``).
+    """
+    from data import preprocess
+    from desa_core.serving import DesaService
+
+    service = DesaService.load(checkpoint, grids=store.read_manifest().get("grids"))
+    lc, lc_mask, spec, spec_mask = (np.asarray(store.read_array(name)[test]) for name in INPUT_ARRAYS)
+    no_lc = (np.full_like(lc, preprocess.LC_FILL_VALUE), np.zeros_like(lc_mask))
+    no_spec = (np.full_like(spec, preprocess.SPEC_FILL_VALUE), np.zeros_like(spec_mask))
+    inputs = {
+        "both": (lc, lc_mask, spec, spec_mask),
+        "lightcurve_only": (lc, lc_mask, *no_spec),
+        "spectrum_only": (*no_lc, spec, spec_mask),
+    }
+    out = {}
+    for case in MODALITY_CASES:
+        _, table = service.embed_and_predict(*inputs[case], progress=progress)
+        predicted = {c: table[c].to_numpy(np.float64) for c in table.columns if c != "missing_modality"}
+        out[case] = head_scores(df.iloc[test].assign(**predicted))
     return out
 
 
@@ -333,6 +374,9 @@ def evaluate_survey(
                 )
             finetuned |= tuned
             budgets |= {f"finetune_{name}": {"trains": s["trains"]} | _budget(s) for name, s in tuned.items()}
+        with _timed(seconds, "one modality missing"):
+            missing = missing_modality_scores(store, checkpoint, df, test, progress=progress)
+            result["missing_modality"] = missing
     frozen |= variants or {}
     result["budgets"] = budgets
     with _timed(seconds, "frozen probes"):

@@ -198,6 +198,59 @@ def _finetuned(f: dict) -> list[str]:
     return lines
 
 
+#: The (c) table's cases and the columns compared across them.
+_MODALITY_CASES = {
+    "both": "both modalities",
+    "lightcurve_only": "light curve only (spectrum missing)",
+    "spectrum_only": "spectrum only (light curve missing)",
+}
+
+
+def _loss(value: float | None, both: float | None) -> str:
+    """A figure with its change against both modalities, e.g. ``0.712 (−0.201)``."""
+    if value is None:
+        return "n/a"
+    if both is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} ({value - both:+.3f})"
+
+
+def _missing_modality(f: dict) -> list[str]:
+    cases = f.get("missing_modality") or {}
+    if not cases:
+        return []
+    det = f.get("binary_label", "is_binary")
+    both = cases.get("both", {})
+    columns = (
+        ("R² CMD", "r2_cmd"),
+        ("R² HR", "r2_hr"),
+        (f"`{det}` AUC", f"{det}_auc"),
+        ("age RMSE (Gyr)", "age_rmse_gyr"),
+        ("Prot rel. error", "prot_median_rel_error"),
+    )
+    lines = [
+        "",
+        "## (c) One modality missing: what each task loses",
+        "",
+        "The run's fine-tuned model on the same test stars, scored from its heads as in (b), with one "
+        "modality hidden exactly as ingest stores it for a star observed in the other one only "
+        "(fill values under an all-False mask: the model's missing-modality path). In brackets: "
+        "the change against both modalities. The model was never trained with a modality missing.",
+        "",
+        "| inputs | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for case, label in _MODALITY_CASES.items():
+        m = cases.get(case)
+        if m is None:
+            continue
+        cells = [
+            _fmt(m.get(key)) if case == "both" else _loss(m.get(key), both.get(key)) for _, key in columns
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _cov(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
@@ -223,7 +276,7 @@ def render_markdown(f: dict) -> str:
         "Simulated survey; the paper's figures are on real data with label leakage (SCIENCE.md §2) "
         "and are not directly comparable.",
     ]
-    lines += _budgets(f) + _frozen(f) + _clip(f) + _finetuned(f)
+    lines += _budgets(f) + _frozen(f) + _clip(f) + _finetuned(f) + _missing_modality(f)
     if f.get("binary_detection"):
         lines += render_binary_markdown(f["binary_detection"])
     if f.get("figures"):

@@ -46,7 +46,7 @@ from desa_core.config import DesaConfig
 from desa_core.heads import LOG_PROPERTIES
 from desa_core.serving import DesaService
 from training.config import TrainConfig, load_config
-from training.tensors import INPUT_ARRAYS, label_table
+from training.tensors import INPUT_ARRAYS, label_table, training_splits
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def survey_figures(
     arrays = [store.read_array(name) for name in INPUT_ARRAYS]
     vectors, table = service.embed_and_predict(*arrays, progress=False)
     labels, binary = label_table(store, service.properties)
-    split = store.read_catalog(columns=["row", "split"])["split"].astype(str).to_numpy()
+    split = training_splits(store.read_catalog())
     scored, train = np.isin(split, score_splits), split == "train"
     out: dict[str, Any] = {"n_scored": int(scored.sum()), "score_splits": list(score_splits)}
     r2, coverage = {}, {}

@@ -116,6 +116,26 @@ def label_table(store: SurveyStore, names: tuple[str, ...]) -> tuple[pd.DataFram
     return out, binary
 
 
+def both_modalities(catalog: pd.DataFrame) -> np.ndarray:
+    """(N,) True where a star has a light curve and a spectrum (every star of older catalogues)."""
+    both = np.ones(len(catalog), dtype=bool)
+    for flag in schema.MODALITY_FLAGS:
+        if flag in catalog:
+            both &= catalog[flag].to_numpy(dtype=bool)
+    return both
+
+
+def training_splits(catalog: pd.DataFrame) -> np.ndarray:
+    """The split of each star for training and evaluation; "" for a star with one modality.
+
+    A one-modality star is embedded (through the missing-modality path) but never trained on,
+    validated on or scored in the test split: its absent half would be read as data.
+    """
+    split = catalog["split"].astype(str).to_numpy().copy()
+    split[~both_modalities(catalog)] = ""
+    return split
+
+
 def load_survey_tensors(store: SurveyStore, label_names: tuple[str, ...]) -> SurveyTensors:
     """Read the store's arrays into memory as tensors (a few tens of MB for the demo survey)."""
     lc, lc_mask, spec, spec_mask = (
@@ -123,7 +143,7 @@ def load_survey_tensors(store: SurveyStore, label_names: tuple[str, ...]) -> Sur
         for array in schema.INPUT_ARRAYS
     )
     labels, binary = label_table(store, label_names)
-    split = store.read_catalog(columns=[schema.ROW, "split"])["split"].astype(str).to_numpy()
+    split = training_splits(store.read_catalog())
     return SurveyTensors(
         lc=lc.float(),
         lc_mask=lc_mask.bool(),

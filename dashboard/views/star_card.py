@@ -172,11 +172,27 @@ def gaia_table(star: pd.Series) -> str:
     return "\n".join(lines)
 
 
+def star_name(star: pd.Series) -> str:
+    """The star's name: its light curve's mission and id (KIC, EPIC, TIC), else its LAMOST obsid."""
+    mission, target = star.get(schema.MISSION), star.get(schema.TARGET_ID)
+    prefix = {schema.KEPLER: "KIC", schema.K2: "EPIC", schema.TESS: "TIC"}
+    if mission in prefix and target is not None and int(target) != schema.NO_ID:
+        return f"{prefix[mission]} {int(target)}"
+    if "kic_id" in star.index and int(star["kic_id"]) != schema.NO_ID:
+        return f"KIC {int(star['kic_id'])}"
+    if "lamost_obsid" in star.index and int(star["lamost_obsid"]) != schema.NO_ID:
+        return f"LAMOST {int(star['lamost_obsid'])}"
+    return f"row {int(star['row'])}"
+
+
 def header_text(star: pd.Series) -> str:
     """Title line: KIC id, catalogue row, split and (when simulated) the true population."""
-    name = f"KIC {int(star['kic_id'])}" if "kic_id" in star.index else f"row {int(star['row'])}"
+    name = star_name(star)
     parts = [f"## {name}", f"row {int(star['row'])}"]
-    if "split" in star.index:
+    one_modality = not all(bool(star.get(flag, True)) for flag in schema.MODALITY_FLAGS)
+    if one_modality:
+        parts.append("one modality: not trained on")
+    elif "split" in star.index:
         parts.append(f"{escape_markdown(star['split'])} split")
     population = star.get(TRUTH_PREFIX + schema.POPULATION)
     if population is not None and not pd.isna(population):
@@ -191,6 +207,12 @@ NOTES = {
     "lc_masked": "No light curve for this star: every bin of its light curve is masked.",
     "spec_store": "No spectrum arrays in the store; run `desa ingest`.",
     "spec_masked": "No spectrum for this star: every pixel of its spectrum is masked.",
+    "lc_absent": "Spectrum only: this star has no light curve. Its embedding and predictions come "
+    "from the spectrum alone (the model's missing-modality path) and are less certain than their "
+    "intervals say.",
+    "spec_absent": "Light curve only: this star has no spectrum. Its embedding and predictions come "
+    "from the light curve alone (the model's missing-modality path) and are less certain than their "
+    "intervals say.",
 }
 #: Style of the card's text (Bokeh ``Div``s do not get Panel's Markdown theme).
 TEXT_CSS = """
@@ -287,7 +309,7 @@ class StarCard(pn.viewable.Viewer):
         self._row = row
         star = self.state.catalog.iloc[row]
         arrays = self._arrays()
-        missing = _missing(arrays, row)
+        missing = _missing(arrays, row, star)
         self._header.text = _MARKDOWN.render(header_text(star))
         self._predictions.text = _MARKDOWN.render(predictions_table(star))
         self._gaia.text = _MARKDOWN.render(gaia_table(star))
@@ -342,15 +364,24 @@ class StarCard(pn.viewable.Viewer):
         return self._card
 
 
-def _missing(arrays: SurveyArrays, row: int) -> dict[str, str | None]:
-    """The ``NOTES`` key of why the star's light curve (``lc``) or spectrum (``spec``) is missing."""
+def _missing(arrays: SurveyArrays, row: int, star: pd.Series | None = None) -> dict[str, str | None]:
+    """The ``NOTES`` key of why the star's light curve (``lc``) or spectrum (``spec``) is missing.
+
+    A star the catalogue marks as observed in one modality (``has_lightcurve``/``has_spectrum``
+    False) gets the one-modality note; a star whose arrays are all masked otherwise, the masked one.
+    """
+    star = pd.Series(dtype=object) if star is None else star
     lc = spec = None
     if arrays.lc_mask is None:
         lc = "lc_store"
+    elif not bool(star.get(schema.HAS_LIGHTCURVE, True)):
+        lc = "lc_absent"
     elif not np.asarray(arrays.lc_mask[row]).any():
         lc = "lc_masked"
     if arrays.spec_mask is None:
         spec = "spec_store"
+    elif not bool(star.get(schema.HAS_SPECTRUM, True)):
+        spec = "spec_absent"
     elif not np.asarray(arrays.spec_mask[row]).any():
         spec = "spec_masked"
     return {"lc": lc, "spec": spec}

@@ -11,7 +11,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from data.errors import DataError
-from data.gaia import is_gaia_table, read_gaia_table, write_gaia_table
+from data.gaia import NO_ID, is_gaia_table, read_gaia_table, write_gaia_table
 
 BIG = 2**53 + 1  # not representable in float64
 
@@ -60,9 +60,14 @@ def test_float_source_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_column_and_unknown_suffix(tmp_path: Path) -> None:
-    path = tmp_path / "nokic.csv"
-    _table().drop(columns="kic_id").to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"nokic\.csv: kic_id"):
+    path = tmp_path / "noparallax.csv"
+    _table().drop(columns="parallax").to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"noparallax\.csv: parallax"):
+        read_gaia_table(path)
+    # A table that names no observation at all cannot be matched with any file.
+    path = tmp_path / "nocrossmatch.csv"
+    _table().drop(columns=["kic_id", "lamost_obsid"]).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"nocrossmatch\.csv: kic_id,epic_id,tic_id,lamost_obsid"):
         read_gaia_table(path)
     with pytest.raises(DataError, match=r"gaia\.txt"):
         read_gaia_table(tmp_path / "gaia.txt")
@@ -131,3 +136,23 @@ def test_gspphot_extinctions_are_written_in_mag_and_nulls_stay_null(
     back = read_gaia_table(path)
     np.testing.assert_allclose(back["ag_gspphot"], df["ag_gspphot"])  # NaN where GSP-Phot is null
     assert back["ebpminrp_gspphot"].isna().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".xml", ".fits", ".parquet"])
+def test_cross_match_columns_may_be_absent_or_null(tmp_path: Path, suffix: str) -> None:
+    """A star without a spectrum has a null lamost_obsid (or the table lacks it): read as -1."""
+    df = _table().drop(columns="lamost_obsid")
+    back = read_gaia_table(write_gaia_table(tmp_path / f"lc_only{suffix}", df))
+    assert "lamost_obsid" not in back and back["kic_id"].tolist() == df["kic_id"].tolist()
+    nullable = _table().astype({"lamost_obsid": "Int64", "kic_id": "Int64"})
+    nullable.loc[1, "lamost_obsid"] = pd.NA
+    nullable.loc[2, "kic_id"] = pd.NA
+    back = read_gaia_table(write_gaia_table(tmp_path / f"nulls{suffix}", nullable))
+    assert back["lamost_obsid"].dtype == np.int64 and back["kic_id"].dtype == np.int64
+    assert back["lamost_obsid"].tolist() == [101, NO_ID, 303]
+    assert back["kic_id"].tolist() == [757450, 10002792, NO_ID]
+    # source_id stays required: a null one is refused.
+    nullable = _table().astype({"source_id": "Int64"})
+    nullable.loc[0, "source_id"] = pd.NA
+    with pytest.raises(DataError, match="source_id"):
+        read_gaia_table(write_gaia_table(tmp_path / f"nosource{suffix}", nullable))

@@ -74,6 +74,14 @@ def damaged(tmp_path: Path, simulated_raw: Path) -> tuple[SurveyStore, dict[str,
     gaia.loc[gaia["kic_id"] == int(star[8]["kic_id"]), "phot_g_mean_mag"] = np.inf
     write_gaia_table(gaia_path, gaia)
     victims[quality.REASON_BAD_GAIA] = int(star[8]["kic_id"])
+    # 9: a target pixel file beside the light curves (same TELESCOP and KEPLERID, another
+    # pipeline product): read by content, it is named as not ours, and its star is still kept.
+    tpf = raw / "kepler" / "nested" / "kplr-like_lpd-targ.fits"
+    tpf.parent.mkdir()
+    shutil.copy(lc(9), tpf)
+    with fits.open(tpf, mode="update") as hdul:
+        hdul[0].header["CREATOR"] = ("17521 TargetPixelExporterPipelineModule", "pipeline")
+    victims[quality.REASON_UNRECOGNISED] = int(star[9]["kic_id"])
     return store, victims
 
 
@@ -85,15 +93,21 @@ def test_every_quarantine_reason_is_recorded(damaged: tuple[SurveyStore, dict[st
     for reason, kic in victims.items():
         rows = q[q["reason"].str.startswith(reason)]
         assert len(rows) >= 1, f"no quarantine row for {reason!r}"
-        if reason != quality.REASON_DUPLICATE:  # a duplicate file has no star of its own
+        if reason not in (quality.REASON_DUPLICATE, quality.REASON_UNRECOGNISED):
+            # (a duplicate or an unrecognised file has no star of its own)
             assert str(kic) in set(rows["star_id"].astype(str)), (reason, rows)
         assert summary.reasons.get(reason, 0) == len(rows)
     assert set(q["stage"]) <= {"read", "preprocess", "match"}
     # Stars that lost a modality are out; the duplicate's and the stranger's neighbours are kept.
-    lost = {victims[r] for r in victims if r not in (quality.REASON_DUPLICATE, quality.REASON_UNMATCHED_FILE)}
+    harmless = (quality.REASON_DUPLICATE, quality.REASON_UNMATCHED_FILE, quality.REASON_UNRECOGNISED)
+    lost = {victims[r] for r in victims if r not in harmless}
     kept = set(store.read_catalog()["kic_id"].astype(int))
     assert not (lost & kept)
     assert victims[quality.REASON_DUPLICATE] in kept
+    assert victims[quality.REASON_UNRECOGNISED] in kept
+    rows = q[q["reason"].str.startswith(quality.REASON_UNRECOGNISED)]
+    assert rows["path"].tolist() == [str(store.raw_dir / "kepler" / "nested" / "kplr-like_lpd-targ.fits")]
+    assert "TargetPixelExporter" in rows["reason"].iloc[0]
     assert summary.n_stars == N - len(lost) == len(kept)
     # Kept stars have real arrays: nothing zero-filled.
     lc = store.read_array("lc_channels")

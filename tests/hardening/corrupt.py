@@ -484,7 +484,8 @@ def write_gaia_table_case(path_dir: Path, fmt: str, corruption: str, rng: np.ran
     )
     path = path_dir / f"gaia_{corruption}_{int(rng.integers(1e9))}.{fmt}"
     if corruption == "missing_column":
-        df = df.drop(columns=["kic_id"])
+        # A required Gaia column (cross-match columns may be absent: stars with one modality).
+        df = df.drop(columns=["parallax"])
     if corruption == "float_ids":
         # Identifiers that went through float64 (a spreadsheet round trip): digits are lost.
         df["source_id"] = df["source_id"].astype(np.float64)

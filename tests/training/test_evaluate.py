@@ -275,6 +275,16 @@ def test_evaluate_compares_like_for_like(tmp_path, make_store) -> None:
         and "| CLIP baseline | CLIP projections (InfoNCE) | 64 | 0.001 | 5 | 5 |" in text
     )
     assert "| variant: noise | 8 |" in _section(text, "## (a) Frozen")
+    # (c): the fine-tuned model with each modality hidden; "both" is DESA's own row of (b).
+    missing = f["missing_modality"]
+    assert set(missing) == {"both", "lightcurve_only", "spectrum_only"}
+    for key in ("r2_hr", "age_rmse_gyr", "prot_median_rel_error"):
+        assert missing["both"][key] == pytest.approx(f["finetuned"]["desa"][key], abs=1e-5), key
+    for case in ("lightcurve_only", "spectrum_only"):  # hiding a modality changes the predictions
+        for key in ("r2_hr", "age_rmse_gyr"):
+            assert abs(missing[case][key] - missing["both"][key]) > 1e-7, (case, key)
+    section = _section(text, "## (c) One modality missing")
+    assert "| light curve only (spectrum missing) |" in section and "| spectrum only" in section
     with pytest.raises(ValueError, match="fine-tuned on labels"):
         checkpoint_embedding(store, checkpoint)
     assert checkpoint_embedding(store, checkpoint.with_name("aligned.pt")).shape == (120, 32)

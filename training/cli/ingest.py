@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--raw",
         default=None,
-        help="folder with kepler/, lamost/ and a Gaia table (default: <survey>/raw)",
+        help="folder of archive files in any layout, found by content: Kepler/K2/TESS light curves, "
+        "LAMOST LRS spectra and, optionally, a Gaia table with cross-match columns (default: <survey>/raw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the star-level split (default 0)")
 
@@ -32,5 +33,13 @@ def run(args: argparse.Namespace) -> None:
         f"ingested {summary.n_stars} stars into {survey.store_dir}; "
         f"{summary.n_quarantined} quarantined (see {survey.quarantine_path})"
     )
+    one = getattr(summary, "n_lightcurve_only", 0) + getattr(summary, "n_spectrum_only", 0)
+    if one:
+        print(
+            f"  {summary.n_lightcurve_only} stars with a light curve only, {summary.n_spectrum_only} with "
+            "a spectrum only: embedded from that modality alone, not trained on"
+        )
+    if getattr(summary, "n_chunks_resumed", 0):
+        print(f"  resumed an interrupted ingest after {summary.n_chunks_resumed} finished chunks")
     for reason, count in sorted(getattr(summary, "reasons", {}).items()):
         print(f"  quarantined {count:6d}  {reason}")
