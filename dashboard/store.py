@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from dashboard.columns import Derived, Reader, load_columns
+from dashboard.columns import FOLDER, Derived, Reader, load_columns
 from data import catalog, schema
 from data.schema import TRUTH_PREFIX
 from data.storage import SurveyStore
@@ -151,6 +151,18 @@ def load_catalog(survey_dir: Path, generation: str | None = None) -> pd.DataFram
     if generation is None:
         generation = session_generation(survey_dir)
     return _load(str(Path(survey_dir).expanduser().resolve()), generation)
+
+
+def prepare_catalog(survey_dir: Path) -> Path:
+    """Write the column files of the survey's current generation if they are missing or stale.
+
+    ``desa serve`` calls it (in a short-lived process) before the server starts, so its
+    ``--num-procs`` workers map finished files instead of each building them for a first session.
+    Returns the folder.
+    """
+    store = SurveyStore(Path(survey_dir)).snapshot()
+    load_columns(store, DERIVED)
+    return store.data_dir / FOLDER
 
 
 def categorical_columns(df: pd.DataFrame) -> list[str]:

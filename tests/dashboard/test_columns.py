@@ -134,3 +134,20 @@ def test_a_read_only_survey_folder_gets_its_columns_from_the_cache_folder(
     (tmp_path / "cache" / columns.INDEX).write_text("")
     with pytest.raises(OSError, match="cannot write the dashboard's column files"):
         columns.load_columns(store, DERIVED)
+
+
+def test_desa_serve_writes_the_column_files_before_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.cli.serve as serve
+    from training.cli import main
+
+    store = write_synthetic_survey(tmp_path / "s", n=30, seed=7).snapshot()
+    started = []
+
+    def panel_serve(cmd: list[str], **_: object) -> None:  # stands in for `panel serve`
+        started.append((store.data_dir / columns.FOLDER / columns.INDEX).is_file())
+
+    monkeypatch.setattr(serve.subprocess, "run", panel_serve)
+    assert main(["serve", "--survey-dir", str(store.root)]) == 0
+    assert started == [True]

@@ -8,6 +8,7 @@ starts the server with them.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 
@@ -35,5 +36,15 @@ def run(args: argparse.Namespace) -> None:
         "DESA_SURVEY": survey.root.name,
         "DESA_LIVENESS_ENDPOINT": args.liveness_endpoint.strip("/"),
     }
+    # The dashboard's memory-mapped column files, once per store generation, before the workers
+    # start (dashboard/columns.py); in a process of its own, so this one stays small while it waits.
+    from dashboard.store import prepare_catalog
+
+    print("preparing the dashboard's column files (once per store generation)", flush=True)
+    builder = multiprocessing.get_context("spawn").Process(target=prepare_catalog, args=(survey.root,))
+    builder.start()
+    builder.join()
+    if builder.exitcode != 0:  # the first session builds them (or reports why it cannot)
+        print("could not prepare them now; the first session will", flush=True)
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
     subprocess.run(cmd, env=env, check=False)
