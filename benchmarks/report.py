@@ -152,8 +152,8 @@ def _browser(rep: Report, rec: dict[str, Any]) -> None:
     if met["click_to_star_card"] is False:
         rep.miss(
             f"Click → star card {card_text} (goal 0.3 s): the tap travels to the server, which finds the "
-            "nearest star (KD-tree built at page load), replaces the card's texts and figure data in "
-            "place (here with no light-curve or spectrum array to read) and sends them back."
+            "nearest star (pixel-cell lookup built at page load), replaces the card's texts and figure data "
+            "in place (here with no light-curve or spectrum array to read) and sends them back."
         )
     elif met["click_to_star_card"] is None:
         rep.miss(f"Click → star card not measured: {card_text}.")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from dashboard.columns import FOLDER, Derived, Reader, load_columns
 from data import catalog, schema
 from data.schema import TRUTH_PREFIX
 from data.storage import SurveyStore
@@ -34,31 +35,10 @@ _NOT_COLOURS = {"row", "kic_id", "lamost_obsid", "gaia_source_id", schema.TARGET
 _UNIT_SUFFIXES = ("_mag", "_kms", "_mas", "_deg", "_gyr", "_k", "_d")
 
 
-def _tidy(df: pd.DataFrame) -> pd.DataFrame:
-    """Float32 numerics, int32 ``row``, categorical labels; identifiers left as int64."""
-    out = {}
-    for name, col in df.items():
-        if name == "row":
-            out[name] = col.astype(np.int32)
-        elif name in ("kic_id", "lamost_obsid", "gaia_source_id", schema.TARGET_ID):
-            out[name] = col
-        elif pd.api.types.is_bool_dtype(col):
-            out[name] = col.astype(bool)
-        elif pd.api.types.is_float_dtype(col) or pd.api.types.is_integer_dtype(col):
-            # RA/Dec keep float64: float32 is only ~0.01 arcsec at these values, enough for
-            # plotting, but exports should not lose what the catalogue had.
-            out[name] = col if name in ("ra_deg", "dec_deg") else col.astype(np.float32)
-        elif isinstance(col.dtype, pd.CategoricalDtype) or name.endswith("_path"):
-            out[name] = col
-        else:
-            out[name] = col.astype("category")
-    return pd.DataFrame(out)
-
-
 @pn.cache(max_items=4)
 def _load(path: str, generation: str) -> pd.DataFrame:
-    store = SurveyStore(Path(path), generation=generation)
-    return _tidy(add_derived_columns(store.read_catalog_with_truth()))
+    # Memory-mapped column files shared by every server process (dashboard/columns.py).
+    return load_columns(SurveyStore(Path(path), generation=generation), DERIVED)
 
 
 def cmd_excess(bp_rp_mag: np.ndarray, abs_g_mag: np.ndarray) -> np.ndarray:
@@ -75,36 +55,60 @@ def uncertainty_score(df: pd.DataFrame) -> np.ndarray:
     1 is a typical interval, 3 an interval three times wider than usual for that property; NaN
     where a star has no interval at all.
     """
-    ratios = []
+    score = _widest_interval(_reader(df), len(df))
+    return np.full(len(df), np.nan) if score is None else score
+
+
+def _widest_interval(read: Reader, n_rows: int) -> np.ndarray | None:
+    """``uncertainty_score`` from columns read one at a time; None when there are no intervals."""
+    if not any(read(f"pred_{stem}_lo") is not None for stem in schema.PROPERTY_NAMES):
+        return None
+    widest = np.full(n_rows, np.nan)
+    finite = np.zeros(n_rows, dtype=bool)
     for stem in schema.PROPERTY_NAMES:
-        lo, hi = f"pred_{stem}_lo", f"pred_{stem}_hi"
-        if lo not in df.columns or hi not in df.columns:
+        lo, hi = read(f"pred_{stem}_lo"), read(f"pred_{stem}_hi")
+        if lo is None or hi is None:
             continue
-        width = (df[hi] - df[lo]).to_numpy(dtype=np.float64)
+        width = hi - lo
         typical = np.nanmedian(width) if np.isfinite(width).any() else np.nan
         if np.isfinite(typical) and typical > 0:
-            ratios.append(width / typical)
-    if not ratios:
-        return np.full(len(df), np.nan)
-    stacked = np.vstack(ratios)
-    out = np.full(len(df), np.nan)
-    finite = np.isfinite(stacked).any(axis=0)
-    out[finite] = np.nanmax(stacked[:, finite], axis=0)
-    return out
+            ratio = width / typical
+            widest = np.fmax(widest, ratio)  # NaN only where every ratio so far is NaN
+            finite |= np.isfinite(ratio)
+    widest[~finite] = np.nan
+    return widest
 
 
-def _has_values(df: pd.DataFrame, columns: tuple[str, ...]) -> bool:
-    return all(c in df.columns and df[c].notna().any() for c in columns)
+def _cmd_excess_of(read: Reader, n_rows: int) -> np.ndarray | None:
+    """``cmd_excess`` in the dereddened CMD, else the observed one; None without either."""
+    for pair in (CMD_DEREDDENED, CMD_OBSERVED):
+        colour, magnitude = read(pair[0]), read(pair[1])
+        if all(c is not None and (~np.isnan(c)).any() for c in (colour, magnitude)):
+            return cmd_excess(colour, magnitude)
+    return None
+
+
+#: The observables derived at load, written beside the stored columns (dashboard/columns.py).
+DERIVED: list[Derived] = [
+    (CMD_EXCESS, _cmd_excess_of),
+    (UNCERTAINTY_SCORE, _widest_interval),
+]
+
+
+def _reader(df: pd.DataFrame) -> Reader:
+    def read(name: str) -> np.ndarray | None:
+        return df[name].to_numpy(dtype=np.float64, na_value=np.nan) if name in df.columns else None
+
+    return read
 
 
 def add_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Add the observables templates use: ``cmd_excess_mag`` and ``uncertainty_score``."""
     derived = {}
-    cmd = next((pair for pair in (CMD_DEREDDENED, CMD_OBSERVED) if _has_values(df, pair)), None)
-    if cmd is not None:
-        derived[CMD_EXCESS] = cmd_excess(df[cmd[0]].to_numpy(), df[cmd[1]].to_numpy())
-    if any(f"pred_{stem}_lo" in df.columns for stem in schema.PROPERTY_NAMES):
-        derived[UNCERTAINTY_SCORE] = uncertainty_score(df)
+    for name, compute in DERIVED:
+        values = compute(_reader(df), len(df))
+        if values is not None:
+            derived[name] = values
     return df.assign(**derived)
 
 
@@ -149,6 +153,18 @@ def load_catalog(survey_dir: Path, generation: str | None = None) -> pd.DataFram
     return _load(str(Path(survey_dir).expanduser().resolve()), generation)
 
 
+def prepare_catalog(survey_dir: Path) -> Path:
+    """Write the column files of the survey's current generation if they are missing or stale.
+
+    ``desa serve`` calls it (in a short-lived process) before the server starts, so its
+    ``--num-procs`` workers map finished files instead of each building them for a first session.
+    Returns the folder.
+    """
+    store = SurveyStore(Path(survey_dir)).snapshot()
+    load_columns(store, DERIVED)
+    return store.data_dir / FOLDER
+
+
 def categorical_columns(df: pd.DataFrame) -> list[str]:
     """Label columns to colour by (``count_cat``), e.g. ``true_population``."""
     return [
@@ -160,13 +176,23 @@ def categorical_columns(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def _has_any(df: pd.DataFrame, name: str) -> bool:
+    """Whether column ``name`` holds a value.
+
+    From the column files' index where known (reading a memory-mapped column would bring all its
+    pages into this process), else from the values.
+    """
+    known = df.attrs.get("has_values")
+    return name in known if known is not None else bool(df[name].notna().any())
+
+
 def continuous_columns(df: pd.DataFrame) -> list[str]:
     """Numeric columns to colour by (mean per pixel): predictions, uncertainties' bounds aside."""
     names = []
     for name, col in df.items():
         if name in _NOT_COLOURS or name.endswith(("_lo", "_hi")) or name.endswith("_path"):
             continue
-        if pd.api.types.is_float_dtype(col) and col.notna().any():
+        if pd.api.types.is_float_dtype(col) and _has_any(df, name):
             names.append(name)
     return names
 

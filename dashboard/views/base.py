@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from scipy.spatial import cKDTree
 
 from dashboard import plots
 from dashboard.selection import box_mask, box_term, lasso_mask, lasso_term
@@ -27,24 +26,98 @@ from dashboard.state import DashboardState
 
 #: A click picks the nearest star within this many screen pixels.
 TAP_RADIUS_PX = 6.0
+#: Cell size of the click lookup, in full-view pixels: a click reads the cells within its radius.
+CELL_PX = 2.0
+#: Rows converted at a time while the lookup is built (bounds its temporary memory at 10^7 stars).
+_CHUNK = 1 << 20
 
-#: KD-trees of (x, y) in full-view pixels, per catalogue and column pair; dropped with the frame.
-_TREES: dict[tuple[int, str, str], tuple[weakref.ref, cKDTree, np.ndarray, np.ndarray]] = {}
+#: Click lookups (``PixelGrid``) per catalogue and column pair; dropped with the frame.
+_TREES: dict[tuple[int, str, str], tuple[weakref.ref, PixelGrid, np.ndarray]] = {}
 
 
-def _tree(df: pd.DataFrame, x: str, y: str) -> tuple[cKDTree, np.ndarray, np.ndarray]:
-    """The cached KD-tree of finite ``(x, y)``, its catalogue positions and its pixel scale."""
+class PixelGrid:
+    """Stars sorted by the full-view pixel cell they fall in, for the nearest star to a click.
+
+    It holds one int32 per star with a finite position (the catalogue positions in cell order) and
+    one offset per cell; the coordinates stay the catalogue's own columns (memory-mapped, shared by
+    the server's processes). A KD-tree of the same stars held ~32 bytes per star per view, 0.9 GiB
+    for the three views at 10^7 stars. A click reads only the cells within its radius at the
+    current zoom and measures exact screen distances, so what it picks is what looks nearest.
+    """
+
+    def __init__(
+        self, xs: np.ndarray, ys: np.ndarray, origin: tuple[float, float], scale: np.ndarray
+    ) -> None:
+        self.xs, self.ys = xs, ys
+        self.origin = np.asarray(origin, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.shape = (int(plots.FRAME_HEIGHT // CELL_PX) + 1, int(plots.FRAME_WIDTH // CELL_PX) + 1)
+        cells = np.empty(len(xs), dtype=np.int32)
+        for start in range(0, len(xs), _CHUNK):
+            part = slice(start, start + _CHUNK)
+            cells[part] = self._cells(xs[part], ys[part])
+        order = np.argsort(cells, kind="stable")
+        n_outside = int(np.count_nonzero(cells < 0))  # non-finite positions: cell -1, sorted first
+        self.order = order[n_outside:].astype(np.int32)
+        del order
+        counts = np.bincount(cells[cells >= 0], minlength=self.shape[0] * self.shape[1])
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+
+    def _cells(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Cell number (row-major) of each position; -1 where it is not finite."""
+        px = (np.asarray(xs, dtype=np.float64) - self.origin[0]) * (self.scale[0] / CELL_PX)
+        py = (np.asarray(ys, dtype=np.float64) - self.origin[1]) * (self.scale[1] / CELL_PX)
+        finite = np.isfinite(px) & np.isfinite(py)
+        cx = np.clip(np.floor(np.where(finite, px, 0.0)), 0, self.shape[1] - 1).astype(np.int64)
+        cy = np.clip(np.floor(np.where(finite, py, 0.0)), 0, self.shape[0] - 1).astype(np.int64)
+        return np.where(finite, cy * self.shape[1] + cx, -1)
+
+    @property
+    def size(self) -> int:
+        """Stars with a finite position."""
+        return len(self.order)
+
+    def nearest(self, point: np.ndarray, zoom: np.ndarray, radius_px: float) -> int | None:
+        """Catalogue position of the star nearest ``point`` on screen within ``radius_px``, or None.
+
+        ``zoom``: screen pixels per full-view pixel, per axis.
+        """
+        centre = (point - self.origin) * self.scale / CELL_PX
+        reach = radius_px / zoom / CELL_PX
+        lo = np.floor(centre - reach).astype(np.int64)
+        hi = np.floor(centre + reach).astype(np.int64)
+        x0, x1 = max(lo[0], 0), min(hi[0], self.shape[1] - 1)
+        y0, y1 = max(lo[1], 0), min(hi[1], self.shape[0] - 1)
+        if x0 > x1 or y0 > y1:
+            return None
+        width = self.shape[1]
+        # Within a row of cells the stars of cells x0..x1 are contiguous in ``order``.
+        pieces = [
+            self.order[self.starts[cy * width + x0] : self.starts[cy * width + x1 + 1]]
+            for cy in range(y0, y1 + 1)
+        ]
+        candidates = np.concatenate(pieces)
+        if not candidates.size:
+            return None
+        factor = self.scale * zoom
+        dx = (self.xs[candidates].astype(np.float64) - point[0]) * factor[0]
+        dy = (self.ys[candidates].astype(np.float64) - point[1]) * factor[1]
+        dist = np.hypot(dx, dy)
+        best = int(np.argmin(dist))
+        return int(candidates[best]) if dist[best] <= radius_px else None
+
+
+def _tree(df: pd.DataFrame, x: str, y: str) -> tuple[PixelGrid, np.ndarray]:
+    """The cached click lookup of ``(x, y)`` and its full-view pixel scale (pixels per data unit)."""
     key = (id(df), x, y)
     cached = _TREES.get(key)
     if cached is not None and cached[0]() is df:
         return cached[1:]
-    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
-    finite = np.flatnonzero(np.isfinite(xs) & np.isfinite(ys))
     (x0, x1), (y0, y1) = plots.data_limits(df[x]), plots.data_limits(df[y])
     scale = np.array([plots.FRAME_WIDTH / (x1 - x0), plots.FRAME_HEIGHT / (y1 - y0)])
-    tree = cKDTree(np.column_stack([xs[finite], ys[finite]]) * scale)
-    _TREES[key] = (weakref.ref(df, lambda _ref, key=key: _TREES.pop(key, None)), tree, finite, scale)
-    return tree, finite, scale
+    grid = PixelGrid(df[x].to_numpy(), df[y].to_numpy(), (x0, y0), scale)
+    _TREES[key] = (weakref.ref(df, lambda _ref, key=key: _TREES.pop(key, None)), grid, scale)
+    return grid, scale
 
 
 def nearest_row(
@@ -62,24 +135,16 @@ def nearest_row(
     Distances are in pixels of the current zoom (``x_range``, ``y_range``; the full view when
     None), so a click picks what looks nearest on screen. None when no star is that close.
     """
-    tree, finite, scale = _tree(df, x, y)
-    if not finite.size or not np.all(np.isfinite(point)):
+    grid, scale = _tree(df, x, y)
+    if not grid.size or not np.all(np.isfinite(point)):
         return None
     zoom = np.ones(2)
     for axis, (bounds, size) in enumerate(((x_range, plots.FRAME_WIDTH), (y_range, plots.FRAME_HEIGHT))):
         if bounds is not None and None not in bounds and bounds[1] != bounds[0]:
             zoom[axis] = size / abs(float(bounds[1]) - float(bounds[0])) / scale[axis]
-    # Candidates from the full-view tree, then exact distances at the current zoom.
-    query = np.asarray(point, dtype=np.float64) * scale
-    k = min(16, finite.size)
-    _, idx = tree.query(query, k=k)
-    idx = np.atleast_1d(idx)
-    positions = tree.data[idx]
-    dist = np.hypot(*((positions - query) * zoom).T)
-    best = int(np.argmin(dist))
-    if dist[best] > radius_px:
+    position = grid.nearest(np.asarray(point, dtype=np.float64), zoom, radius_px)
+    if position is None:
         return None
-    position = finite[idx[best]]
     return int(df["row"].iloc[position]) if "row" in df.columns else int(position)
 
 
@@ -104,7 +169,7 @@ class ScatterView(pn.viewable.Viewer):
             self._selected.update(self.state.mask)
         self._pane = pn.pane.HoloViews(self._plot(), linked_axes=False)
         if cols is not None:
-            # The click lookup's KD-tree (cached per process) is built once the page has loaded,
+            # The click lookup (PixelGrid, cached per process) is built once the page has loaded,
             # not on the first click: 0.5 s at 10^6 stars, which a click would otherwise wait for.
             pn.state.onload(partial(_tree, self.state.catalog, *cols))
         self.state.param.watch(self._on_mask, "mask")

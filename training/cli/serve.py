@@ -8,6 +8,7 @@ starts the server with them.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 
@@ -19,6 +20,16 @@ NAME = "serve"
 HELP = "serve the dashboard with `panel serve`"
 
 __all__ = ["HELP", "NAME", "add_arguments", "run"]
+
+
+def _prepare(survey_dir: os.PathLike) -> None:
+    """The column files of the survey (in the spawned process); exit status 1 where that fails."""
+    from dashboard.store import prepare_catalog
+
+    try:
+        prepare_catalog(survey_dir)
+    except Exception as exc:  # a broken catalogue: the page build reports it where it is served
+        raise SystemExit(1) from exc
 
 
 def run(args: argparse.Namespace) -> None:
@@ -35,5 +46,13 @@ def run(args: argparse.Namespace) -> None:
         "DESA_SURVEY": survey.root.name,
         "DESA_LIVENESS_ENDPOINT": args.liveness_endpoint.strip("/"),
     }
+    # The dashboard's memory-mapped column files, once per store generation, before the workers
+    # start (dashboard/columns.py); in a process of its own, so this one stays small while it waits.
+    print("preparing the dashboard's column files (once per store generation)", flush=True)
+    builder = multiprocessing.get_context("spawn").Process(target=_prepare, args=(survey.root,))
+    builder.start()
+    builder.join()
+    if builder.exitcode != 0:
+        print("could not prepare them now; the first session will try again and log why", flush=True)
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
     subprocess.run(cmd, env=env, check=False)
