@@ -44,9 +44,15 @@ CATEGORY_COLORS = (
     "#bcbd22",
     "#393b79",
 )
-#: Fixed plot-area sizes (the figure, with axes and legend, stays within 800 x 600): no resize
-#: storms (holoviews issue 6672).
-FRAME_WIDTH, FRAME_HEIGHT = 340, 290
+#: Fixed plot-area sizes: no resize storms (holoviews issue 6672). Chosen so that two views side
+#: by side, each with its axes, toolbar above and legend below, leave a 1600 x 1000 screen room
+#: for the sidebar and the star card (issue 18, item 0).
+FRAME_WIDTH, FRAME_HEIGHT = 300, 250
+#: Legend below the frame, three labels a row in small type: a legend to the right took about a
+#: third of each view's width.
+#: Colour bars below the frame too, thin, for the same reason.
+COLORBAR_OPTS = {"colorbar_position": "bottom", "colorbar_opts": {"height": 8, "padding": 2}}
+LEGEND_OPTS = {"label_text_font_size": "8pt", "glyph_width": 12, "spacing": 0, "padding": 2, "margin": 2}
 TOOLS = ["box_select", "lasso_select"]
 
 # The views' figures are fixed by frame_width/frame_height (above), which Bokeh honours but its
@@ -119,7 +125,11 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     points = hv.Points(df[columns], kdims=[x, y], vdims=columns[2:])
     if colour == DENSITY:
         image = rasterize(points, aggregator=ds.count()).opts(
-            cmap=["#cfcfcf", "#3b3b3b"], cnorm="eq_hist", colorbar=True, clabel="stars per pixel"
+            cmap=["#cfcfcf", "#3b3b3b"],
+            cnorm="eq_hist",
+            colorbar=True,
+            clabel="stars per pixel",
+            **COLORBAR_OPTS,
         )
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
@@ -127,7 +137,7 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
         image = datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
     else:
         image = rasterize(points, aggregator=ds.mean(colour)).opts(
-            cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour)
+            cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS
         )
     base = dynspread(image, max_px=3, threshold=0.5).opts(tools=TOOLS)
     return base
@@ -272,7 +282,10 @@ def scatter_view(
         invert_yaxis=invert_yaxis,
         tools=TOOLS,
         active_tools=["box_select", "wheel_zoom"],
-        legend_position="right",
+        toolbar="above",
+        legend_position="bottom",
+        legend_cols=3,
+        legend_opts=LEGEND_OPTS,
     )
 
 
