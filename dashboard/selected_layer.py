@@ -64,6 +64,7 @@ class SelectedLayer:
         # Views of the catalogue's columns (no copy for the float32 store); only selected rows are copied.
         self._xs, self._ys = df[x].to_numpy(), df[y].to_numpy()
         self._mask: np.ndarray | None = None
+        self._subsets: list[tuple[np.ndarray, str]] = []
         self._ranges: tuple[Range, Range] = (xlim, ylim)
         self._sources: list[weakref.ref] = []
 
@@ -80,15 +81,22 @@ class SelectedLayer:
 
         Count per pixel, shaded in one colour with alpha by histogram equalisation, then spread up
         to 3 px where stars are sparse (as the base layer), so a few selected stars stay visible.
+        Named subsets (``set_subsets``) are drawn the same way in their colours, below the selection.
         """
-        if self._mask is None or not self._mask.any():
+        layers = [(m, c) for m, c in self._subsets if m.any()]
+        if self._mask is not None and self._mask.any():
+            layers.append((self._mask, SELECTED_COLOR))
+        if not layers:
             return np.zeros((self.height, self.width), dtype=np.uint32)
-        frame = pd.DataFrame({"x": self._xs[self._mask], "y": self._ys[self._mask]}, copy=False)
         canvas = ds.Canvas(plot_width=self.width, plot_height=self.height, x_range=x_range, y_range=y_range)
-        agg = canvas.points(frame, "x", "y", agg=ds.count())
-        shaded = tf.shade(agg, cmap=[SELECTED_COLOR], min_alpha=MIN_ALPHA)
-        spread = tf.dynspread(shaded, max_px=3, threshold=0.8)
-        return np.ascontiguousarray(spread.data, dtype=np.uint32)
+        images = []
+        for mask, colour in layers:
+            frame = pd.DataFrame({"x": self._xs[mask], "y": self._ys[mask]}, copy=False)
+            agg = canvas.points(frame, "x", "y", agg=ds.count())
+            shaded = tf.shade(agg, cmap=[colour], min_alpha=MIN_ALPHA)
+            images.append(tf.dynspread(shaded, max_px=3, threshold=0.8))
+        image = images[0] if len(images) == 1 else tf.stack(*images)
+        return np.ascontiguousarray(image.data, dtype=np.uint32)
 
     def element(self, x_range: Any = None, y_range: Any = None) -> hv.RGB:
         """The layer at the plotted ranges (the full data range until the plot reports its own)."""
@@ -118,6 +126,11 @@ class SelectedLayer:
         self._sources = [ref for ref in self._sources if ref() is not None]
         if not any(ref() is source for ref in self._sources):
             self._sources.append(weakref.ref(source))
+
+    def set_subsets(self, layers: list[tuple[np.ndarray, str]]) -> int:
+        """Draw the named subsets ``[(mask, colour), ...]`` (under the selection); redraw every copy."""
+        self._subsets = [(np.asarray(mask, dtype=bool), str(colour)) for mask, colour in layers]
+        return self.update(self._mask)
 
     def update(self, mask: np.ndarray | None) -> int:
         """Take the new selection and redraw every rendered copy; returns how many were redrawn."""

@@ -101,6 +101,7 @@ class ScatterView(pn.viewable.Viewer):
         cols = self.columns()
         self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
         if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
             self._selected.update(self.state.mask)
         self._pane = pn.pane.HoloViews(self._plot(), linked_axes=False)
         if cols is not None:
@@ -108,6 +109,7 @@ class ScatterView(pn.viewable.Viewer):
             # not on the first click: 0.5 s at 10^6 stars, which a click would otherwise wait for.
             pn.state.onload(partial(_tree, self.state.catalog, *cols))
         self.state.param.watch(self._on_mask, "mask")
+        self.state.param.watch(self._on_subsets, "subsets")
         self.state.param.watch(self._on_color, "color_by")
 
     def columns(self) -> tuple[str, str] | None:
@@ -172,6 +174,10 @@ class ScatterView(pn.viewable.Viewer):
     def _on_mask(self, _event: param.parameterized.Event) -> None:
         if self._selected is not None:
             self._selected.update(self.state.mask)
+
+    def _on_subsets(self, _event: param.parameterized.Event) -> None:
+        if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
 
     def _on_color(self, _event: param.parameterized.Event) -> None:
         self._pane.object = self._plot()

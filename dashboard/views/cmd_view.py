@@ -76,6 +76,7 @@ class CmdView(ScatterView):
         cols = self.columns()
         self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
         if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
             self._selected.update(self.state.mask)
         self._pane.object = self._plot()
         self._note.object = self.note()
