@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from data import query as ex
 
-#: Subset colours, by position: Okabe-Ito's and Tol's that differ from the selection's magenta and
-#: the grey density; one per subset (our choice).
-SUBSET_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#56B4E9", "#D55E00", "#332288", "#117733", "#882255")
+#: Subset colours, by position: dark or muted ones (Paul Tol's palettes) that differ from the
+#: population colours (data/schema.py), the selection's magenta and the grey density (our choice).
+SUBSET_COLOURS = ("#332288", "#000000", "#999933", "#882255", "#8c6d31", "#117733", "#DDCC77", "#44AA99")
 MAX_SUBSETS = len(SUBSET_COLOURS)
 MAX_NAME = 32
 #: Letters, digits, space and ``_.+-``, starting with a letter or digit (no ":" so a URL value

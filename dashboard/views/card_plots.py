@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.models import ColumnDataSource, FixedTicker, Range1d, Span
 from bokeh.plotting import figure
 
 from data.schema import TRUTH_PREFIX
@@ -166,7 +166,10 @@ class CardPlots:
         fig = _figure(
             title, SPEC_DIMS[0], "", width, 160, x_range=Range1d(lo, hi, reset_start=lo, reset_end=hi)
         )
-        fig.xaxis.ticker.desired_num_ticks = 3
+        # Three round ticks in small type: four-digit wavelengths overlap in a third of the card.
+        step = 5.0 if hi - lo < 100 else 50.0
+        fig.xaxis.ticker = FixedTicker(ticks=list(np.round(np.linspace(lo, hi, 5)[1:-1] / step) * step))
+        fig.xaxis.major_label_text_font_size = "8pt"
         fig.title.text_font_size = "9pt"
         # The whole spectrum, clipped to the window by the x range: no second copy to send.
         fig.line("wavelength_aa", "flux", source=self.spec_source, color=SPEC_COLOR, line_width=1.5)

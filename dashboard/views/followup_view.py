@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from dashboard.export import ExportError, ExportFolder, default_filename, export_selection
 from dashboard.followup import LABELS, FollowupError, FollowupList, export_frame, star_ids, user_name
@@ -171,7 +172,11 @@ class FollowupView(pn.viewable.Viewer):
             pagination="local",
             page_size=15,
             # Notes and labels are user text: the plain-text formatter escapes HTML.
-            formatters={"note": {"type": "plaintext"}, "label": {"type": "plaintext"}},
+            formatters={
+                "note": {"type": "plaintext"},
+                "label": {"type": "plaintext"},
+                "row": NumberFormatter(format="0"),
+            },
             hidden_columns=["user", "added_utc"],
             sizing_mode="stretch_width",
             css_classes=["followup-table"],

@@ -126,3 +126,12 @@ def test_subsets_view_saves_and_combines(state: DashboardState) -> None:
     assert view.combine("a", "b", "intersection")
     assert state.subset_count("a and b") == 25
     assert "25 stars" in view._message.object
+
+
+def test_subset_colours_differ_from_populations_and_selection() -> None:
+    from dashboard.selected_layer import SELECTED_COLOR
+    from data.schema import POPULATION_COLOURS
+
+    taken = {c.lower() for c in POPULATION_COLOURS.values()} | {SELECTED_COLOR.lower()}
+    assert len(set(named.SUBSET_COLOURS)) == named.MAX_SUBSETS
+    assert not {c.lower() for c in named.SUBSET_COLOURS} & taken
