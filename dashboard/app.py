@@ -18,6 +18,7 @@ from dashboard.urlstate import TextLocation, UrlSync, session_location
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
 from dashboard.views.export_view import ExportView
+from dashboard.views.free_view import FreeAxesView
 from dashboard.views.histogram_view import HistogramView
 from dashboard.views.hr_view import HrView
 from dashboard.views.side_panel import SidePanel, follow_up
@@ -79,7 +80,12 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         UmapView(state=state),
         CmdView(state=state, overlays=overlays),
         HrView(state=state, overlays=overlays),
-        HistogramView(state=state),
+        # Only the shown tab is rendered (dynamic): a hidden figure would still cost the page.
+        pn.Tabs(
+            ("Histogram", HistogramView(state=state)),
+            ("Any two columns", FreeAxesView(state=state)),
+            dynamic=True,
+        ),
         ncols=2,
     )
     followup_parts, followup_list = follow_up(state, folder)

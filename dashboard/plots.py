@@ -341,3 +341,12 @@ def hr_plot(df: pd.DataFrame, **kwargs) -> hv.DynamicMap | hv.Overlay:
         invert_xaxis=True,
         **kwargs,
     )
+
+
+def free_plot(df: pd.DataFrame, *, columns: tuple[str, str], **kwargs) -> hv.DynamicMap | hv.Overlay:
+    """Any two numeric columns of the catalogue against each other; keywords as ``scatter_view``."""
+    x, y = columns
+    title = f"{column_label(y)} against {column_label(x)}"
+    if not has_columns(df, columns):
+        return _note(f"no values in {x} / {y}", title)
+    return scatter_view(df, x, y, title=title, xlabel=column_label(x), ylabel=column_label(y), **kwargs)
