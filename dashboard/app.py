@@ -77,13 +77,13 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()
     views = pn.GridBox(
-        UmapView(state=state),
+        UmapView(state=state, overlays=overlays),
         CmdView(state=state, overlays=overlays),
         HrView(state=state, overlays=overlays),
         # Only the shown tab is rendered (dynamic): a hidden figure would still cost the page.
         pn.Tabs(
             ("Histogram", HistogramView(state=state)),
-            ("Any two columns", FreeAxesView(state=state)),
+            ("Any two columns", FreeAxesView(state=state, overlays=overlays)),
             dynamic=True,
         ),
         ncols=2,

@@ -138,7 +138,15 @@ class ScatterView(pn.viewable.Viewer):
         return {}
 
     def _overlay(self) -> hv.DynamicMap | None:
-        if self.overlays is None or self.overlay_kind is None:
+        """Physics curves (``overlay_kind``) and density contours, as the settings say."""
+        if self.overlays is None:
+            return None
+        contours = self.overlays.contour_layer(self.state.catalog, self.columns())
+        physics = self._physics()
+        return contours if physics is None else contours * physics  # the curves drawn on top
+
+    def _physics(self) -> hv.DynamicMap | None:
+        if self.overlay_kind is None:
             return None
         return self.overlays.layer(self.overlay_kind, self.columns())
 

@@ -64,9 +64,7 @@ class CmdView(ScatterView):
             self.state.catalog, self.state.cmd_photometry, self.state.param.cmd_photometry.objects
         )
 
-    def _overlay(self) -> hv.DynamicMap | None:
-        if self.overlays is None:
-            return None
+    def _physics(self) -> hv.DynamicMap | None:
         offset = (0.0, 0.0)
         if self.state.cmd_photometry == OBSERVED:
             offset = median_reddening(self.state.catalog)
