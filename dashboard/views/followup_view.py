@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
@@ -72,7 +73,8 @@ class FollowupActions(param.Parameterized):
         self.version += 1
         return n
 
-    def entries(self) -> Any:
+    def entries(self) -> pd.DataFrame:
+        """The user's list as stored (``dashboard.followup.COLUMNS``)."""
         return self.store.entries(self.owner)
 
     def export(self, fmt: str, folder: ExportFolder, survey_dir: Path) -> Path:
@@ -80,6 +82,13 @@ class FollowupActions(param.Parameterized):
         entries = self.entries()
         if entries.empty:
             raise ExportError("the follow-up list is empty: label stars first")
+        beyond = int((entries["row"] >= self.state.n_rows).sum())
+        if beyond:
+            # Rows of another catalogue (a re-ingested survey): never dropped silently.
+            raise ExportError(
+                f"{beyond} stars of the list point beyond this catalogue's {self.state.n_rows:,} rows "
+                f"(was the survey re-ingested?); remove them from the list to export the rest"
+            )
         frame = export_frame(self.state.catalog, entries, fmt=fmt)
         frame = frame[[c for c in frame.columns if not str(c).endswith("_path")]]
         path = folder.new_path(default_filename(survey_dir, fmt).replace("desa_", "desa_followup_", 1))
@@ -240,7 +249,7 @@ class FollowupView(pn.viewable.Viewer):
 
     def _on_click(self, event: Any) -> None:
         value = self._table.value
-        if 0 <= event.row < len(value):
+        if 0 <= event.row < len(value) and int(value["row"].iloc[event.row]) < self.actions.state.n_rows:
             self.actions.state.focused_row = int(value["row"].iloc[event.row])
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -131,3 +131,15 @@ def test_export_frame_joins_catalogue_rows(catalog: pd.DataFrame) -> None:
     )
     frame = export_frame(catalog, entries, fmt="csv")
     assert list(frame["row"]) == [4, 2] and list(frame["followup_note"]) == ["", "'+1"]
+
+
+def test_an_entry_beyond_the_catalogue_is_reported_not_dropped(
+    catalog: pd.DataFrame, store: FollowupList
+) -> None:
+    from dashboard.export import ExportError
+
+    actions = FollowupActions(state=DashboardState(catalog=catalog), store=store, user="ana")
+    store.put("ana", [3, len(catalog) + 5], ["KIC 1", "KIC gone"], label="candidate")
+    folder = ExportFolder()
+    with pytest.raises(ExportError, match="1 stars of the list point beyond"):
+        actions.export("csv", folder, Path("unused"))
