@@ -135,3 +135,25 @@ def test_subset_colours_differ_from_populations_and_selection() -> None:
     taken = {c.lower() for c in POPULATION_COLOURS.values()} | {SELECTED_COLOR.lower()}
     assert len(set(named.SUBSET_COLOURS)) == named.MAX_SUBSETS
     assert not {c.lower() for c in named.SUBSET_COLOURS} & taken
+
+
+def test_a_new_selection_does_not_redraw_the_subsets(state: DashboardState, monkeypatch) -> None:
+    view = UmapView(state=state)
+    layer = view._selected
+    state.apply_expression("binary_prob > 0.5")
+    state.save_selection("a")
+    state.apply_expression("row < 300")
+    state.save_selection("b")
+    layer.image(*layer._ranges)
+    shaded: list[str] = []
+    original = layer._shade
+    monkeypatch.setattr(
+        layer, "_shade", lambda canvas, mask, colour: shaded.append(colour) or original(canvas, mask, colour)
+    )
+    state.apply_expression("row < 50")  # the views redraw: only the selection is aggregated again
+    layer.image(*layer._ranges)
+    assert shaded and set(shaded) == {"#e6007e"}, shaded
+    shaded.clear()
+    state.remove_subset("b")  # a change of subsets redraws them once
+    layer.image(*layer._ranges)
+    assert shaded.count(named.SUBSET_COLOURS[0]) == 1, shaded
