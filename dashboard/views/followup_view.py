@@ -195,6 +195,9 @@ class FollowupView(pn.viewable.Viewer):
         self._add.on_click(lambda _event: self._run(self.actions.add_selection))
         self._remove = pn.widgets.Button(label="Remove checked", css_classes=["followup-remove"])
         self._remove.on_click(lambda _event: self._run(self.remove_checked))
+        # Another session of the same user may have changed the list: read it again on request.
+        self._reload = pn.widgets.Button(label="Reload", css_classes=["followup-reload"], width=80)
+        self._reload.on_click(lambda _event: self.refresh())
         self._downloads = [
             pn.widgets.FileDownload(
                 callback=self._callback(fmt),
@@ -255,7 +258,7 @@ class FollowupView(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             self._title,
-            pn.Row(self._add, self._remove),
+            pn.Row(self._add, self._remove, self._reload),
             self._table,
             pn.Row(*self._downloads),
             self._message,

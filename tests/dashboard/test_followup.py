@@ -143,3 +143,23 @@ def test_an_entry_beyond_the_catalogue_is_reported_not_dropped(
     folder = ExportFolder()
     with pytest.raises(ExportError, match="1 stars of the list point beyond"):
         actions.export("csv", folder, Path("unused"))
+
+
+def test_the_list_view_removes_checked_entries_and_reloads(
+    catalog: pd.DataFrame, store: FollowupList
+) -> None:
+    from dashboard.views.followup_view import FollowupView
+
+    state = DashboardState(catalog=catalog)
+    view = FollowupView(actions=FollowupActions(state=state, store=store, user="ana"), survey_dir=Path("x"))
+    store.put("ana", [1, 2, 3], ["a", "b", "c"], label="candidate")  # as another session would
+    assert len(view._table.value) == 0
+    view.refresh()
+    assert list(view._table.value["row"]) == [1, 2, 3] and "(3 stars)" in view._title.object
+    assert not view._run(view.remove_checked)  # nothing checked: a message, no change
+    view._table.selection = [1]
+    assert view._run(view.remove_checked)
+    assert list(view._table.value["row"]) == [1, 3] and store.labels("ana") == {
+        1: "candidate",
+        3: "candidate",
+    }
