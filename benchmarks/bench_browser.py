@@ -61,10 +61,15 @@ _JS_HELPERS = r"""
     const m = el ? text(el).match(/Selected:\s*[\d,]+\s*\/\s*([\d,]+)/) : null;
     return m ? Number(m[1].replace(/,/g, '')) : null;
   };
-  // The three linked views: the top-most visible Bokeh canvases (the star card's plots lie below).
+  // The three linked views: the top-most visible Bokeh canvases left of the side panel (the star
+  // card's plots lie in it, right of the views).
+  const sideLeft = () => {
+    const side = deepAll('.side-panel')[0];
+    return side ? side.getBoundingClientRect().left : Infinity;
+  };
   const viewEls = () => deepAll('.bk-Canvas')
     .map((el) => [el, el.getBoundingClientRect()])
-    .filter(([, r]) => r.width > 50 && r.height > 50)
+    .filter(([, r]) => r.width > 50 && r.height > 50 && r.left < sideLeft())
     .sort(([, a], [, b]) => (Math.abs(a.top - b.top) > 20 ? a.top - b.top : a.left - b.left))
     .slice(0, 3)
     .map(([el]) => el);

@@ -122,7 +122,7 @@ async def _load(page: Any, url: str, stats: Stats) -> bool:
     start = time.perf_counter()
     try:
         await page.goto(url, timeout=ACTION_TIMEOUT_MS)
-        await expect(page.locator(".bk-Canvas")).to_have_count(3, timeout=ACTION_TIMEOUT_MS)
+        await expect(page.locator(".bk-Canvas")).to_have_count(4, timeout=ACTION_TIMEOUT_MS)
         await expect(page.get_by_text(re.compile(r"^Selected: \d+ / \d+$"))).to_be_visible(
             timeout=ACTION_TIMEOUT_MS
         )

@@ -18,8 +18,12 @@ from dashboard.urlstate import TextLocation, UrlSync, session_location
 from dashboard.views.cmd_view import CmdView
 from dashboard.views.controls import Controls
 from dashboard.views.export_view import ExportView
+from dashboard.views.free_view import FreeAxesView
+from dashboard.views.histogram_view import HistogramView
 from dashboard.views.hr_view import HrView
+from dashboard.views.side_panel import SidePanel, follow_up
 from dashboard.views.star_card import StarCard
+from dashboard.views.subsets_view import SubsetsView
 from dashboard.views.table_view import TableView
 from dashboard.views.templates_view import TemplatesView
 from dashboard.views.umap_view import UmapView
@@ -27,6 +31,8 @@ from data.errors import DataError
 from data.settings import survey_dir
 
 TITLE = "DESA stellar embedding explorer"
+#: Sidebar width in pixels: with two views side by side and the side panel, a 1600 px screen.
+SIDEBAR_WIDTH = 290
 
 
 def _no_web_font() -> None:
@@ -70,20 +76,31 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     )
     url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()
+    views = pn.GridBox(
+        UmapView(state=state, overlays=overlays),
+        CmdView(state=state, overlays=overlays),
+        HrView(state=state, overlays=overlays),
+        # Only the shown tab is rendered (dynamic): a hidden figure would still cost the page.
+        pn.Tabs(
+            ("Histogram", HistogramView(state=state)),
+            ("Any two columns", FreeAxesView(state=state, overlays=overlays)),
+            dynamic=True,
+        ),
+        ncols=2,
+    )
+    followup_parts, followup_list = follow_up(state, folder)
+    # The card beside the views, where the eye already is, scrolling on its own so the views stay
+    # in sight (issue 18, item 0: below the table it appeared 1,500 pixels down).
+    side = SidePanel(
+        state=state,
+        star=[*followup_parts, StarCard(state=state, survey_dir=folder)],
+        tabs=[("Follow-up list", followup_list), ("Subsets", SubsetsView(state=state))],
+    )
     template = pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[Controls(state=state), overlays.controls(), ExportView(state=state, survey_dir=folder)],
-        sidebar_width=330,
-        main=[
-            pn.FlexBox(
-                UmapView(state=state),
-                CmdView(state=state, overlays=overlays),
-                HrView(state=state, overlays=overlays),
-            ),
-            TableView(state=state),
-            StarCard(state=state, survey_dir=folder),
-            TemplatesView(state=state),
-        ],
+        sidebar_width=SIDEBAR_WIDTH,
+        main=[pn.Row(views, side), TableView(state=state), TemplatesView(state=state)],
         accent="#0072B2",
     )
     if url is not None and url.problems:

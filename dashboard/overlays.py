@@ -151,6 +151,7 @@ class OverlaySettings(param.Parameterized):
 
     ages_gyr = param.ListSelector(default=[], objects=list(AGES_GYR), doc="Isochrone ages [Gyr].")
     binary_sequence = param.Boolean(default=False, doc="Show the equal-mass binary sequence.")
+    contours = param.Boolean(default=False, doc="Density contours on every view (UMAP, CMD, HR).")
 
     def layer(
         self, kind: str, dims: tuple[str, str] | None = None, offset: tuple[float, float] = (0.0, 0.0)
@@ -179,4 +180,20 @@ class OverlaySettings(param.Parameterized):
             label="Single-star MS and equal-mass binary sequence",
             css_classes=["overlay-binary"],
         )
-        return pn.Column("### Physics overlays (CMD, HR)", ages, binary, sizing_mode="stretch_width")
+        contours = pn.widgets.Checkbox.from_param(
+            self.param.contours,
+            label="Density contours (25, 50, 75, 90 % of stars)",
+            css_classes=["overlay-contours"],
+        )
+        return pn.Column(
+            "### Physics overlays (CMD, HR)", ages, binary, contours, sizing_mode="stretch_width"
+        )
+
+    def contour_layer(self, df: pd.DataFrame, dims: tuple[str, str]) -> hv.DynamicMap:
+        """Density contours of ``df`` on ``dims`` while ``contours`` is on (nothing otherwise)."""
+        from dashboard.plots import density_contours
+
+        def draw(contours: bool) -> hv.Contours:
+            return density_contours(df, *dims) if contours else hv.Contours([], kdims=list(dims))
+
+        return hv.DynamicMap(draw, streams=[hv.streams.Params(self, ["contours"])])

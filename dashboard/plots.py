@@ -44,9 +44,15 @@ CATEGORY_COLORS = (
     "#bcbd22",
     "#393b79",
 )
-#: Fixed plot-area sizes (the figure, with axes and legend, stays within 800 x 600): no resize
-#: storms (holoviews issue 6672).
-FRAME_WIDTH, FRAME_HEIGHT = 340, 290
+#: Fixed plot-area sizes: no resize storms (holoviews issue 6672). Chosen so that two views side
+#: by side, each with its axes, toolbar above and legend below, leave a 1600 x 1000 screen room
+#: for the sidebar and the star card (issue 18, item 0).
+FRAME_WIDTH, FRAME_HEIGHT = 300, 250
+#: Legend below the frame, three labels a row in small type: a legend to the right took about a
+#: third of each view's width.
+#: Colour bars below the frame too, thin, for the same reason.
+COLORBAR_OPTS = {"colorbar_position": "bottom", "colorbar_opts": {"height": 8, "padding": 2}}
+LEGEND_OPTS = {"label_text_font_size": "8pt", "glyph_width": 12, "spacing": 0, "padding": 2, "margin": 2}
 TOOLS = ["box_select", "lasso_select"]
 
 # The views' figures are fixed by frame_width/frame_height (above), which Bokeh honours but its
@@ -119,7 +125,11 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     points = hv.Points(df[columns], kdims=[x, y], vdims=columns[2:])
     if colour == DENSITY:
         image = rasterize(points, aggregator=ds.count()).opts(
-            cmap=["#cfcfcf", "#3b3b3b"], cnorm="eq_hist", colorbar=True, clabel="stars per pixel"
+            cmap=["#cfcfcf", "#3b3b3b"],
+            cnorm="eq_hist",
+            colorbar=True,
+            clabel="stars per pixel",
+            **COLORBAR_OPTS,
         )
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
@@ -127,7 +137,7 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
         image = datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
     else:
         image = rasterize(points, aggregator=ds.mean(colour)).opts(
-            cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour)
+            cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS
         )
     base = dynspread(image, max_px=3, threshold=0.5).opts(tools=TOOLS)
     return base
@@ -272,7 +282,10 @@ def scatter_view(
         invert_yaxis=invert_yaxis,
         tools=TOOLS,
         active_tools=["box_select", "wheel_zoom"],
-        legend_position="right",
+        toolbar="above",
+        legend_position="bottom",
+        legend_cols=3,
+        legend_opts=LEGEND_OPTS,
     )
 
 
@@ -327,4 +340,56 @@ def hr_plot(df: pd.DataFrame, **kwargs) -> hv.DynamicMap | hv.Overlay:
         ylabel=f"{kind} log10(L / Lsun)",
         invert_xaxis=True,
         **kwargs,
+    )
+
+
+def free_plot(df: pd.DataFrame, *, columns: tuple[str, str], **kwargs) -> hv.DynamicMap | hv.Overlay:
+    """Any two numeric columns of the catalogue against each other; keywords as ``scatter_view``."""
+    x, y = columns
+    title = f"{column_label(y)} against {column_label(x)}"
+    if not has_columns(df, columns):
+        return _note(f"no values in {x} / {y}", title)
+    return scatter_view(df, x, y, title=title, xlabel=column_label(x), ylabel=column_label(y), **kwargs)
+
+
+#: Fractions of the stars the density contours enclose (highest-density regions), inner first.
+CONTOUR_FRACTIONS = (0.25, 0.5, 0.75, 0.9)
+CONTOUR_BINS = 80
+
+
+def contour_levels(density: np.ndarray, fractions: Sequence[float] = CONTOUR_FRACTIONS) -> list[float]:
+    """Density thresholds whose regions above them hold ``fractions`` of the total, increasing."""
+    values = np.sort(density.ravel())[::-1]
+    total = values.sum()
+    if total <= 0:
+        return []
+    enclosed = np.cumsum(values) / total
+    levels = {float(values[min(np.searchsorted(enclosed, f), values.size - 1)]) for f in fractions}
+    return sorted(level for level in levels if level > 0)
+
+
+def density_contours(df: pd.DataFrame, x: str, y: str) -> hv.Contours:
+    """Contours of the smoothed star density enclosing ``CONTOUR_FRACTIONS`` of the stars.
+
+    A 2-D histogram on ``CONTOUR_BINS`` bins over the view's limits, smoothed by a Gaussian of
+    1.5 bins, then traced at the levels of ``contour_levels`` (what Embedding Atlas and TOPCAT's
+    density modes show: where most stars are, whatever the overplotting).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xlim, ylim = data_limits(df[x]), data_limits(df[y])
+    counts, xe, ye = np.histogram2d(xs[keep], ys[keep], bins=CONTOUR_BINS, range=[xlim, ylim])
+    density = gaussian_filter(counts, 1.5)
+    levels = contour_levels(density)
+    image = hv.Image(
+        (0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), density.T), kdims=[x, y], vdims=["density"]
+    )
+    if not levels:
+        return hv.Contours([], kdims=[x, y])
+    from holoviews.operation import contours
+
+    return contours(image, levels=levels, filled=False).opts(
+        color="black", line_width=1, alpha=0.7, show_legend=False, colorbar=False, cmap=["#000000"]
     )

@@ -64,6 +64,8 @@ class SelectedLayer:
         # Views of the catalogue's columns (no copy for the float32 store); only selected rows are copied.
         self._xs, self._ys = df[x].to_numpy(), df[y].to_numpy()
         self._mask: np.ndarray | None = None
+        self._subsets: list[tuple[np.ndarray, str]] = []
+        self._subset_cache: tuple[tuple[Range, Range], Any] | None = None
         self._ranges: tuple[Range, Range] = (xlim, ylim)
         self._sources: list[weakref.ref] = []
 
@@ -80,15 +82,35 @@ class SelectedLayer:
 
         Count per pixel, shaded in one colour with alpha by histogram equalisation, then spread up
         to 3 px where stars are sparse (as the base layer), so a few selected stars stay visible.
+        Named subsets (``set_subsets``) are drawn the same way in their colours, below the selection.
         """
-        if self._mask is None or not self._mask.any():
-            return np.zeros((self.height, self.width), dtype=np.uint32)
-        frame = pd.DataFrame({"x": self._xs[self._mask], "y": self._ys[self._mask]}, copy=False)
         canvas = ds.Canvas(plot_width=self.width, plot_height=self.height, x_range=x_range, y_range=y_range)
-        agg = canvas.points(frame, "x", "y", agg=ds.count())
-        shaded = tf.shade(agg, cmap=[SELECTED_COLOR], min_alpha=MIN_ALPHA)
-        spread = tf.dynspread(shaded, max_px=3, threshold=0.8)
-        return np.ascontiguousarray(spread.data, dtype=np.uint32)
+        subsets = self._subsets_image(canvas, (x_range, y_range))
+        images = [] if subsets is None else [subsets]
+        if self._mask is not None and self._mask.any():
+            images.append(self._shade(canvas, self._mask, SELECTED_COLOR))
+        if not images:
+            return np.zeros((self.height, self.width), dtype=np.uint32)
+        image = images[0] if len(images) == 1 else tf.stack(*images)
+        return np.ascontiguousarray(image.data, dtype=np.uint32)
+
+    def _shade(self, canvas: ds.Canvas, mask: np.ndarray, colour: str) -> Any:
+        frame = pd.DataFrame({"x": self._xs[mask], "y": self._ys[mask]}, copy=False)
+        shaded = tf.shade(canvas.points(frame, "x", "y", agg=ds.count()), cmap=[colour], min_alpha=MIN_ALPHA)
+        return tf.dynspread(shaded, max_px=3, threshold=0.8)
+
+    def _subsets_image(self, canvas: ds.Canvas, ranges: tuple[Range, Range]) -> Any:
+        """The subsets' image at ``ranges``, kept until the subsets or the ranges change.
+
+        A new selection redraws only the selection's image on top of it: the subsets' aggregation
+        (one per subset) is not repeated for every drag.
+        """
+        if self._subset_cache is not None and self._subset_cache[0] == ranges:
+            return self._subset_cache[1]
+        parts = [self._shade(canvas, mask, colour) for mask, colour in self._subsets if mask.any()]
+        image = None if not parts else parts[0] if len(parts) == 1 else tf.stack(*parts)
+        self._subset_cache = (ranges, image)
+        return image
 
     def element(self, x_range: Any = None, y_range: Any = None) -> hv.RGB:
         """The layer at the plotted ranges (the full data range until the plot reports its own)."""
@@ -118,6 +140,12 @@ class SelectedLayer:
         self._sources = [ref for ref in self._sources if ref() is not None]
         if not any(ref() is source for ref in self._sources):
             self._sources.append(weakref.ref(source))
+
+    def set_subsets(self, layers: list[tuple[np.ndarray, str]]) -> int:
+        """Draw the named subsets ``[(mask, colour), ...]`` (under the selection); redraw every copy."""
+        self._subsets = [(np.asarray(mask, dtype=bool), str(colour)) for mask, colour in layers]
+        self._subset_cache = None
+        return self.update(self._mask)
 
     def update(self, mask: np.ndarray | None) -> int:
         """Take the new selection and redraw every rendered copy; returns how many were redrawn."""

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import param
 
+from dashboard import subsets as named
 from dashboard.selection import MODE_LABELS, Term, combine, expression_term, expression_text, term_mask
 from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED
 
@@ -47,6 +48,11 @@ class DashboardState(param.Parameterized):
     similar = param.Callable(
         default=None, doc="(rows, k) -> the k rows nearest in embedding space (dashboard/similar.py)."
     )
+    subsets = param.List(
+        default=[],
+        item_type=named.Subset,
+        doc="Named subsets (dashboard/subsets.py), each drawn in its colour.",
+    )
     generation = param.String(
         default=None,
         allow_None=True,
@@ -58,6 +64,7 @@ class DashboardState(param.Parameterized):
         color_by = params.pop("color_by", None)
         cmd_photometry = params.pop("cmd_photometry", None)
         super().__init__(**params)
+        self._subset_masks: dict[str, np.ndarray] = {}  # expression -> mask, for this catalogue
         # Dereddened only where the catalogue has GSP-Phot values; otherwise observed alone.
         cmd = cmd_choices(self.catalog)
         self.param.cmd_photometry.objects = cmd
@@ -134,3 +141,53 @@ class DashboardState(param.Parameterized):
         if self.mask is None:
             return df.iloc[:0]
         return df[self.mask]
+
+    # --- named subsets (dashboard/subsets.py) ----------------------------------------------------
+    def subset_mask(self, name: str) -> np.ndarray:
+        """The stars of subset ``name``, from its expression (cached per expression)."""
+        expression = named.find(self.subsets, name).expression
+        if expression not in self._subset_masks:
+            if len(self._subset_masks) >= 4 * named.MAX_SUBSETS:
+                self._subset_masks.clear()
+            term = {"expr": expression}
+            self._subset_masks[expression] = term_mask(self.catalog, term, similar=self.similar)
+        return self._subset_masks[expression]
+
+    def subset_count(self, name: str) -> int:
+        """How many stars subset ``name`` holds."""
+        return int(np.count_nonzero(self.subset_mask(name)))
+
+    def subset_layers(self) -> list[tuple[np.ndarray, str]]:
+        """``(mask, colour)`` of every subset, for the views' selected layers."""
+        return [(self.subset_mask(s.name), named.colour_of(self.subsets, s.name)) for s in self.subsets]
+
+    def add_subset(self, name: str, expression: str) -> named.Subset:
+        """Keep ``expression`` as subset ``name`` (replacing one of that name); its mask is checked first.
+
+        Raises ``SubsetError`` or ``data.query.ExpressionError``; the subsets are then unchanged.
+        """
+        updated = named.with_subset(self.subsets, name, expression)
+        subset = named.find(updated, named.check_name(name))
+        self._subset_masks.setdefault(
+            subset.expression, term_mask(self.catalog, {"expr": subset.expression}, similar=self.similar)
+        )
+        self.subsets = updated
+        return subset
+
+    def save_selection(self, name: str) -> named.Subset:
+        """Keep the live selection (its expression) as subset ``name``."""
+        return self.add_subset(name, self.expression)
+
+    def combine_subsets(self, a: str, b: str, operation: str, name: str | None = None) -> named.Subset:
+        """A new subset ``a`` union / intersection / difference ``b``, with the joined expression."""
+        first, second = named.find(self.subsets, a), named.find(self.subsets, b)
+        expression = named.combined_expression(first, second, operation)
+        return self.add_subset(name or named.combined_name(first, second, operation), expression)
+
+    def remove_subset(self, name: str) -> None:
+        """Forget subset ``name``."""
+        self.subsets = named.without(self.subsets, name)
+
+    def select_subset(self, name: str) -> None:
+        """Make subset ``name`` the live selection (its expression replaces the selection)."""
+        self.apply_expression(named.find(self.subsets, name).expression, mode="replace")

@@ -1,11 +1,12 @@
 """Shareable links: the selection expression, colour-by, focused star and CMD photometry in the URL.
 
 ``?expression=binary_prob%20%3E%200.9&color_by=pred_age_gyr&focused_row=12&cmd=observed``
-restores a view: the mask is recomputed from the expression (never sent), the colour and the CMD
-photometry must be among the state's choices and the row one of the catalogue's; ``cmd`` is
-written only when it is not the default (dereddened where the catalogue allows). Nothing in the
-URL names a file or folder: the survey comes from the server's settings only, and unknown
-parameters are ignored (kept in the URL).
+restores a view, and ``&subset=young:pred_age_gyr%20%3C%200.3`` (repeated) each named subset in
+order: the mask is recomputed from the expression (never sent), the colour and the CMD photometry
+must be among the state's choices and the row one of the catalogue's; ``cmd`` is written only
+when it is not the default (dereddened where the catalogue allows). Nothing in the URL names a
+file or folder: the survey comes from the server's settings only, and unknown parameters are
+ignored (kept in the URL).
 
 A link is untrusted input: ``restore`` never raises for any query string, caps what it parses
 (``MAX_SEARCH`` characters, ``focused_row`` as at most 18 ASCII digits) and quotes bad values in
@@ -28,10 +29,11 @@ import param
 from panel.io.location import Location
 
 from dashboard.state import DashboardState
+from dashboard.subsets import MAX_SUBSETS, SubsetError
 from data.query import MAX_LENGTH, ExpressionError, shorten
 
-EXPRESSION, COLOR, FOCUSED, CMD = "expression", "color_by", "focused_row", "cmd"
-KEYS = (EXPRESSION, COLOR, FOCUSED, CMD)
+EXPRESSION, COLOR, FOCUSED, CMD, SUBSET = "expression", "color_by", "focused_row", "cmd", "subset"
+KEYS = (EXPRESSION, COLOR, FOCUSED, CMD, SUBSET)
 #: Longest query string read: an expression of ``MAX_LENGTH`` characters, every one percent-encoded.
 MAX_SEARCH = 3 * MAX_LENGTH + 1_000
 #: A row number: ASCII digits only (``str.isdigit`` also accepts "²", which ``int`` rejects).
@@ -43,9 +45,14 @@ def _colour_choices(state: DashboardState) -> list[str]:
     return list(objects.values()) if isinstance(objects, dict) else list(objects)
 
 
-def query_from_state(state: DashboardState) -> dict[str, str]:
-    """The URL parameters describing ``state`` (a key is left out when it has no value)."""
-    query = {COLOR: str(state.color_by)}
+def query_from_state(state: DashboardState) -> dict[str, str | list[str]]:
+    """The URL parameters describing ``state`` (a key is left out when it has no value).
+
+    ``subset`` is repeated, one ``name:expression`` per named subset, in order (their colours).
+    """
+    query: dict[str, str | list[str]] = {COLOR: str(state.color_by)}
+    if state.subsets:
+        query[SUBSET] = [f"{s.name}:{s.expression}" for s in state.subsets]
     if state.expression:
         query[EXPRESSION] = state.expression
     if state.focused_row is not None:
@@ -64,8 +71,9 @@ def restore(state: DashboardState, search: str) -> list[str]:
     """
     if len(search) > MAX_SEARCH:
         return [f"the link's parameters hold {len(search):,} characters, above {MAX_SEARCH:,}; none applied"]
-    params = dict(urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True))
-    problems: list[str] = []
+    pairs = urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True)
+    params = dict(pairs)
+    problems = _restore_subsets(state, [v for k, v in pairs if k == SUBSET])
     colour = params.get(COLOR)
     if colour:
         choices = _colour_choices(state)
@@ -105,10 +113,31 @@ def restore(state: DashboardState, search: str) -> list[str]:
     return problems
 
 
-def search_with(search: str, query: dict[str, str]) -> str:
+def _restore_subsets(state: DashboardState, values: list[str]) -> list[str]:
+    """Add the link's named subsets (``name:expression`` each); returns the problems."""
+    problems = []
+    if len(values) > MAX_SUBSETS:
+        problems.append(f"{len(values)} subsets in the link; the first {MAX_SUBSETS} kept")
+    for value in values[:MAX_SUBSETS]:
+        name, colon, expression = value.partition(":")
+        try:
+            if not colon:
+                raise SubsetError("a subset in a link is written name:expression")
+            state.add_subset(name, expression)
+        except (SubsetError, ExpressionError) as exc:
+            problems.append(f"subset={shorten(value)!r} not restored: {exc}")
+    return problems
+
+
+def search_with(search: str, query: dict[str, str | list[str]]) -> str:
     """``search`` with this module's keys replaced by ``query`` (other parameters kept)."""
     kept = [(k, v) for k, v in urllib.parse.parse_qsl(search.lstrip("?"), keep_blank_values=True)]
-    pairs = [(k, v) for k, v in kept if k not in KEYS] + [(k, query[k]) for k in KEYS if k in query]
+    pairs = [(k, v) for k, v in kept if k not in KEYS]
+    for key in KEYS:
+        values = query.get(key)
+        pairs += [
+            (key, v) for v in ([] if values is None else [values] if isinstance(values, str) else values)
+        ]
     return "?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote) if pairs else ""
 
 
@@ -126,7 +155,7 @@ class UrlSync(param.Parameterized):
         self._state, self._location = state, location
         self.problems = restore(state, location.search or "")
         self._write()
-        state.param.watch(self._write, ["terms", "color_by", "focused_row", "cmd_photometry"])
+        state.param.watch(self._write, ["terms", "color_by", "focused_row", "cmd_photometry", "subsets"])
 
     def _write(self, *_events: param.parameterized.Event) -> None:
         search = search_with(self._location.search or "", query_from_state(self._state))

@@ -32,3 +32,17 @@ def survey_name() -> str:
 def survey_dir(name: str | None = None) -> Path:
     """Return the folder of one survey (raw files, store and models) inside the data root."""
     return data_root() / (name or survey_name())
+
+
+def followup_database(survey: Path) -> Path:
+    """Return the follow-up lists' SQLite file.
+
+    ``DESA_FOLLOWUP_DB``, else ``<survey>/followup/followup.sqlite``.
+
+    One file may hold the lists of several surveys (each row names its survey); point every server
+    process, and every server sharing the lists, at the same file.
+    """
+    env = os.environ.get("DESA_FOLLOWUP_DB")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(survey) / "followup" / "followup.sqlite"

@@ -166,6 +166,7 @@ class ScatterView(pn.viewable.Viewer):
         cols = self.columns()
         self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
         if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
             self._selected.update(self.state.mask)
         self._pane = pn.pane.HoloViews(self._plot(), linked_axes=False)
         if cols is not None:
@@ -173,6 +174,7 @@ class ScatterView(pn.viewable.Viewer):
             # not on the first click: 0.5 s at 10^6 stars, which a click would otherwise wait for.
             pn.state.onload(partial(_tree, self.state.catalog, *cols))
         self.state.param.watch(self._on_mask, "mask")
+        self.state.param.watch(self._on_subsets, "subsets")
         self.state.param.watch(self._on_color, "color_by")
 
     def columns(self) -> tuple[str, str] | None:
@@ -201,7 +203,15 @@ class ScatterView(pn.viewable.Viewer):
         return {}
 
     def _overlay(self) -> hv.DynamicMap | None:
-        if self.overlays is None or self.overlay_kind is None:
+        """Physics curves (``overlay_kind``) and density contours, as the settings say."""
+        if self.overlays is None:
+            return None
+        contours = self.overlays.contour_layer(self.state.catalog, self.columns())
+        physics = self._physics()
+        return contours if physics is None else contours * physics  # the curves drawn on top
+
+    def _physics(self) -> hv.DynamicMap | None:
+        if self.overlay_kind is None:
             return None
         return self.overlays.layer(self.overlay_kind, self.columns())
 
@@ -237,6 +247,10 @@ class ScatterView(pn.viewable.Viewer):
     def _on_mask(self, _event: param.parameterized.Event) -> None:
         if self._selected is not None:
             self._selected.update(self.state.mask)
+
+    def _on_subsets(self, _event: param.parameterized.Event) -> None:
+        if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
 
     def _on_color(self, _event: param.parameterized.Event) -> None:
         self._pane.object = self._plot()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.models import ColumnDataSource, FixedTicker, Range1d, Span
 from bokeh.plotting import figure
 
 from data.schema import TRUTH_PREFIX
@@ -99,6 +99,8 @@ def spectrum_columns(data: dict) -> dict[str, np.ndarray]:
 
 # --- the plots -----------------------------------------------------------------------------------
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+#: Width of the card's figures, pixels: the card's column beside the views (dashboard/app.py).
+CARD_WIDTH = 420
 
 
 def _figure(
@@ -141,14 +143,15 @@ class CardPlots:
     def __init__(self) -> None:
         self.lc_source = ColumnDataSource(lightcurve_columns(EMPTY_LC))
         self.spec_source = ColumnDataSource(spectrum_columns(EMPTY_SPEC))
-        self.raw = _figure("Light curve", "time [d]", "relative flux [%]", 430, 200)
+        # Sized for the card's column beside the views (CARD_WIDTH, issue 18 item 0).
+        self.raw = _figure("Light curve", "time [d]", "relative flux [%]", CARD_WIDTH, 170)
         self.raw.scatter("time_d", "flux_pct", source=self.lc_source, size=2, color=LC_COLOR)
-        self.folded = _figure("", "phase", "relative flux [%]", 330, 200)
+        self.folded = _figure("", "phase", "relative flux [%]", CARD_WIDTH, 170)
         self.folded.scatter("phase", "flux_pct", source=self.lc_source, size=2, color=FOLD_COLOR)
-        self.spectrum = _figure("Spectrum (rest frame)", *SPEC_DIMS, 770, 200)
+        self.spectrum = _figure("Spectrum (rest frame)", *SPEC_DIMS, CARD_WIDTH, 180)
         self.spectrum.line("wavelength_aa", "flux", source=self.spec_source, color=SPEC_COLOR, line_width=1)
         self.zooms = {title: self._zoom(title) for title in LINE_ZOOMS}
-        self.lightcurve_pane = pn.Row(
+        self.lightcurve_pane = pn.Column(
             pn.pane.Bokeh(self.raw), pn.pane.Bokeh(self.folded), css_classes=["star-lightcurve"]
         )
         self.spectrum_pane = pn.Column(
@@ -159,8 +162,15 @@ class CardPlots:
 
     def _zoom(self, title: str) -> figure:
         (lo, hi), lines = LINE_ZOOMS[title]
-        fig = _figure(title, *SPEC_DIMS, 256, 180, x_range=Range1d(lo, hi, reset_start=lo, reset_end=hi))
-        fig.xaxis.ticker.desired_num_ticks = 4
+        width = CARD_WIDTH // len(LINE_ZOOMS)
+        fig = _figure(
+            title, SPEC_DIMS[0], "", width, 160, x_range=Range1d(lo, hi, reset_start=lo, reset_end=hi)
+        )
+        # Three round ticks in small type: four-digit wavelengths overlap in a third of the card.
+        step = 5.0 if hi - lo < 100 else 50.0
+        fig.xaxis.ticker = FixedTicker(ticks=list(np.round(np.linspace(lo, hi, 5)[1:-1] / step) * step))
+        fig.xaxis.major_label_text_font_size = "8pt"
+        fig.title.text_font_size = "9pt"
         # The whole spectrum, clipped to the window by the x range: no second copy to send.
         fig.line("wavelength_aa", "flux", source=self.spec_source, color=SPEC_COLOR, line_width=1.5)
         for wave in lines:

@@ -64,9 +64,7 @@ class CmdView(ScatterView):
             self.state.catalog, self.state.cmd_photometry, self.state.param.cmd_photometry.objects
         )
 
-    def _overlay(self) -> hv.DynamicMap | None:
-        if self.overlays is None:
-            return None
+    def _physics(self) -> hv.DynamicMap | None:
         offset = (0.0, 0.0)
         if self.state.cmd_photometry == OBSERVED:
             offset = median_reddening(self.state.catalog)
@@ -76,6 +74,7 @@ class CmdView(ScatterView):
         cols = self.columns()
         self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
         if self._selected is not None:
+            self._selected.set_subsets(self.state.subset_layers())
             self._selected.update(self.state.mask)
         self._pane.object = self._plot()
         self._note.object = self.note()

@@ -1,4 +1,4 @@
-"""Sidebar controls: selection mode, clear, count, expression, find similar, colour-by, CMD photometry.
+"""Sidebar controls: star search, selection (mode, clear, count, expression), find similar, colours.
 
 The CMD's photometry is dereddened or observed.
 """
@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
+from dashboard.followup import star_ids
 from dashboard.safe_text import escape_markdown
+from dashboard.search import MAX_QUERY, find_star
 from dashboard.state import DashboardState
 from data.query import ExpressionError
 
@@ -70,6 +75,27 @@ class Controls(pn.viewable.Viewer):
         )
         self._similar.on_click(lambda _event: self.find_similar())
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["selection-error"])
+        self._search = pn.widgets.TextInput(
+            placeholder="KIC 10002792, Gaia DR3 …, row 12",
+            max_length=MAX_QUERY,
+            css_classes=["star-search"],
+            sizing_mode="stretch_width",
+        )
+        self._search.param.watch(lambda event: self.search(event.new), "value")
+        self._found = pn.pane.Markdown("", css_classes=["search-result"])
+        # Neighbours of the last "Find similar" with their distances; a click focuses one.
+        self._distances = pn.widgets.Tabulator(
+            pd.DataFrame({"row": [], "star": [], "distance": []}),
+            show_index=False,
+            disabled=True,
+            page_size=10,
+            pagination="local",
+            formatters={"distance": NumberFormatter(format="0.00")},
+            visible=False,
+            css_classes=["similar-distances"],
+            sizing_mode="stretch_width",
+        )
+        self._distances.on_click(self._on_distance_click)
         state.param.watch(self._on_terms, "terms")
 
     # --- actions (also called by tests) ---------------------------------------------------------
@@ -99,18 +125,52 @@ class Controls(pn.viewable.Viewer):
         return f"similar({self.state.expression}, {k})"
 
     def find_similar(self) -> bool:
-        """Select the k nearest neighbours in embedding space (replaces the selection)."""
+        """Select the k nearest neighbours in embedding space (a new selection) and list their distances."""
 
         def run() -> None:
+            if self._of.value == "focused" and self.state.focused_row is not None:
+                source = [int(self.state.focused_row)]
+            else:
+                source = None if self.state.mask is None else np.flatnonzero(self.state.mask)
             self.state.apply_expression(self.similar_expression(), mode="replace")
+            found = self.state.similar.query(source, int(self._k.value))
+            self._distances.value = pd.DataFrame(
+                {
+                    "row": found.rows.astype(np.int64),
+                    "star": star_ids(self.state.catalog, found.rows),
+                    "distance": found.distances.astype(np.float64),
+                }
+            )
+            self._distances.visible = True
 
         return self._run(run)
+
+    def search(self, text: str) -> bool:
+        """Focus the star the typed identifier names (dashboard/search.py); say what was found."""
+        if not text.strip():
+            self._found.object = ""
+            return False
+        found = find_star(self.state.catalog, text)
+        # The message may quote the typed text: escaped.
+        self._found.object = escape_markdown(found.message)
+        if found.row is None:
+            return False
+        self.state.focused_row = found.row
+        return True
+
+    def _on_distance_click(self, event: Any) -> None:
+        value = self._distances.value
+        if 0 <= event.row < len(value):
+            self.state.focused_row = int(value["row"].iloc[event.row])
 
     def _on_terms(self, _event: param.parameterized.Event) -> None:
         self._expression.value = self.state.expression
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
+            "### Find a star",
+            self._search,
+            self._found,
             "### Selection",
             self._count,
             pn.pane.Markdown("Mode"),
@@ -123,6 +183,7 @@ class Controls(pn.viewable.Viewer):
             "### Find similar",
             self._of,
             pn.Row(self._k, self._similar),
+            self._distances,
             "### Colour",
             self._color,
             "### CMD photometry",

@@ -16,16 +16,31 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import panel as pn
 import param
 
-from dashboard.export import DEFAULT_MAX_ROWS, ExportError, ExportFolder, selection_export
+from dashboard.elsewhere import atlas_frame, translations, write_atlas
+from dashboard.export import (
+    DEFAULT_MAX_ROWS,
+    ExportError,
+    ExportFolder,
+    check_size,
+    default_filename,
+    export_columns,
+    selection_export,
+)
 from dashboard.safe_text import escape_markdown
 from dashboard.samp import SampError, broadcast_selection
 from dashboard.state import DashboardState
+from data.provenance import provenance
 
 #: Largest download sent through the websocket (base64 adds a third; Tornado's default limit is 20 MiB).
 MAX_DOWNLOAD_BYTES = 14 * 2**20
+
+#: Largest Embedding Atlas export: its exact kNN (15 neighbours per star) runs in the session and
+#: grows as the square of the rows (about 3 s at 10,000 stars here).
+MAX_ATLAS_ROWS = 10_000
 
 #: Label of each format's button.
 FORMATS = {"csv": "CSV", "ecsv": "ECSV", "votable": "VOTable", "fits": "FITS"}
@@ -60,6 +75,19 @@ class ExportView(pn.viewable.Viewer):
             )
             for fmt, label in FORMATS.items()
         }
+        self._atlas = pn.widgets.FileDownload(
+            callback=self._atlas_callback,
+            filename="desa_atlas.parquet",
+            label="Download for Embedding Atlas (Parquet)",
+            embed=False,
+            css_classes=["export-atlas"],
+            sizing_mode="stretch_width",
+            disabled=self.state.similar is None,
+        )
+        # The selection in ADQL and TOPCAT's language, as text to copy (a text area: never markup).
+        self._elsewhere = pn.widgets.TextAreaInput(
+            value="", disabled=True, rows=4, css_classes=["selection-elsewhere"], sizing_mode="stretch_width"
+        )
         self._samp = pn.widgets.Button(label="Send to TOPCAT/Aladin (SAMP)", css_classes=["samp-send"])
         self._samp.on_click(lambda _event: self.send_samp())
         self._message = pn.pane.Alert("", alert_type="info", visible=False, css_classes=["export-message"])
@@ -112,9 +140,38 @@ class ExportView(pn.viewable.Viewer):
             problem = f"{n:,} stars selected; exports are limited to {self.max_rows:,} rows."
         for button in [*self._buttons.values(), self._samp]:
             button.disabled = bool(problem)
+        self._atlas.disabled = bool(problem) or self.state.similar is None
+        self._elsewhere.value = "\n".join(f"{k}: {v}" for k, v in translations(self.state.expression).items())
         self._note.object = problem or (
             f"{n:,} stars with units, UCDs and provenance (model, catalogue, expression, date)."
         )
+
+    def write_atlas(self) -> Path:
+        """The selection as an Embedding Atlas Parquet file (UMAP position, neighbours, provenance)."""
+        check_size(self.state.n_selected, min(self.max_rows, MAX_ATLAS_ROWS))
+        frame = self.state.selected_frame(export_columns(self.state.catalog))
+        vectors = self.state.similar.index.vectors_[np.flatnonzero(self.state.mask)]
+        path = self._folder.new_path(
+            default_filename(Path(self.survey_dir), "csv").replace(".csv", ".parquet")
+        )
+        meta = provenance(
+            Path(self.survey_dir),
+            self.state.expression,
+            len(frame),
+            user=_user(),
+            generation=self.state.generation,
+        )
+        write_atlas(atlas_frame(frame, vectors), path, meta)
+        self._atlas.filename = path.name
+        return path
+
+    def _atlas_callback(self) -> str:
+        self._message.visible = False
+        try:
+            return str(self.write_atlas())
+        except ExportError as exc:
+            self._message.param.update(object=escape_markdown(exc), alert_type="warning", visible=True)
+            raise
 
     def send_samp(self) -> bool:
         """Broadcast the selection as a VOTable to the SAMP hub; the outcome goes in the message."""
@@ -141,7 +198,10 @@ class ExportView(pn.viewable.Viewer):
             "### Export selection",
             self._note,
             *self._buttons.values(),
+            self._atlas,
             self._samp,
+            "Selection in ADQL / TOPCAT",
+            self._elsewhere,
             self._message,
             sizing_mode="stretch_width",
         )

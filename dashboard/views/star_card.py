@@ -26,10 +26,12 @@ from bokeh.models import Div
 from markdown_it import MarkdownIt
 from panel.io import unlocked
 
+from dashboard.rounding import column_decimals, format_number, interval_decimals, uncertainty_decimals
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.store import column_label
 from dashboard.views.card_plots import (
+    CARD_WIDTH,
     CardPlots,
     lightcurve_data,
     spectrum_data,
@@ -127,12 +129,15 @@ def survey_arrays(survey: Path, n_rows: int, *, generation: str | None = None) -
     return _survey_arrays(str(Path(survey).expanduser().resolve()), int(n_rows), generation)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, decimals: int | None = None) -> str:
+    """A value as shown: numbers rounded to ``decimals`` (else 4 significant digits), text escaped."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    if isinstance(value, (bool, int, np.bool_, np.integer)):
+        return f"{value:.4g}" if decimals is None else format_number(value, decimals)
+    if isinstance(value, (int, np.integer)):
         return str(value)
     return escape_markdown(value)  # text read from the catalogue
 
@@ -147,16 +152,20 @@ def predictions_table(star: pd.Series) -> str:
         stem = prop.name
         if f"pred_{stem}" not in star.index:
             continue
-        interval = f"[{_fmt(star.get(f'pred_{stem}_lo'))}, {_fmt(star.get(f'pred_{stem}_hi'))}]"
-        row = f"| {column_label(stem)} | {_fmt(star[f'pred_{stem}'])} | {interval} |"
+        lo, hi = star.get(f"pred_{stem}_lo"), star.get(f"pred_{stem}_hi")
+        # Rounded where the interval's half-width has its second significant digit.
+        digits = interval_decimals(star[f"pred_{stem}"], lo, hi, f"pred_{stem}")
+        interval = f"[{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
+        row = f"| {column_label(stem)} | {_fmt(star[f'pred_{stem}'], digits)} | {interval} |"
         # The truth the head was trained on: the intrinsic CMD, not the truth's reddened one.
         truth = star.get(f"{TRUTH_PREFIX}{prop.truth_column}") if prop.truth_column else None
-        lines.append(row + (f" {_fmt(truth)} |" if has_truth else ""))
+        lines.append(row + (f" {_fmt(truth, digits)} |" if has_truth else ""))
     if "binary_prob" in star.index:
         # binary_prob is trained on the detectable label where the truth has it (training.tensors).
         label = star.get(TRUTH_PREFIX + "is_detectable_binary", star.get(TRUTH_PREFIX + "is_binary"))
         truth = f" {_fmt(label)} |" if has_truth else ""
-        lines.append(f"| binary probability | {_fmt(star['binary_prob'])} | – |{truth}")
+        value = _fmt(star["binary_prob"], column_decimals("binary_prob"))
+        lines.append(f"| binary probability | {value} | – |{truth}")
     return "\n".join(lines) if len(lines) > 2 else "*No predictions in the catalogue; run `desa embed`.*"
 
 
@@ -167,7 +176,10 @@ def gaia_table(star: pd.Series) -> str:
         lines.append(f"| source_id | {int(star['gaia_source_id'])} |")
     for name, error in GAIA_ROWS:
         if name in star.index:
-            value = _fmt(star[name]) + (f" ± {_fmt(star[error])}" if error and error in star.index else "")
+            sigma = star[error] if error and error in star.index else None
+            found = None if sigma is None else uncertainty_decimals(sigma)
+            digits = column_decimals(name) if found is None else found
+            value = _fmt(star[name], digits) + ("" if sigma is None else f" ± {_fmt(sigma, digits)}")
             lines.append(f"| {column_label(name)} | {value} |")
     return "\n".join(lines)
 
@@ -256,9 +268,9 @@ class StarCard(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._header = _text(PROMPT, css_classes=("star-card-header",))
-        self._predictions = _text("", width=460)
-        self._gaia = _text("", width=330)
-        self._tables = pn.Row(_text_pane(self._predictions), _text_pane(self._gaia), visible=False)
+        self._predictions = _text("", width=CARD_WIDTH)
+        self._gaia = _text("", width=CARD_WIDTH)
+        self._tables = pn.Column(_text_pane(self._predictions), _text_pane(self._gaia), visible=False)
         self._notes = {key: _note(text) for key, text in NOTES.items()}
         self._plots: CardPlots | None = None
         self._row: int | None = None  # the star shown

@@ -15,6 +15,7 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
+from dashboard.rounding import column_decimals
 from dashboard.state import DashboardState
 from dashboard.store import column_label
 from data import schema
@@ -55,6 +56,12 @@ def table_frame(state: DashboardState) -> pd.DataFrame:
     return frame
 
 
+def number_format(name: str) -> str:
+    """The Bokeh/numbro format of column ``name``'s numbers, e.g. ``0.000`` for magnitudes."""
+    decimals = column_decimals(name)
+    return "0" if decimals == 0 else "0." + "0" * decimals
+
+
 def _title(name: str) -> str:
     if name in _TITLES:
         return _TITLES[name]
@@ -80,7 +87,8 @@ class TableView(pn.viewable.Viewer):
             disabled=True,
             selectable=1,
             titles={c: _title(c) for c in frame.columns},
-            formatters={c: NumberFormatter(format="0.000") for c in floats},
+            # Each number to its column's precision (Teff to the kelvin, magnitudes to mmag).
+            formatters={c: NumberFormatter(format=number_format(c)) for c in floats},
             frozen_columns=["row"] if "row" in frame.columns else [],
             sizing_mode="stretch_width",
             height=470,

@@ -87,3 +87,29 @@ def test_controls_are_bound_to_the_settings() -> None:
     ages.value = [0.1, 4.0]
     binary.value = True
     assert settings.ages_gyr == [0.1, 4.0] and settings.binary_sequence
+
+
+def test_density_contours_enclose_the_stated_fractions(catalog: pd.DataFrame) -> None:
+    from dashboard.plots import contour_levels, density_contours
+
+    density = np.zeros((10, 10))
+    density[2:4, 2:4] = 10.0  # 80 % of the total
+    density[7, 7] = 5.0
+    density[0, :] = 0.5
+    # Cumulative shares from the densest cell: 0.2, 0.4, 0.6, 0.8 (the block), 0.9 (the 5), then 0.01 each.
+    assert contour_levels(density, (0.5, 0.9, 0.95)) == [0.5, 5.0, 10.0]
+    paths = density_contours(catalog, "umap_x", "umap_y")
+    assert isinstance(paths, hv.Contours) and len(paths.split()) >= 4
+    xs = np.concatenate([p.dimension_values("umap_x") for p in paths.split()])
+    assert np.nanmin(xs) >= catalog["umap_x"].min() - 1.0 and np.nanmax(xs) <= catalog["umap_x"].max() + 1.0
+
+
+def test_the_contour_switch_draws_them_on_every_view(catalog: pd.DataFrame) -> None:
+    from dashboard.views.umap_view import UmapView
+
+    settings = OverlaySettings()
+    view = UmapView(state=DashboardState(catalog=catalog), overlays=settings)
+    layer = view._overlay()
+    assert len(layer[()]) == 0  # off by default: an empty layer
+    settings.contours = True
+    assert len(layer[()].split()) >= 4

@@ -111,8 +111,10 @@ def test_colour_by_any_column_has_a_colour_bar_or_legend(
     catalog: pd.DataFrame, color_by: str, guide: type
 ) -> None:
     fig = _figure(plots.cmd_plot(catalog, color_by=color_by))
-    guides = [obj for obj in fig.right if isinstance(obj, guide)]
-    assert guides, f"colour by {color_by}: no {guide.__name__} beside the plot"
+    # Below the frame: beside it a legend took a third of the view's width (issue 18).
+    guides = [obj for obj in fig.below if isinstance(obj, guide)]
+    assert guides, f"colour by {color_by}: no {guide.__name__} below the plot"
+    assert not [obj for obj in fig.right if isinstance(obj, (ColorBar, Legend))]
     if guide is ColorBar and color_by != "density":
         assert guides[0].title == plots.column_label(color_by)
     if guide is Legend:

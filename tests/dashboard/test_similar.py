@@ -62,3 +62,24 @@ def test_similar_expression_selects_neighbours_in_every_view(survey_dir: Path, c
     state.apply_expression("similar(true_population == 'young', 25)")
     young = catalog["true_population"].to_numpy() == "young"
     assert state.n_selected == 25 and young[state.mask].all()
+
+
+def test_find_similar_lists_the_neighbours_with_their_distances(
+    survey_dir: Path, catalog: pd.DataFrame
+) -> None:
+    from dashboard.views.controls import Controls
+
+    similar = similar_for_survey(survey_dir, len(catalog))
+    state = DashboardState(catalog=catalog, similar=similar)
+    controls = Controls(state=state)
+    state.focused_row = 7
+    controls._k.value = 12
+    assert controls.find_similar()
+    listed = controls._distances.value
+    expected = similar.query([7], 12)
+    assert list(listed["row"]) == expected.rows.tolist() and 7 not in set(listed["row"])
+    np.testing.assert_allclose(listed["distance"], expected.distances, rtol=1e-6)
+    assert (np.diff(listed["distance"]) >= 0).all() and listed["star"].iloc[0].startswith("KIC ")
+    assert set(np.flatnonzero(state.mask)) == set(listed["row"])
+    controls._on_distance_click(type("Click", (), {"row": 2})())
+    assert state.focused_row == int(listed["row"].iloc[2])

@@ -81,6 +81,15 @@ def test_app_with_catalogue_builds_the_template(survey_dir: Path, monkeypatch: p
     parts = [part for obj in page.main for part in obj.select()]
     classes = {c for part in parts for c in part.css_classes}
     assert {"star-card", "template-pair", "template-summary"} <= classes
+    # Beside the views: the card with the queue and label buttons, the follow-up list, the subsets.
+    assert {
+        "side-panel",
+        "queue-view",
+        "label-bar",
+        "followup-view",
+        "subsets-view",
+        "histogram-view",
+    } <= classes
     sidebar = [part for obj in page.sidebar for part in obj.select()]
     assert any("overlay-ages" in part.css_classes for part in sidebar)
 
@@ -115,3 +124,17 @@ def test_kd_tree_is_cached_per_catalogue(catalog: pd.DataFrame) -> None:
     first = base._tree(catalog, "umap_x", "umap_y")
     assert base._tree(catalog, "umap_x", "umap_y")[0] is first[0]
     assert base._tree(catalog.copy(), "umap_x", "umap_y")[0] is not first[0]
+
+
+def test_app_without_a_writable_followup_database_still_builds(
+    survey_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESA_DATA_DIR", str(survey_dir.parent))
+    monkeypatch.setenv("DESA_SURVEY", survey_dir.name)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("DESA_FOLLOWUP_DB", str(blocker / "followup.sqlite"))  # below a file: unusable
+    page = build_app()
+    parts = [part for obj in page.main for part in obj.select()]
+    classes = {c for part in parts for c in part.css_classes}
+    assert "followup-unavailable" in classes and "star-card" in classes and "label-bar" not in classes

@@ -6,6 +6,7 @@ process group and is stopped as a group (``--num-procs`` would fork workers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,28 +42,18 @@ def samp_lockfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("samp") / "samp.lock"
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> Iterator[str]:
-    data_root = tmp_path_factory.mktemp("desa_data")
-    fixtures.write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
+@contextlib.contextmanager
+def serve(data_root: Path, survey: str, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``panel serve dashboard/app.py`` on a free port for ``data_root/survey``; yields the page URL.
+
+    Stopped as a process group when the block ends (a test may stop and start it again).
+    """
     port = free_port()
     app = Path(dashboard.__file__).with_name("app.py")
-    env = {**os.environ, "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": "uitest"}
-    env["SAMP_HUB"] = f"std-lockurl:{samp_lockfile.as_uri()}"  # never the user's ~/.samp hub
-    log_path = tmp_path_factory.mktemp("serve") / "panel.log"
-    with log_path.open("w") as log:
+    env = {**os.environ, **(env or {}), "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": survey}
+    with log_path.open("a") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "panel",
-                "serve",
-                str(app),
-                "--address",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "panel", "serve", str(app), "--address", "127.0.0.1", "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -83,6 +74,16 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> It
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, samp_lockfile: Path) -> Iterator[str]:
+    data_root = tmp_path_factory.mktemp("desa_data")
+    fixtures.write_synthetic_survey(data_root / "uitest", n=N_STARS, seed=0)
+    env = {"SAMP_HUB": f"std-lockurl:{samp_lockfile.as_uri()}"}  # never the user's ~/.samp hub
+    log_path = tmp_path_factory.mktemp("serve") / "panel.log"
+    with serve(data_root, "uitest", log_path, env) as url:
+        yield url
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_switching_the_cmd_to_observed_changes_axes_data_note_url_and_selections
 ) -> None:
     page.goto(app_url, timeout=90_000)
     canvases = page.locator(".bk-Canvas")
-    expect(canvases).to_have_count(3, timeout=60_000)
+    expect(canvases).to_have_count(4, timeout=60_000)
     cmd = canvases.nth(1)
     note = page.locator(".cmd-note")
     expect(note).to_contain_text("Dereddened with each star's Gaia GSP-Phot", timeout=60_000)

@@ -75,14 +75,19 @@ def assert_plots_drawn(page: Page) -> None:
 @pytest.mark.ui
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_a_payload_in_every_url_parameter_shows_as_text(page: Page, app_url: str, payload: str) -> None:
-    assert set(KEYS) == {"expression", "color_by", "focused_row", "cmd"}, "new parameter: add it here"
-    query = urllib.parse.urlencode(dict.fromkeys(KEYS, payload), quote_via=urllib.parse.quote)
+    assert set(KEYS) == {"expression", "color_by", "focused_row", "cmd", "subset"}, (
+        "new parameter: add it here"
+    )
+    # A named subset's name and expression too (``subset`` repeats: name:expression).
+    pairs = [*dict.fromkeys(KEYS, payload).items(), ("subset", f"{payload}:{payload}")]
+    query = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
     page.goto(f"{app_url}?{query}", timeout=90_000)
     warning = page.locator(".url-problems")
     expect(warning).to_contain_text("is not a column to colour by", timeout=60_000)
     expect(warning).to_contain_text("is not a row of this catalogue")
     expect(warning).to_contain_text("expression in the link not applied")
     expect(warning).to_contain_text("is not available here")
+    expect(warning).to_contain_text("not restored")
     assert_plots_drawn(page)
     assert_nothing_injected(page, payload)
 

@@ -37,7 +37,7 @@ def test_box_on_umap_selects_in_all_views(page: Page, app_url: str) -> None:
     page.goto(app_url)
     expect(page.get_by_text("DESA stellar embedding explorer").first).to_be_visible(timeout=60_000)
     canvases = page.locator(".bk-Canvas")
-    expect(canvases).to_have_count(3, timeout=60_000)  # UMAP, CMD, HRD
+    expect(canvases).to_have_count(4, timeout=60_000)  # UMAP, CMD, HRD
     count = page.get_by_text(re.compile(r"^Selected: \d+ / \d+$"))
     expect(count).to_have_text("Selected: 0 / 3000", timeout=60_000)
     umap, cmd, hrd = canvases.nth(0), canvases.nth(1), canvases.nth(2)

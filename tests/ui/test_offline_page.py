@@ -30,7 +30,7 @@ def test_the_page_loads_only_from_its_own_server_and_logs_no_warnings(
         ),
     )
     page.goto(app_url, timeout=90_000)
-    expect(page.locator(".bk-Canvas")).to_have_count(3, timeout=60_000)
+    expect(page.locator(".bk-Canvas")).to_have_count(4, timeout=60_000)
     page.wait_for_timeout(2_000)
     assert elsewhere == [], f"the page fetched from other hosts: {elsewhere}"
     logged = app_log.read_text(encoding="utf-8", errors="replace")

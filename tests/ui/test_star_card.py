@@ -90,7 +90,7 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
     page.set_viewport_size({"width": 1600, "height": 2000})
     page.goto(app_url)
     canvases = page.locator(".bk-Canvas")
-    expect(canvases).to_have_count(3, timeout=60_000)  # no card plots before a star is chosen
+    expect(canvases).to_have_count(4, timeout=60_000)  # no card plots before a star is chosen
     card = page.locator(".star-card").first
     expect(card).to_contain_text("Click a star", timeout=60_000)
 
@@ -125,14 +125,15 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
     expect(page.locator(".star-lightcurve .bk-Canvas")).to_have_count(2)
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    card.screenshot(path=str(SCREENSHOT))
+    # The card's column beside the views (queue and label buttons above the card).
+    page.locator(".side-panel").first.screenshot(path=str(SCREENSHOT))
 
 
 @pytest.mark.ui
 def test_hover_shows_star_id_and_predictions_once_zoomed_in(page: Page, app_url: str) -> None:
     cat, _ = fixtures.synthetic_catalog(N_STARS, seed=0)
     page.goto(app_url)
-    expect(page.locator(".bk-Canvas")).to_have_count(3, timeout=60_000)
+    expect(page.locator(".bk-Canvas")).to_have_count(4, timeout=60_000)
     expect(page.locator(".selected-count")).to_have_text(f"Selected: 0 / {N_STARS}", timeout=60_000)
     title = "UMAP of DESA embeddings"
     # Zoom with the wheel (active by default) into the giant blob at (7, -2) until few stars show.

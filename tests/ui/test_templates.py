@@ -33,7 +33,7 @@ def test_template_button_selects_sync_binaries_and_young_stars_everywhere(
     page.set_viewport_size({"width": 1600, "height": 2400})
     page.goto(app_url)
     canvases = page.locator(".bk-Canvas")
-    expect(canvases).to_have_count(3, timeout=60_000)
+    expect(canvases).to_have_count(4, timeout=60_000)
     count = page.locator(".selected-count")
     expect(count).to_have_text(f"Selected: 0 / {N_STARS}", timeout=60_000)
     before = [_selected_pixels(canvases.nth(i)) for i in range(3)]

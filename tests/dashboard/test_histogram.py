@@ -1,0 +1,55 @@
+"""The histogram view: brushing a range selects it (by the selection mode); subsets and selection drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from bokeh.events import SelectionGeometry
+
+from dashboard.state import DashboardState
+from dashboard.views.histogram_view import HistogramView, fractions, range_text
+from data.query import expression_mask
+
+
+def _drag(view: HistogramView, x0: float, x1: float, *, final: bool = True) -> None:
+    event = SelectionGeometry(view.figure, geometry={"type": "rect", "x0": x0, "x1": x1}, final=final)
+    view._on_geometry(event)
+
+
+def test_brushing_a_range_selects_it(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog)
+    view = HistogramView(state=state)
+    view._column.value = "pred_teff_k"
+    _drag(view, 6000.123456789, 5000.0)
+    teff = catalog["pred_teff_k"].to_numpy()
+    expected = (teff >= 5000.0) & (teff <= 6000.12)
+    np.testing.assert_array_equal(state.mask, expected)
+    assert state.expression == "pred_teff_k >= 5000.0 and pred_teff_k <= 6000.12"
+    np.testing.assert_array_equal(expression_mask(state.expression, catalog), expected)
+    state.mode = "intersect"
+    _drag(view, 5500.0, 7000.0)
+    both = expected & (teff >= 5500.0)
+    np.testing.assert_array_equal(state.mask, both)
+    _drag(view, 5600.0, 5700.0, final=False)  # mid-drag events change nothing
+    assert state.n_selected == int(both.sum())
+
+
+def test_selection_and_subsets_are_drawn_as_fractions(catalog: pd.DataFrame) -> None:
+    assert range_text("x", (2.0, 1.0)) == "x >= 1.0 and x <= 2.0"
+    state = DashboardState(catalog=catalog)
+    view = HistogramView(state=state)
+    view._column.value = "pred_teff_k"
+    assert len(view.selection.data["top"]) == 0 and all(len(s.data["x"]) == 0 for s in view.subsets)
+    state.apply_expression("binary_prob > 0.5")
+    state.save_selection("binaries")
+    state.apply_expression("binary_prob <= 0.5")
+    edges = np.append(view.base.data["left"], view.base.data["right"][-1])
+    for top in (view.base.data["top"], view.selection.data["top"], view.subsets[0].data["y"][:-1]):
+        assert abs(np.sum(top) - 1.0) < 1e-9
+    values = catalog["pred_teff_k"].to_numpy(dtype=np.float64)
+    np.testing.assert_allclose(
+        view.subsets[0].data["y"][:-1], fractions(values, edges, state.subset_mask("binaries"))
+    )
+    assert len(view.subsets[1].data["x"]) == 0
+    view._column.value = "binary_prob"  # another column redraws every layer on its own axis
+    assert view.figure.x_range.end <= 1.0 + 1e-6 and "binary" in view.figure.xaxis[0].axis_label
