@@ -88,6 +88,10 @@ def synthetic_catalog(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
         {
             "row": rows,
             "kic_id": kic,
+            schema.MISSION: pd.Series([schema.KEPLER] * n, dtype="string"),
+            schema.TARGET_ID: kic,
+            schema.HAS_LIGHTCURVE: np.ones(n, dtype=bool),
+            schema.HAS_SPECTRUM: np.ones(n, dtype=bool),
             "lamost_obsid": obsid,
             "gaia_source_id": 2_100_000_000_000_000_000 + rows.astype(np.int64) * 7919,
             "split": pd.Categorical.from_codes(
