@@ -11,6 +11,7 @@ import panel as pn
 
 from dashboard.overlays import OverlaySettings
 from dashboard.safe_text import code_markdown, escape_markdown
+from dashboard.samp_web import SampWebView
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.store import color_options, default_color, load_catalog, session_generation
@@ -98,7 +99,12 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     )
     template = pn.template.FastListTemplate(
         title=TITLE,
-        sidebar=[Controls(state=state), overlays.controls(), ExportView(state=state, survey_dir=folder)],
+        sidebar=[
+            Controls(state=state),
+            overlays.controls(),
+            ExportView(state=state, survey_dir=folder),
+            SampWebView(state=state, survey_dir=folder),
+        ],
         sidebar_width=SIDEBAR_WIDTH,
         main=[pn.Row(views, side), TableView(state=state), TemplatesView(state=state)],
         accent="#0072B2",

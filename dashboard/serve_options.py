@@ -31,6 +31,8 @@ OAUTH_OPTIONS = ("oauth_provider", "oauth_key", "oauth_redirect_uri", "oauth_ext
 COOKIE_SECRET_FILE = ".desa_cookie_secret"
 #: The ``panel serve --plugins`` module answering ``/liveness`` without building a page.
 LIVENESS_PLUGIN = "dashboard.liveness"
+#: Serves the tables the page offers over the SAMP Web Profile (dashboard/samp_web.py).
+SAMP_WEB_PLUGIN = "dashboard.samp_web_route"
 #: Secrets of ``desa serve``: option stem -> (environment variable we read, Panel's variable).
 SECRETS = {
     "cookie_secret": ("DESA_COOKIE_SECRET", "PANEL_COOKIE_SECRET"),
@@ -149,6 +151,7 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value:
             cmd += [f"--{name.replace('_', '-')}", value]
+    cmd += ["--plugins", SAMP_WEB_PLUGIN]
     if args.liveness:
         # Ours, not Panel's --liveness: that one builds a whole page for anonymous callers.
         cmd += ["--plugins", LIVENESS_PLUGIN]

@@ -46,3 +46,14 @@ def followup_database(survey: Path) -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path(survey) / "followup" / "followup.sqlite"
+
+
+def samp_web_dir() -> Path:
+    """Return the folder of tables sent over the SAMP Web Profile.
+
+    ``DESA_SAMP_WEB_DIR``, else ``<data root>/.samp_web``.
+
+    Every server process writes and serves its sessions' tables there (dashboard/samp_web.py).
+    """
+    env = os.environ.get("DESA_SAMP_WEB_DIR")
+    return Path(env).expanduser().resolve() if env else data_root() / ".samp_web"

@@ -25,6 +25,7 @@ from benchmarks import fixtures
 from training.cli import (
     COOKIE_SECRET_FILE,
     LIVENESS_PLUGIN,
+    SAMP_WEB_PLUGIN,
     build_parser,
     cookie_secret,
     serve_command,
@@ -84,7 +85,10 @@ def test_command_has_auth_processes_liveness_and_proxy_flags(tmp_path: Path) -> 
     assert _flag(cmd, "--basic-auth") == str(passwords)
     assert _flag(cmd, "--num-procs") == "4"
     # Our liveness plugin, not Panel's --liveness (which builds a page for anonymous callers).
-    assert _flag(cmd, "--plugins") == LIVENESS_PLUGIN and "--liveness" not in cmd
+    plugins = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--plugins"]
+    assert LIVENESS_PLUGIN in plugins and "--liveness" not in cmd
+    # And the route of the tables offered over the SAMP Web Profile.
+    assert SAMP_WEB_PLUGIN in plugins
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--allow-websocket-origin"] == [
         "desa.example.org",
         "desa.example.org:443",
@@ -300,12 +304,18 @@ def open_server(server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 def _import_panel_models() -> None:
-    """A bokeh.client session decodes the page's models: Panel's lazily imported ones included."""
+    """A bokeh.client session decodes the page's models: Panel's lazily imported ones included.
+
+    And the app's own components (Panel ``JSComponent``s: their Bokeh data models are made when
+    their classes are, as in the server).
+    """
     import importlib
     import pkgutil
 
     import panel.models
 
+    for module in ("dashboard.samp_web", "dashboard.views.keys"):  # SampWebClient, KeyListener
+        importlib.import_module(module)
     for info in pkgutil.iter_modules(panel.models.__path__):
         try:
             importlib.import_module(f"panel.models.{info.name}")

@@ -20,6 +20,7 @@ import pytest
 import dashboard
 from benchmarks import fixtures
 from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port
+from dashboard.serve_options import SAMP_WEB_PLUGIN
 
 N_STARS = 3000
 #: The served app's log file per URL (the ``app_log`` fixture).
@@ -51,9 +52,23 @@ def serve(data_root: Path, survey: str, log_path: Path, env: dict[str, str] | No
     port = free_port()
     app = Path(dashboard.__file__).with_name("app.py")
     env = {**os.environ, **(env or {}), "DESA_DATA_DIR": str(data_root), "DESA_SURVEY": survey}
+    env.setdefault("DESA_SAMP_WEB_DIR", str(data_root / ".samp_web"))
     with log_path.open("a") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", str(app), "--address", "127.0.0.1", "--port", str(port)],
+            [
+                *[
+                    sys.executable,
+                    "-m",
+                    "panel",
+                    "serve",
+                    str(app),
+                    "--address",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                *["--plugins", SAMP_WEB_PLUGIN],
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -22,6 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from dashboard.serve_options import (
     COOKIE_SECRET_FILE,
     LIVENESS_PLUGIN,
+    SAMP_WEB_PLUGIN,
     cookie_secret,
     serve_command,
     serve_environment,
@@ -34,6 +35,7 @@ __all__ = [
     "COMMANDS",
     "COOKIE_SECRET_FILE",
     "LIVENESS_PLUGIN",
+    "SAMP_WEB_PLUGIN",
     "build_parser",
     "cookie_secret",
     "main",
