@@ -761,6 +761,8 @@ def ingest_survey(
             scan = _scan(files, pool, progress)
             quarantine = list(scan.quarantine)
             plan = _match(gaia, gaia_path, scan, quarantine)
+            n_files = scan.n_files
+            del files, scan, gaia  # the plan holds what streaming needs: memory per star stays small
             resume = _Resume(store, _fingerprint(plan, gaia_path, chunk_stars), len(plan))
             resumed = len(resume.chunks)
             if resumed:
@@ -802,7 +804,7 @@ def ingest_survey(
             ingest={
                 "raw_dir": str(raw_dir),
                 "gaia_table": str(gaia_path) if gaia_path else None,
-                "n_files": scan.n_files,
+                "n_files": n_files,
                 "n_stars": summary.n_stars,
                 "n_lightcurve_only": summary.n_lightcurve_only,
                 "n_spectrum_only": summary.n_spectrum_only,

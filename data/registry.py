@@ -169,7 +169,7 @@ def read(path: Path) -> Any:
     return READERS[identify(path)].read(Path(path))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a survey: kept small
 class Scanned:
     """What a look at one file's header says: its product and star key, or why it is unusable.
 
