@@ -34,7 +34,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
             {"sizes": [100_000, 1_000_000, 10_000_000], "repeats": 5, "large_repeats": 3},
         ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 3, "warm_pages": 2}),
-        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
+        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 1000, "steps": 30}),
         # (stars, fitted sample, plain-fit budget in s or None): the plain fit of 10^6 stars takes
@@ -51,7 +51,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
             {"sizes": [100_000, 1_000_000, 10_000_000], "repeats": 5},
         ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 5, "warm_pages": 3}),
-        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000]}),
+        "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40, "full": True}),
         "umap": (
@@ -64,7 +64,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 PROFILES["smoke"] = {
     "selection": ("benchmarks.bench_selection", {"sizes": [1000], "repeats": 2}),
     "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
-    "memory": ("benchmarks.bench_memory", {"sizes": [1000]}),
+    "memory": ("benchmarks.bench_memory", {"sizes": [1000], "procs": 2}),
     "embed": ("benchmarks.bench_embed", {"tiny_stars": 16, "paper_stars": 1, "paper_batch": 1}),
     "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "steps": 3}),
     "umap": ("benchmarks.bench_umap", {"sizes": [[300, 100, None], [600, 100, 0.2]], "warmup": 200}),
