@@ -15,6 +15,10 @@ files, dashboard/columns.py), then N more run at once on the same survey, as ``d
 session.
 
     python -m benchmarks.bench_memory --sizes 1000000 10000000 --procs 2
+
+``--serve N`` adds the real thing (Chromium needed, so not in ``make bench``): ``panel serve
+--num-procs N`` of the app on the same survey, ``--sessions`` browser pages opened one after the
+other (Tornado hands them to the workers), and the RSS, peak RSS and PSS of every server process.
 """
 
 from __future__ import annotations
@@ -112,7 +116,94 @@ def _measure_in(folder: Path, n_procs: int) -> tuple[list[dict[str, Any]], dict[
     return entries, totals
 
 
-def run(sizes: tuple[int, ...] = (1_000_000,), workdir: Path | None = None, procs: int = 1) -> dict[str, Any]:
+def _tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # not a process, or one that ended meanwhile
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo += children.get(out[-1], [])
+    return out
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def serve(folder: Path, n_rows: int, procs: int = 2, sessions: int = 4) -> dict[str, Any]:
+    """``panel serve --num-procs procs`` on the survey ``folder``; memory after ``sessions`` pages."""
+    import os
+    import signal
+
+    from playwright.sync_api import sync_playwright
+
+    import dashboard
+    from benchmarks.bench_browser import _page_ready
+    from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, free_port, load_average
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/app"
+    app = Path(dashboard.__file__).with_name("app.py")
+    env = {**os.environ, "DESA_DATA_DIR": str(folder.parent), "DESA_SURVEY": folder.name}
+    cmd = [sys.executable, "-m", "panel", "serve", str(app), "--address", "127.0.0.1", "--port", str(port)]
+    log = folder.parent / f".panel-{port}.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*cmd, "--num-procs", str(procs)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    result: dict[str, Any] = {"n_rows": n_rows, "num_procs": procs, "sessions": sessions, "page_ready_s": []}
+    try:
+        deadline = time.monotonic() + 300
+        while not _listening(port):  # not an HTTP request: a GET of the app would open a session
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"panel serve did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            pages = []  # kept open: every session holds its views until the measurement
+            for _ in range(sessions):
+                page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+                result["page_ready_s"].append(_page_ready(page, url, n_rows, 600_000))
+                pages.append(page)
+            processes = {}
+            for pid in _tree_pids(server.pid):
+                peak = rss_bytes(pid)["peak_rss"]
+                processes[pid] = {**smaps_bytes(pid), "peak_rss": peak}
+            browser.close()
+        result["processes"] = list(processes.values())
+        for key in ("rss", "pss", "anon"):
+            result[f"total_{key}_bytes"] = sum(p[key] for p in processes.values())
+        result["load_average"] = load_average()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        log.unlink(missing_ok=True)
+    return result
+
+
+def run(
+    sizes: tuple[int, ...] = (1_000_000,),
+    workdir: Path | None = None,
+    procs: int = 1,
+    serve_procs: int = 0,
+    sessions: int = 4,
+) -> dict[str, Any]:
     from benchmarks.synthetic import synthetic_survey
 
     out = []
@@ -144,6 +235,16 @@ def run(sizes: tuple[int, ...] = (1_000_000,), workdir: Path | None = None, proc
                     f"{totals['pss'] / 2**30:.2f} GiB (anonymous {totals['anon'] / 2**30:.2f} GiB)",
                     flush=True,
                 )
+            if serve_procs:
+                entry["serve"] = serve(folder, n, serve_procs, sessions)
+                record = entry["serve"]
+                print(
+                    f"memory n={n:,}, panel serve --num-procs {serve_procs}, {sessions} sessions: peak RSS "
+                    + ", ".join(f"{p['peak_rss'] / 2**30:.2f}" for p in record["processes"])
+                    + f" GiB; total RSS {record['total_rss_bytes'] / 2**30:.2f} GiB, total PSS "
+                    f"{record['total_pss_bytes'] / 2**30:.2f} GiB",
+                    flush=True,
+                )
             out.append(entry)
     return {"sizes": out}
 
@@ -152,8 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--procs", type=int, default=1, help="then this many processes at once")
+    parser.add_argument("--serve", type=int, default=0, help="then panel serve --num-procs SERVE (Chromium)")
+    parser.add_argument("--sessions", type=int, default=4, help="browser sessions for --serve")
     args = parser.parse_args(argv)
-    print(json.dumps(run(tuple(args.sizes), procs=args.procs), indent=2))
+    result = run(tuple(args.sizes), procs=args.procs, serve_procs=args.serve, sessions=args.sessions)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -193,6 +193,16 @@ def _memory(rep: Report, rec: dict[str, Any], browser: dict[str, Any] | None) ->
                 "reported (no goal)",
                 None,
             )
+    for e in rec["result"]["sizes"]:
+        if "procs" in e:  # as `desa serve --num-procs N`: N processes on the same survey at once
+            p = e["procs"]
+            lines.append(
+                f"\n{p['n']} processes at once, {e['n_rows']:,} rows: peak RSS "
+                + ", ".join(f"{b / GiB:.2f}" for b in p["peak_rss_bytes"])
+                + f" GiB; together {p['total_rss_bytes'] / GiB:.2f} GiB RSS, "
+                f"{p['total_pss_bytes'] / GiB:.2f} GiB PSS (the memory-mapped columns counted once), "
+                f"{p['total_anon_bytes'] / GiB:.2f} GiB anonymous."
+            )
     if browser and browser.get("status") == "ok":
         b = browser["result"]
         lines.append(

@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 FOLDER = "dashboard_columns"
 INDEX = "columns.json"
+#: A temporary build folder this old (seconds) was left by a killed build and is removed.
+LEFTOVER_S = 6 * 3600
 #: Where the column files go when the survey folder cannot be written.
 CACHE_ENV = "DESA_CACHE_DIR"
 #: Identifier columns: kept as stored (int64), never cast to float.
@@ -244,9 +247,21 @@ def _current(folder: Path, sources: dict[str, Any]) -> bool:
     return index.get("format") == FORMAT and index.get("sources") == sources
 
 
+def _remove_leftovers(folder: Path) -> None:
+    """Temporary folders of builds killed long ago (a running build is younger)."""
+    now = time.time()
+    for left in folder.parent.glob(f".{folder.name}.*"):
+        try:
+            if left.is_dir() and now - left.stat().st_mtime > LEFTOVER_S:
+                shutil.rmtree(left, ignore_errors=True)
+        except FileNotFoundError:  # removed meanwhile by another process
+            continue
+
+
 def _build(store: SurveyStore, folder: Path, sources: dict[str, Any], derived: list[Derived]) -> None:
     """Write the folder beside ``folder`` and rename it into place (replacing a stale one)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".building", dir=folder.parent))
     try:
         index = write_columns(store, tmp, derived)

@@ -151,3 +151,16 @@ def test_desa_serve_writes_the_column_files_before_the_server_starts(
     monkeypatch.setattr(serve.subprocess, "run", panel_serve)
     assert main(["serve", "--survey-dir", str(store.root)]) == 0
     assert started == [True]
+
+
+def test_a_build_folder_left_by_a_killed_build_goes_but_a_running_one_stays(tmp_path: Path) -> None:
+    store = write_synthetic_survey(tmp_path / "s", n=20, seed=8).snapshot()
+    old = store.data_dir / f".{columns.FOLDER}.abcd1234.building"
+    running = store.data_dir / f".{columns.FOLDER}.efgh5678.building"
+    for folder in (old, running):
+        folder.mkdir()
+        (folder / "0.npy").write_bytes(b"")
+    long_ago = old.stat().st_mtime - columns.LEFTOVER_S - 60
+    os.utime(old, (long_ago, long_ago))
+    columns.load_columns(store, DERIVED)
+    assert not old.exists() and running.exists()
