@@ -1,4 +1,4 @@
-"""The follow-up list: stars a user marks for follow-up, with a label and a note, in SQLite.
+"""The follow-up list: stars a user marks for follow-up, with a label and a note, in a database.
 
 One table row per (survey, user, star): the catalogue ``row``, the star's id as text, a label
 (``candidate``, ``confirmed``, ``rejected`` or a short custom one), a free-text note, when it was
@@ -15,11 +15,17 @@ failed. Every change is also appended to ``followup_history`` (who changed what,
 Notes and custom labels are user text: bounded here (``MAX_NOTE``, ``MAX_LABEL``, control
 characters removed), escaped by whoever shows them (dashboard/safe_text.py, Tabulator's plain-text
 formatter) and exported as data.
+
+``DESA_FOLLOWUP_DB`` may instead be a SQLAlchemy URL (``postgresql+psycopg://...``,
+``mysql+pymysql://...``, ``sqlite:///...``): :func:`open_followup` then returns the same list
+through SQLAlchemy Core (dashboard/followup_sql.py: the same tables, per-row upserts and one
+transaction per change). SQLAlchemy is the optional extra ``db``; a file path needs nothing.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -27,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from data.settings import DATABASE_URL
 
 #: The labels offered by a button each; "confirmed" and "candidate" count as positives for the
 #: candidate queue (dashboard/queue.py), "rejected" as a negative.
@@ -79,16 +87,49 @@ ON CONFLICT (survey, user, row) DO UPDATE SET
     note = COALESCE(:note, followup.note),
     updated_utc = excluded.updated_utc
 """
+_DELETE = "DELETE FROM followup WHERE survey=:survey AND user=:user AND row=:row"
 _HISTORY = """
 INSERT INTO followup_history (survey, user, row, action, label, note, time_utc)
 VALUES (:survey, :user, :row, :action, :label, :note, :now)
 """
+#: The SQL of each kind of statement ``FollowupList._write`` runs.
+_SQL = {"upsert": _UPSERT, "delete": _DELETE, "history": _HISTORY}
 #: Columns of ``FollowupList.entries``.
 COLUMNS = ("row", "star", "label", "note", "user", "added_utc", "updated_utc")
 
 
 class FollowupError(ValueError):
     """A label, note or request the list refuses (the message says why)."""
+
+
+class FollowupDatabaseError(RuntimeError):
+    """The database of ``DESA_FOLLOWUP_DB`` cannot be used (the message says why and what to do)."""
+
+
+def is_database_url(location: str | Path) -> bool:
+    """Whether ``location`` is a database URL (``dialect[+driver]://...``) rather than a file path."""
+    return isinstance(location, str) and bool(DATABASE_URL.match(location))
+
+
+def open_followup(location: str | Path, survey: str) -> FollowupList:
+    """The follow-up lists at ``location``: a SQLite file path, or a SQLAlchemy database URL.
+
+    Raises FollowupDatabaseError for a URL that cannot be used (no SQLAlchemy, a malformed URL, a
+    missing driver, a server that refuses), with the password never in the message; a file path
+    raises what ``sqlite3`` raises, as ``FollowupList`` does.
+    """
+    if is_database_url(location):
+        if importlib.util.find_spec("sqlalchemy") is None:
+            shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(location))
+            raise FollowupDatabaseError(
+                f"DESA_FOLLOWUP_DB={shown} is a database URL, which needs SQLAlchemy: "
+                "pip install 'desa[db]' (and the database's driver), or set DESA_FOLLOWUP_DB to a "
+                "SQLite file path, or unset it for <survey>/followup/followup.sqlite"
+            )
+        from dashboard.followup_sql import SqlFollowupList
+
+        return SqlFollowupList(str(location), survey)
+    return FollowupList(Path(location), survey)
 
 
 def check_label(label: str) -> str:
@@ -148,12 +189,12 @@ class FollowupList:
         return db
 
     def _write(self, statements: list[tuple[str, dict]]) -> None:
-        """Run ``statements`` as one immediate transaction (all or nothing)."""
+        """Run ``statements`` (kind of ``_SQL``, parameters) as one immediate transaction (all or nothing)."""
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
-            for sql, params in statements:
-                db.execute(sql, params)
+            for kind, params in statements:
+                db.execute(_SQL[kind], params)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -190,7 +231,7 @@ class FollowupList:
         for row, star in zip(rows, stars, strict=True):
             params = {"survey": self.survey, "user": user, "row": row, "star": star, "label": label}
             params.update(note=note, now=now, action="put")
-            statements += [(_UPSERT, params), (_HISTORY, params)]
+            statements += [("upsert", params), ("history", params)]
         self._write(statements)
         return len(rows)
 
@@ -202,10 +243,8 @@ class FollowupList:
         statements = []
         for row in rows:
             params = {"survey": self.survey, "user": user, "row": row, "now": now}
-            statements.append(
-                ("DELETE FROM followup WHERE survey=:survey AND user=:user AND row=:row", params)
-            )
-            statements.append((_HISTORY, {**params, "action": "remove", "label": None, "note": None}))
+            statements.append(("delete", params))
+            statements.append(("history", {**params, "action": "remove", "label": None, "note": None}))
         self._write(statements)
         return before - len(self.entries(user))
 

@@ -8,6 +8,7 @@ inside the root that the dashboard serves (default ``demo``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DEFAULT_SURVEY = "demo"
@@ -34,15 +35,23 @@ def survey_dir(name: str | None = None) -> Path:
     return data_root() / (name or survey_name())
 
 
-def followup_database(survey: Path) -> Path:
-    """Return the follow-up lists' SQLite file.
+#: A database URL (``dialect[+driver]://...``) in ``DESA_FOLLOWUP_DB``, as opposed to a file path.
+DATABASE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
-    ``DESA_FOLLOWUP_DB``, else ``<survey>/followup/followup.sqlite``.
+
+def followup_database(survey: Path) -> Path | str:
+    """Return the follow-up lists' SQLite file, or the database URL given instead.
+
+    ``DESA_FOLLOWUP_DB``, else ``<survey>/followup/followup.sqlite``. A ``DESA_FOLLOWUP_DB`` of the
+    form ``dialect[+driver]://...`` (``postgresql+psycopg://user@host/db``, ``sqlite:///path``) is a
+    SQLAlchemy URL and is returned unchanged (dashboard.followup.open_followup opens it).
 
     One file may hold the lists of several surveys (each row names its survey); point every server
     process, and every server sharing the lists, at the same file.
     """
     env = os.environ.get("DESA_FOLLOWUP_DB")
+    if env and DATABASE_URL.match(env):
+        return env
     if env:
         return Path(env).expanduser().resolve()
     return Path(survey) / "followup" / "followup.sqlite"

@@ -13,7 +13,7 @@ from typing import Any
 import panel as pn
 import param
 
-from dashboard.followup import FollowupList
+from dashboard.followup import FollowupDatabaseError, open_followup
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.views.followup_view import FollowupActions, FollowupView, LabelBar
@@ -63,10 +63,10 @@ def follow_up(state: DashboardState, folder: Path) -> tuple[list[Any], pn.viewab
     A database that cannot be opened (a read-only data folder, a bad ``DESA_FOLLOWUP_DB``) leaves
     the explorer working: the parts become one message saying why.
     """
-    path = followup_database(folder)
+    location = followup_database(folder)
     try:
-        actions = FollowupActions(state=state, store=FollowupList(path, folder.name))
-    except (OSError, sqlite3.Error) as exc:
+        actions = FollowupActions(state=state, store=open_followup(location, folder.name))
+    except (OSError, sqlite3.Error, FollowupDatabaseError) as exc:
         message = pn.pane.Alert(
             f"The follow-up list is not available: {escape_markdown(exc)}",
             alert_type="warning",

@@ -1,7 +1,13 @@
-"""The follow-up list in SQLite: labels and notes persist, writers never clash, exports carry them."""
+"""The follow-up list: labels and notes persist, writers never clash, exports carry them.
+
+Every store test runs on both back ends: a SQLite file path (the standard library's ``sqlite3``)
+and a ``sqlite:///`` URL through SQLAlchemy (dashboard/followup_sql.py), skipped without the ``db``
+extra.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -19,29 +25,47 @@ from dashboard.followup import (
     check_label,
     clean_note,
     export_frame,
+    open_followup,
     star_ids,
 )
 from dashboard.state import DashboardState
 from dashboard.views.followup_view import FollowupActions
 
+NO_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is None
+#: The two back ends: a file path (stdlib sqlite3) and a SQLAlchemy URL.
+BACKENDS = [
+    "path",
+    pytest.param(
+        "url", marks=pytest.mark.skipif(NO_SQLALCHEMY, reason="SQLAlchemy (extra 'db') is not installed")
+    ),
+]
 
-@pytest.fixture
-def store(tmp_path: Path) -> FollowupList:
-    return FollowupList(tmp_path / "lists" / "followup.sqlite", "demo")
+
+def location(path: Path, backend: str) -> Path | str:
+    """``path`` as the back end ``backend`` is given it: the path, or a ``sqlite:///`` URL of it."""
+    return path if backend == "path" else f"sqlite:///{path}"
 
 
-def test_labels_and_notes_survive_a_new_connection(tmp_path: Path) -> None:
-    path = tmp_path / "followup.sqlite"
-    first = FollowupList(path, "demo")
+@pytest.fixture(params=BACKENDS)
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> FollowupList:
+    store = open_followup(location(tmp_path / "lists" / "followup.sqlite", request.param), "demo")
+    assert type(store).__name__ == {"path": "FollowupList", "url": "SqlFollowupList"}[request.param]
+    return store
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_labels_and_notes_survive_a_new_connection(tmp_path: Path, backend: str) -> None:
+    path = location(tmp_path / "followup.sqlite", backend)
+    first = open_followup(path, "demo")
     first.put("ana", [3, 7], ["KIC 1", "KIC 2"], label="candidate", note="Li strong")
     first.put("ana", [7], ["KIC 2"], label="confirmed")  # no note given: the note is kept
-    reopened = FollowupList(path, "demo")  # as after a server restart
+    reopened = open_followup(path, "demo")  # as after a server restart
     entries = reopened.entries("ana").set_index("row")
     assert entries.loc[3, "label"] == "candidate" and entries.loc[3, "note"] == "Li strong"
     assert entries.loc[7, "label"] == "confirmed" and entries.loc[7, "note"] == "Li strong"
     assert entries.loc[7, "star"] == "KIC 2"
     assert reopened.entries("bob").empty  # per user
-    assert FollowupList(path, "other").entries("ana").empty  # per survey
+    assert open_followup(path, "other").entries("ana").empty  # per survey
     assert list(reopened.history("ana")["action"]) == ["put", "put", "put"]
     assert reopened.remove("ana", [3]) == 1
     assert reopened.labels("ana") == {7: "confirmed"}
