@@ -22,7 +22,7 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install install-hats chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
+.PHONY: help install install-hats install-db chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey, embed it with the shipped model, serve on 127.0.0.1:$(PORT)"
@@ -50,6 +50,13 @@ $(BIN)/.installed-hats: $(BIN)/.installed
 	@touch $@
 
 install-hats: $(BIN)/.installed-hats
+
+# SQLAlchemy, for the follow-up lists by database URL and their tests (about 4 s to install).
+$(BIN)/.installed-db: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -e '.[db]' 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+install-db: $(BIN)/.installed-db
 
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
@@ -116,7 +123,7 @@ evaluate-20k:
 	$(MAKE) evaluate SURVEY=eval20k-$(SIM_SEED) DEMO_STARS=20000 SIM_SEED=$(SIM_SEED)
 
 # --- tests ----------------------------------------------------------------------------------
-test: install install-hats chromium lint
+test: install install-hats install-db chromium lint
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -123,7 +123,7 @@ def open_followup(location: str | Path, survey: str) -> FollowupList:
             shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(location))
             raise FollowupDatabaseError(
                 f"DESA_FOLLOWUP_DB={shown} is a database URL, which needs SQLAlchemy: "
-                "pip install 'desa[db]' (and the database's driver), or set DESA_FOLLOWUP_DB to a "
+                "pip install 'desa-explorer[db]' (and the database's driver), or set DESA_FOLLOWUP_DB to a "
                 "SQLite file path, or unset it for <survey>/followup/followup.sqlite"
             )
         from dashboard.followup_sql import SqlFollowupList

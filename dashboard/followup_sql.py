@@ -39,7 +39,7 @@ KEY_LENGTH = 255
 #: The fix named by every error about the URL.
 FIX = (
     "set DESA_FOLLOWUP_DB to a SQLAlchemy URL such as postgresql+psycopg://user@host/dbname "
-    "(with its driver installed: pip install 'desa[db]' psycopg) or to a SQLite file path, "
+    "(with its driver installed: pip install 'desa-explorer[db]' psycopg) or to a SQLite file path, "
     "or unset it for <survey>/followup/followup.sqlite"
 )
 

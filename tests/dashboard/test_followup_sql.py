@@ -113,7 +113,9 @@ def test_a_url_without_sqlalchemy_says_to_install_the_extra(monkeypatch: pytest.
         "find_spec",
         lambda name, *a: None if name == "sqlalchemy" else real(name, *a),
     )
-    with pytest.raises(FollowupDatabaseError, match=r"needs SQLAlchemy: pip install 'desa\[db\]'") as info:
+    with pytest.raises(
+        FollowupDatabaseError, match=r"needs SQLAlchemy: pip install 'desa-explorer\[db\]'"
+    ) as info:
         open_followup(f"postgresql+psycopg://ana:{PASSWORD}@db.example/lists", "demo")
     assert PASSWORD not in str(info.value) and "ana:***@db.example" in str(info.value)
 
