@@ -86,8 +86,10 @@ def run_check(out: Path, *, work: Path | None = None) -> dict[str, Any]:
     from training.embed import embed_survey
     from training.shipped import check_weights
 
-    work = Path(tempfile.mkdtemp(prefix="desa_real_")) if work is None else Path(work)
-    store = SurveyStore(work / "real")
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="desa_real_") as tmp:
+            return run_check(out, work=Path(tmp))
+    store = SurveyStore(Path(work) / "real")
     files = collect(store.raw_dir)
     summary = ingest_survey(store.raw_dir, store, progress=False, workers=1)
     weights = check_weights("demo", grids=store.read_manifest().get("grids"))
