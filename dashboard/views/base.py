@@ -164,10 +164,7 @@ class ScatterView(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         cols = self.columns()
-        self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
-        if self._selected is not None:
-            self._selected.set_subsets(self.state.subset_layers())
-            self._selected.update(self.state.mask)
+        self._selected = self._selected_layer()
         self._pane = pn.pane.HoloViews(self._plot(), linked_axes=False)
         if cols is not None:
             # The click lookup (PixelGrid, cached per process) is built once the page has loaded,
@@ -180,6 +177,20 @@ class ScatterView(pn.viewable.Viewer):
     def columns(self) -> tuple[str, str] | None:
         """The (x, y) catalogue columns of this view, or None when the catalogue lacks them."""
         raise NotImplementedError
+
+    def _selected_layer(self) -> Any:
+        """The selected-stars layer on this view's current columns (subsets and mask drawn), or None."""
+        cols = self.columns()
+        layer = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
+        if layer is not None:
+            layer.set_subsets(self.state.subset_layers())
+            layer.update(self.state.mask)
+        return layer
+
+    def _replot_on_new_columns(self) -> None:
+        """The view's columns changed: a new selected layer on them, and the plot rebuilt."""
+        self._selected = self._selected_layer()
+        self._pane.object = self._plot()
 
     def _plot(self) -> hv.core.Dimensioned:
         if self.columns() is None:

@@ -71,12 +71,7 @@ class CmdView(ScatterView):
         return self.overlays.layer(self.overlay_kind, self.columns(), offset)
 
     def _on_photometry(self, _event: param.parameterized.Event) -> None:
-        cols = self.columns()
-        self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
-        if self._selected is not None:
-            self._selected.set_subsets(self.state.subset_layers())
-            self._selected.update(self.state.mask)
-        self._pane.object = self._plot()
+        self._replot_on_new_columns()
         self._note.object = self.note()
 
     def __panel__(self) -> pn.viewable.Viewable:

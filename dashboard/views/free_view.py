@@ -55,12 +55,7 @@ class FreeAxesView(ScatterView):
         return {"columns": (self.x, self.y)}
 
     def _on_axes(self, _event: param.parameterized.Event) -> None:
-        cols = self.columns()
-        self._selected = None if cols is None else plots.selected_layer(self.state.catalog, *cols)
-        if self._selected is not None:
-            self._selected.set_subsets(self.state.subset_layers())
-            self._selected.update(self.state.mask)
-        self._pane.object = self._plot()
+        self._replot_on_new_columns()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(self._x, self._y), self._pane, css_classes=["free-view"])
