@@ -111,7 +111,8 @@ def _frozen(f: dict) -> list[str]:
         lines.append(
             f"| **ORACLE** (see below) | – | {_pm(oracle.get('few_shot_r2_cmd'))} | "
             f"{_pm(oracle.get('few_shot_r2_hr'))} |{binary} {_pm(oracle.get('age_rmse_gyr'))} | – | "
-            f"{_pm(oracle.get('sync_vs_young_knn_purity'))} | – |"
+            f"{_pm(oracle.get('sync_vs_young_knn_purity'))} | "
+            f"{_pm(oracle.get('sync_vs_young_knn_purity_umap'))} |"
         )
         lines += [
             "",
@@ -123,7 +124,8 @@ def _frozen(f: dict) -> list[str]:
             "training split (also the ceiling of the fine-tuned heads' age), per seed; binary: "
             "gradient boosting on the training split "
             "(one seed, as in the binary section); sync/young: the kNN purity in the standardised "
-            "space of those quantities, same subsamples. Boosting is not a linear probe and a plain "
+            "space of those quantities, same subsamples, and in a UMAP of them fitted on every test star "
+            "(seed: UMAP's random_state). Boosting is not a linear probe and a plain "
             "distance weighs every quantity alike, so an embedding can exceed the purity ORACLE.",
         ]
     return lines

@@ -306,4 +306,11 @@ def oracle_scores(
             z = np.where(np.isfinite(z), z, np.nanmedian(z, axis=0))  # Prot > 45 d is not measurable
             purity.append(knn_purity(StandardScaler().fit_transform(np.nan_to_num(z)), pop[sub]))
         out["sync_vs_young_knn_purity"] = summary(purity)
+        # The same quantities through the embeddings' UMAP (fitted on every test star): the
+        # ceiling of the UMAP purity column.
+        umap_values = []
+        for seed, f in enumerate(features):
+            z = np.where(np.isfinite(f), f, np.nanmedian(f[test], axis=0))
+            umap_values.append(umap_purity(StandardScaler().fit_transform(z), df, test, pair, seed))
+        out["sync_vs_young_knn_purity_umap"] = summary(umap_values)
     return out

@@ -71,6 +71,8 @@ def test_oracle_ceilings_sit_above_an_embedding_of_noise(population) -> None:
     assert len(age["values"]) == 3 and age["mean"] < 0.8 * noise["age_rmse_gyr"]["mean"], (age, noise)
     purity = oracle["sync_vs_young_knn_purity"]["mean"]
     assert purity > 0.7 and purity > noise["sync_vs_young"]["knn_purity"]["mean"] + 0.15
+    in_umap = oracle["sync_vs_young_knn_purity_umap"]
+    assert len(in_umap["values"]) == 3 and in_umap["mean"] > 0.6, in_umap
     assert oracle_scores(df.drop(columns="true_li_ew_ma"), train, test, fraction=0.3, seeds=1) == {}
 
 
