@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import learned_ceiling
 from data.storage import SurveyStore
 from desa_core.config import DesaConfig, DualFormerConfig
 from training.ablation import AblationConfig, build_variants, paper_fusion
@@ -55,6 +56,10 @@ def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyS
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + len(VARIANTS) + 4  # header, rule, variants, baselines
     assert "| 3 align + 2 finetune |" in table and "R² HR (100 %)" in table
+    # The learned-ceiling diagnostic (benchmarks/learned_ceiling.py) runs on the same checkpoint.
+    ceiling = learned_ceiling.run(synthetic_store.root, checkpoint, steps=3)
+    assert ceiling["steps"] == 3 and ceiling["n_test"] > 0
+    assert all(math.isfinite(ceiling[k]) for k in ("r2_cmd", "r2_hr", "detectable_auc", "detectable_ap"))
 
 
 def test_train_config_chooses_the_fusion(tmp_path: Path) -> None:
