@@ -12,8 +12,8 @@
    kept with the other modality alone (``has_lightcurve``/``has_spectrum`` in the catalogue). A
    named observation that is missing or unusable quarantines the star. Without a Gaia table every
    light-curve group and every spectrum is a star of its own, placed by its header's RA/Dec.
-3. **Stream.** Stars are read and preprocessed (``data.preprocess``) in worker processes, chunk
-   by chunk, and their rows written straight into preallocated memory-mapped ``.npy`` files, so
+3. **Stream.** Stars are read and preprocessed (``data.preprocess``) as Dask tasks (``data.engine``),
+   chunk by chunk, and their rows written straight into preallocated memory-mapped ``.npy`` files, so
    memory does not grow with the number of stars. After each chunk the files are flushed and the
    chunk's record written; a killed ingest run again with the same inputs resumes after the last
    finished chunk (the folder ``store/generations/.ingest-resume``). The catalogue, the arrays
@@ -43,10 +43,11 @@ import numpy as np
 import pandas as pd
 
 from data import preprocess, schema
+from data.engine import open_engine
 from data.errors import DataError
 from data.gaia import read_gaia_table
 from data.ingest_catalogue import _catalogue
-from data.ingest_plan import IngestPlan, _candidate_files, _find_gaia, _match, _pool, _scan, star_label
+from data.ingest_plan import IngestPlan, _candidate_files, _find_gaia, _match, _scan, star_label
 from data.ingest_star import _process
 from data.ingest_stream import CHUNK_STARS, RESUME_DIR, _fingerprint, _Resume, _stream
 from data.storage import QUARANTINE_COLUMNS, SurveyStore, shrink_array
@@ -76,8 +77,9 @@ def ingest_survey(
     *,
     seed: int = 0,
     progress: bool = True,
-    workers: int = 2,
+    workers: int | None = None,
     chunk_stars: int = CHUNK_STARS,
+    scheduler: str | None = None,
 ) -> IngestSummary:
     """Read ``raw_dir``, preprocess every star and write catalogue, arrays, truth and quarantine.
 
@@ -94,9 +96,13 @@ def ingest_survey(
     progress
         Show tqdm bars (``scan`` over files, ``ingest`` over stars).
     workers
-        Processes used to identify, read and preprocess files.
+        Worker processes of the local Dask cluster that identifies, reads and preprocesses the files
+        (default: every CPU core; 1, or a folder of at most 64 files, runs them in this process).
     chunk_stars
         Stars per streamed chunk (the unit of resumption).
+    scheduler
+        Address of a running Dask scheduler to run on instead (default: ``DESA_DASK_SCHEDULER``;
+        ``data.engine``); its workers must see ``raw_dir``.
 
     Raises
     ------
@@ -113,8 +119,8 @@ def ingest_survey(
         log.warning("%s: no Gaia table; every light curve and spectrum is a star of its own", raw_dir)
     with store.new_generation("ingest", fresh=True) as new:
         files = _candidate_files(raw_dir, {gaia_path} if gaia_path else set())
-        with _pool(workers, len(files)) as pool:
-            scan = _scan(files, pool, progress)
+        with open_engine(workers if len(files) > 64 else 1, scheduler) as engine:
+            scan = _scan(files, engine, progress)
             quarantine = list(scan.quarantine)
             plan = _match(gaia, gaia_path, scan, quarantine)
             n_files = scan.n_files
@@ -123,7 +129,7 @@ def ingest_survey(
             resumed = len(resume.chunks)
             if resumed:
                 log.info("resuming an interrupted ingest after %d finished chunks", resumed)
-            kept, spans, problems = _stream(plan, resume, pool, chunk_stars, progress, _process)
+            kept, spans, problems = _stream(plan, resume, engine, chunk_stars, progress, _process)
         quarantine += problems
         if not kept:
             resume.discard()

@@ -10,12 +10,9 @@ or Gaia row that cannot become a star.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data import quality, registry, schema
+from data.engine import Engine, apply_each, chunked
 from data.errors import DataError
 from data.gaia import CROSSMATCH_COLUMNS, NO_ID, is_gaia_table
 
@@ -91,20 +89,6 @@ def _candidate_files(raw_dir: Path, skip: set[Path]) -> list[Path]:
     return out
 
 
-@contextmanager
-def _pool(workers: int, n_tasks: int) -> Iterator[ProcessPoolExecutor | None]:
-    if workers <= 1 or n_tasks <= 64:
-        yield None
-        return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield pool
-
-
-def _map(pool: ProcessPoolExecutor | None, fn, items: list, chunksize: int = 16) -> Iterator:
-    return map(fn, items) if pool is None else pool.map(fn, items, chunksize=chunksize)
-
-
 @dataclass
 class _Scan:
     """The scan's findings: light-curve groups, spectra and the files no reader can use."""
@@ -122,12 +106,16 @@ def _category(fld: str, reason: str) -> str:
     return quality.REASON_UNREADABLE if fld in ("file", "file name") else quality.REASON_MISSING_FIELD
 
 
-def _scan(files: list[Path], pool, progress: bool) -> _Scan:
+#: Files identified per engine task.
+SCAN_TASK_FILES = 64
+
+
+def _scan(files: list[Path], engine: Engine, progress: bool) -> _Scan:
     out = _Scan()
     kinds = {r.product: r.modality for r in registry.readers()}
     with tqdm(total=len(files), desc="scan", unit="file", disable=not progress) as bar:
-        for scanned in _map(pool, _scan_one, files, chunksize=64):
-            bar.update()
+        found = engine.map_chunks(partial(apply_each, _scan_one), chunked(files, SCAN_TASK_FILES), bar=bar)
+        for scanned in (s for part in found for s in part):
             if scanned is None:
                 continue
             out.n_files += 1

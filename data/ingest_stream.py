@@ -12,14 +12,16 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from data import preprocess, schema
-from data.ingest_plan import IngestPlan, _map, _row, star_label
+from data.engine import Engine, apply_each
+from data.ingest_plan import IngestPlan, _row, star_label
 from data.ingest_star import _Result
 from data.storage import SurveyStore, atomic_write_text, open_array_for_writing, preallocate_array
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 CHUNK_STARS = 1024
 #: Folder (under ``store/generations``) of an unfinished ingest's arrays and chunk records.
 RESUME_DIR = ".ingest-resume"
+#: Stars per engine task: several tasks make a chunk, so a chunk's stars are read side by side.
+TASK_STARS = 128
 
 
 def _row_shapes() -> dict[str, tuple[tuple[int, ...], str]]:
@@ -174,15 +178,28 @@ def _chunk_record(
     return {"start": start, "kept": kept, "span_d": spans, "quarantine": rows}, cursor + len(kept)
 
 
+def _pieces(tasks: list, done: int, chunk: int) -> Iterator[list]:
+    """The engine tasks from star ``done`` on: up to ``TASK_STARS`` stars, never across a chunk's end."""
+    for start in range(done, len(tasks), chunk):
+        stop = min(start + chunk, len(tasks))
+        for first in range(start, stop, TASK_STARS):
+            yield tasks[first : min(first + TASK_STARS, stop)]
+
+
 def _stream(
     plan: IngestPlan,
     resume: _Resume,
-    pool,
+    engine: Engine,
     chunk: int,
     progress: bool,
     process: Callable[[tuple], _Result],
 ) -> tuple[list[int], list[float], list[dict]]:
-    """Process every candidate star chunk by chunk (resuming after finished chunks) with ``process``."""
+    """Process every candidate star chunk by chunk (resuming after finished chunks) with ``process``.
+
+    ``process`` runs on the engine's workers, a pure function of one star's files; the rows and
+    the chunk records are written here, in chunk order, so a task run twice (its worker died)
+    writes nothing twice.
+    """
     kept: list[int] = []
     spans: list[float] = []
     quarantine: list[dict] = []
@@ -191,19 +208,20 @@ def _stream(
         spans += record["span_d"]
         quarantine += record["quarantine"]
     cursor = len(kept)
-    done = len(resume.chunks) * chunk
+    start = len(resume.chunks) * chunk
     tasks = list(zip(plan.lc_files, plan.lc_products, plan.spec_file, strict=True))
+    results: list[_Result] = []
     with tqdm(
-        total=len(plan), initial=min(done, len(plan)), desc="ingest", unit="star", disable=not progress
+        total=len(plan), initial=min(start, len(plan)), desc="ingest", unit="star", disable=not progress
     ) as bar:
-        for start in range(done, len(plan), chunk):
-            results = []
-            for res in _map(pool, process, tasks[start : start + chunk], chunksize=8):
-                results.append(res)
-                bar.update()
+        for part in engine.map_chunks(partial(apply_each, process), _pieces(tasks, start, chunk), bar=bar):
+            results += part
+            if len(results) < min(chunk, len(plan) - start):
+                continue
             record, cursor = _chunk_record(plan, start, results, resume, cursor)
             resume.finish_chunk(record)
             kept += record["kept"]
             spans += record["span_d"]
             quarantine += record["quarantine"]
+            start, results = start + chunk, []
     return kept, spans, quarantine
