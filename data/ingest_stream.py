@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 CHUNK_STARS = 1024
 #: Folder (under ``store/generations``) of an unfinished ingest's arrays and chunk records.
 RESUME_DIR = ".ingest-resume"
-#: Stars per engine task: several tasks make a chunk, so a chunk's stars are read side by side.
-TASK_STARS = 128
+#: Stars per engine task: several tasks make a chunk, so a chunk's stars are read side by side and
+#: the progress bar moves every few stars (a task costs the scheduler about a millisecond).
+TASK_STARS = 16
 
 
 def _row_shapes() -> dict[str, tuple[tuple[int, ...], str]]:

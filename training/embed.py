@@ -73,7 +73,15 @@ def _embed_rows(task: _Rows) -> tuple[np.ndarray, pd.DataFrame]:
     inputs = [
         np.load(path, mmap_mode="r", allow_pickle=False)[task.start : task.stop] for path in task.arrays
     ]
-    return _service(task.checkpoint, task.grids).embed_and_predict(*inputs, progress=False)
+    # One intra-op thread per batch, batches side by side: the same sums in any worker or process.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _service(task.checkpoint, task.grids).embed_and_predict(
+            *inputs, workers=threads, progress=False
+        )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def embed_survey(
