@@ -164,6 +164,7 @@ def _local_cluster(n: int) -> Iterator[Engine]:
     # Only on this machine: scheduler, workers and dashboard listen on 127.0.0.1 (random ports).
     dashboard = _dashboard_address()
     with (
+        _quiet("distributed"),
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}),
         LocalCluster(
             n_workers=n,
@@ -178,6 +179,18 @@ def _local_cluster(n: int) -> Iterator[Engine]:
         link = client.dashboard_link if dashboard else None
         log.info("Dask local cluster: %d worker processes; dashboard %s", n, link or "off (no bokeh)")
         yield Engine(client.get_executor(pure=False), n, link)
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Warnings and errors only from logger ``name`` (a cluster's start-up and shut-down chatter)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _dashboard_address() -> Any:

@@ -82,6 +82,7 @@ def _tenfold(chunk: list[int]) -> list[int]:
     return apply_each(lambda i: 10 * i, chunk)
 
 
+@pytest.mark.slow  # two clusters' start-up, an embedding and its UMAP fit, twice
 def test_scheduler_runs_simulate_ingest_embed_with_the_results_of_one_worker(
     scheduler: str, reference: SurveyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +128,7 @@ def _dies_once(task: tuple) -> object:
     return _process(task)
 
 
+@pytest.mark.slow  # a local cluster's start-up and a worker's restart
 def test_a_worker_killed_mid_task_is_replaced_and_every_star_is_ingested_once(
     reference: SurveyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
