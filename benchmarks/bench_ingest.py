@@ -13,7 +13,12 @@ The baseline, in the same run and at the smallest size only, is the ingest this 
 replaced (``data/ingest.py`` at commit :data:`LEGACY_COMMIT`, read with ``git show``): it kept every
 star's arrays in memory and stacked them at the end. Without git the baseline is skipped.
 
-    python -m benchmarks.bench_ingest --sizes 10000 100000
+Dask scaling (``--scaling 1 2``, at the smallest size): the same ingest with each count of
+workers of the Dask engine (``data/engine.py``; 1 runs in-process on dask's synchronous executor,
+N on a local cluster of N worker processes, whose start-up is inside the timing), stars/s and peak
+RSS of the ingest process and of its largest worker. A benchmark: nothing is asserted.
+
+    python -m benchmarks.bench_ingest --sizes 10000 100000 --scaling 1 2
 """
 
 from __future__ import annotations
@@ -162,7 +167,7 @@ import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from benchmarks.common import rss_bytes
-folder, which = Path(sys.argv[1]), sys.argv[2]
+folder, which, workers = Path(sys.argv[1]), sys.argv[2], int(sys.argv[4])
 if which == "legacy":
     import importlib.util
     spec = importlib.util.spec_from_file_location("legacy_ingest", folder / "legacy_ingest.py")
@@ -174,7 +179,7 @@ else:
     from data.ingest import ingest_survey
 from data.storage import SurveyStore
 start = time.perf_counter()
-summary = ingest_survey(folder / "raw", SurveyStore(folder / which), progress=False, workers=2)
+summary = ingest_survey(folder / "raw", SurveyStore(folder / which), progress=False, workers=workers)
 seconds = time.perf_counter() - start
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print(json.dumps({"n_stars": summary.n_stars, "seconds": seconds, "peak_rss_bytes": rss_bytes()["peak_rss"],
@@ -182,9 +187,9 @@ print(json.dumps({"n_stars": summary.n_stars, "seconds": seconds, "peak_rss_byte
 """
 
 
-def _measure(folder: Path, which: str) -> dict[str, Any]:
+def _measure(folder: Path, which: str, workers: int = 2) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), which, str(ROOT)],
+        [sys.executable, "-c", _CHILD, str(folder), which, str(ROOT), str(workers)],
         capture_output=True,
         text=True,
         check=False,
@@ -215,9 +220,12 @@ def _legacy_source(folder: Path) -> Path | None:
 
 
 def run(
-    sizes: tuple[int, ...] = (10_000, 100_000), baseline: bool = True, workdir: Path | None = None
+    sizes: tuple[int, ...] = (10_000, 100_000),
+    baseline: bool = True,
+    workdir: Path | None = None,
+    scaling: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Measure the streaming ingest at each size (and the in-memory one at the smallest)."""
+    """Measure the streaming ingest at each size (the in-memory one and Dask scaling at the smallest)."""
     out: list[dict[str, Any]] = []
     for n in sizes:
         folder = Path(tempfile.mkdtemp(prefix=f"desa_bench_ingest_{n}_", dir=workdir))
@@ -228,6 +236,8 @@ def run(
             shutil.rmtree(folder / "streaming", ignore_errors=True)
             if baseline and n == min(sizes) and _legacy_source(folder) is not None:
                 entry["in_memory"] = _measure(folder, "legacy")
+            if n == min(sizes):
+                entry["scaling"] = _scaling(folder, scaling)
             out.append(entry)
             s = entry["streaming"]
             print(
@@ -256,13 +266,34 @@ def run(
     return result
 
 
+def _scaling(folder: Path, workers: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The streaming ingest with each count of Dask workers (1: in-process, synchronous)."""
+    out = []
+    for n in workers:
+        m = _measure(folder, f"workers{n}", workers=n)
+        shutil.rmtree(folder / f"workers{n}", ignore_errors=True)
+        out.append({"workers": n, **m})
+        worker_gib = m["largest_worker_peak_rss_bytes"] / 2**30
+        print(
+            f"ingest with {n} Dask worker(s): {m['stars_per_s']:.0f} stars/s, peak RSS "
+            f"{m['peak_rss_gib']:.2f} GiB (largest worker {worker_gib:.2f} GiB)",
+            flush=True,
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--scaling", type=int, nargs="*", default=[], help="Dask worker counts to compare (e.g. 1 2)"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(run(tuple(args.sizes), not args.no_baseline, args.workdir), indent=2))
+    print(
+        json.dumps(run(tuple(args.sizes), not args.no_baseline, args.workdir, tuple(args.scaling)), indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -349,6 +349,19 @@ def _ingest(rep: Report, rec: dict[str, Any]) -> None:
             f"| {e['n_stars']:,} | {e['survey_bytes'] / 2**30:.1f} GiB | {s['stars_per_s']:.0f} | "
             f"{s['peak_rss_gib']:.2f} GiB | {s['largest_worker_peak_rss_bytes'] / 2**30:.2f} GiB | {base} |"
         )
+    for e in r["sizes"]:
+        if e.get("scaling"):
+            lines += [
+                f"\nDask engine (`data/engine.py`), {e['n_stars']:,} stars; 1 worker runs in-process, "
+                "N on a local cluster whose start-up is inside the time:\n",
+                "| workers | stars/s | peak RSS | largest worker |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {m['workers']} | {m['stars_per_s']:.0f} | {m['peak_rss_gib']:.2f} GiB "
+                f"| {m['largest_worker_peak_rss_bytes'] / 2**30:.2f} GiB |"
+                for m in e["scaling"]
+            ]
     proj = r.get("projection_1e6")
     if proj:
         lines.append(

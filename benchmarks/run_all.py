@@ -37,8 +37,9 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 1000, "steps": 30}),
-        # Streaming ingest: peak RSS and stars/s; the in-memory ingest it replaced at the smaller size.
-        "ingest": ("benchmarks.bench_ingest", {"sizes": [2_000, 10_000]}),
+        # Streaming ingest: peak RSS and stars/s; the in-memory ingest it replaced and the Dask
+        # engine's scaling (1 vs 2 workers) at the smaller size.
+        "ingest": ("benchmarks.bench_ingest", {"sizes": [2_000, 10_000], "scaling": [1, 2]}),
         # (stars, fitted sample, plain-fit budget in s or None): the plain fit of 10^6 stars takes
         # 20-25 min here; stopped after 300 s it has reached its optimisation epochs, whose rate
         # gives the projection (checked on the 10^5 fit, which runs to the end).
@@ -57,7 +58,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40, "full": True}),
         # 10^5 stars write ~12 GB of files; 10^6 would need ~120 GB of disk (see the module).
-        "ingest": ("benchmarks.bench_ingest", {"sizes": [10_000, 100_000]}),
+        "ingest": ("benchmarks.bench_ingest", {"sizes": [10_000, 100_000], "scaling": [1, 2]}),
         "umap": (
             "benchmarks.bench_umap",
             {"sizes": [[100_000, 10_000, None], [1_000_000, 100_000, None]]},
@@ -71,7 +72,7 @@ PROFILES["smoke"] = {
     "memory": ("benchmarks.bench_memory", {"sizes": [1000], "procs": 2}),
     "embed": ("benchmarks.bench_embed", {"tiny_stars": 16, "paper_stars": 1, "paper_batch": 1}),
     "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "steps": 3}),
-    "ingest": ("benchmarks.bench_ingest", {"sizes": [40, 80]}),
+    "ingest": ("benchmarks.bench_ingest", {"sizes": [40, 80], "scaling": [1, 2]}),
     "umap": ("benchmarks.bench_umap", {"sizes": [[300, 100, None], [600, 100, 0.2]], "warmup": 200}),
 }
 

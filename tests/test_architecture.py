@@ -189,3 +189,17 @@ def test_the_model_config_loads_no_file_readers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"importing desa_core.config loaded {out.stdout.strip()}"
+
+
+#: STYLE.md section "Size": split a module before 500 lines. No module is exempt.
+MAX_MODULE_LINES = 500
+
+
+def test_every_module_is_under_the_size_limit() -> None:
+    too_long = [
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) >= MAX_MODULE_LINES
+    ]
+    assert too_long == [], f"split these modules before {MAX_MODULE_LINES} lines (STYLE.md): {too_long}"

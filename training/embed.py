@@ -3,24 +3,38 @@
 Writes the ``embedding`` array and adds ``pred_*``, ``binary_prob``, ``missing_modality``,
 ``umap_x`` and ``umap_y`` to the catalogue, and records the checkpoint hash and the layout
 parameters in the manifest, so the dashboard and exports can name the model behind a figure.
+
+The stars are embedded in chunks of :data:`TASK_ROWS` rows, each a task of the Dask engine
+(``data.engine``): a pure function of the checkpoint, the input array files and its rows, whose
+worker loads the model once. The driver puts the chunks back in row order, so the vectors do not
+depend on the number of workers; the UMAP layout is then fitted here.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
+from tqdm.auto import tqdm
 
 from data import schema
+from data.engine import open_engine
 from data.provenance import file_sha256
 from data.storage import SurveyStore
 from desa_core.projection import Projector
 from desa_core.serving import DesaService
 
 log = logging.getLogger(__name__)
+
+#: Stars per engine task: 32 batches of DesaService's 128, so the batches are those of one process.
+TASK_ROWS = 4096
 
 
 @dataclass
@@ -34,6 +48,42 @@ class EmbedSummary:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """One embed task: the checkpoint, the store's grids (JSON), the input array files and the rows."""
+
+    checkpoint: str
+    grids: str
+    arrays: tuple[str, ...]
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@functools.lru_cache(maxsize=2)
+def _service(checkpoint: str, grids: str) -> DesaService:
+    """The model, loaded once per worker process (checked against the store's grids)."""
+    return DesaService.load(Path(checkpoint), grids=json.loads(grids))
+
+
+def _embed_rows(task: _Rows) -> tuple[np.ndarray, pd.DataFrame]:
+    """Embeddings and predictions of one task's rows, read from the memory-mapped input arrays."""
+    inputs = [
+        np.load(path, mmap_mode="r", allow_pickle=False)[task.start : task.stop] for path in task.arrays
+    ]
+    # One intra-op thread per batch, batches side by side: the same sums in any worker or process.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _service(task.checkpoint, task.grids).embed_and_predict(
+            *inputs, workers=threads, progress=False
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
 def embed_survey(
     store: SurveyStore,
     checkpoint: Path,
@@ -41,15 +91,36 @@ def embed_survey(
     max_fit: int = 100_000,
     random_state: int = 42,
     progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> EmbedSummary:
-    """Embed every catalogue star with ``checkpoint`` and write the results into ``store``."""
+    """Embed every catalogue star with ``checkpoint`` and write the results into ``store``.
+
+    ``workers`` and ``scheduler`` choose the Dask engine (``data.engine``): worker processes of a
+    local cluster (default: every CPU core, or 1 on a GPU or for one task's rows), or a running
+    scheduler whose workers see the store and the checkpoint.
+    """
     start = time.perf_counter()
     # One new generation: the embedding, the catalogue's new columns and the manifest become
     # visible together (data/generations.py); until then readers see the previous generation.
     with store.new_generation("embed") as new:
-        service = DesaService.load(checkpoint, grids=new.read_manifest().get("grids"))
-        inputs = [new.read_array(array.name) for array in schema.INPUT_ARRAYS]
-        vectors, table = service.embed_and_predict(*inputs, progress=progress)
+        grids = json.dumps(new.read_manifest().get("grids"))
+        model = str(Path(checkpoint).resolve())
+        service = _service(model, grids)  # refuses a grid mismatch before any task runs
+        arrays = tuple(str(new.array_path(array.name)) for array in schema.INPUT_ARRAYS)
+        n = len(new.read_array(schema.INPUT_ARRAYS[0].name))
+        tasks = [
+            _Rows(model, grids, arrays, first, min(first + TASK_ROWS, n)) for first in range(0, n, TASK_ROWS)
+        ]
+        if len(tasks) <= 1 or torch.cuda.is_available():
+            workers = 1
+        with (
+            tqdm(total=n, desc="embedding", unit="star", disable=not progress) as bar,
+            open_engine(workers, scheduler) as engine,
+        ):
+            parts = list(engine.map_chunks(_embed_rows, tasks, bar=bar))
+        vectors = np.concatenate([v for v, _ in parts]).astype(np.float32)
+        table = pd.concat([t for _, t in parts], ignore_index=True)
         projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
         log.info("fitting the UMAP layout of %d stars", len(vectors))
         coords = projector.fit_transform(vectors)

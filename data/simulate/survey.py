@@ -12,12 +12,9 @@ written before: a run killed half-way resumes by skipping stars whose files exis
 
 from __future__ import annotations
 
-import itertools
 import logging
-import multiprocessing as mp
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data import extinction, schema
+from data.engine import open_engine
 from data.gaia import write_gaia_table
 from data.kepler import kepler_filename, write_kepler_lightcurve
 from data.lamost import lamost_filename, write_lamost_spectrum
@@ -166,40 +164,34 @@ def _chunks(
         yield rows, seeds[start : start + _CHUNK], out_dir, config
 
 
+def _chunk_stars(task: tuple[list[dict], list, Path, SurveyConfig]) -> int:
+    return len(task[0])
+
+
 def _run_chunks(
     truth: pd.DataFrame,
     seeds: list[np.random.SeedSequence],
     out_dir: Path,
     config: SurveyConfig,
     progress: bool,
+    scheduler: str | None = None,
 ) -> int:
-    """Simulate every chunk, in ``config.workers`` processes, with one progress bar.
+    """Simulate every chunk as a task of the Dask engine (``data.engine``), with one progress bar.
 
-    Each star has its own seed, so the files do not depend on the number of workers or on the
-    order chunks finish in. At most ``2 × workers`` chunks are in flight (memory stays bounded for
-    100k-star surveys).
+    Each star has its own seed and its own files (written atomically, skipped when present), so the
+    files do not depend on the number of workers, on the order chunks finish in, or on a chunk run
+    again after its worker died. At most ``2 × workers`` chunks are in flight (memory stays bounded
+    for 100k-star surveys).
     """
-    workers = max(1, int(config.workers))
+    workers = 1 if len(truth) <= _CHUNK else max(1, int(config.workers))
     written = 0
-    with tqdm(total=len(truth), desc="simulate", unit="star", disable=not progress) as bar:
-        if workers == 1 or len(truth) <= _CHUNK:
-            for task in _chunks(truth, seeds, out_dir, config):
-                written += _simulate_chunk(task)
-                bar.update(len(task[0]))
-            return written
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            tasks = _chunks(truth, seeds, out_dir, config)
-            pending: dict = {}
-            for task in itertools.islice(tasks, 2 * workers):
-                pending[pool.submit(_simulate_chunk, task)] = len(task[0])
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    written += future.result()
-                    bar.update(pending.pop(future))
-                    for task in itertools.islice(tasks, 1):
-                        pending[pool.submit(_simulate_chunk, task)] = len(task[0])
+    with (
+        tqdm(total=len(truth), desc="simulate", unit="star", disable=not progress) as bar,
+        open_engine(workers, scheduler) as engine,
+    ):
+        tasks = _chunks(truth, seeds, out_dir, config)
+        for n in engine.map_chunks(_simulate_chunk, tasks, bar=bar, size=_chunk_stars):
+            written += n
     return written
 
 
@@ -359,6 +351,7 @@ def simulate_survey(
     *,
     rng: np.random.Generator | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> SimulationSummary:
     """Simulate ``config.n_stars`` stars and write their files under ``out_dir``.
 
@@ -372,6 +365,9 @@ def simulate_survey(
         Source of all randomness. Same generator state -> identical files and truth.
     progress
         Show a tqdm bar.
+    scheduler
+        Address of a running Dask scheduler to simulate on (default: ``DESA_DASK_SCHEDULER``, else a
+        local cluster of ``config.workers`` processes; ``data.engine``); its workers must see ``out_dir``.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -384,7 +380,7 @@ def simulate_survey(
     for sub in ("kepler", "lamost"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     clean_temp_files(out_dir)  # of a killed run; its finished files are kept (resume)
-    written = _run_chunks(truth, seeds, out_dir, config, progress)
+    written = _run_chunks(truth, seeds, out_dir, config, progress, scheduler)
     atomic_write(out_dir / GAIA_FILENAME, lambda tmp: write_gaia_table(tmp, gaia, table_format="ecsv"))
     atomic_write(out_dir / TRUTH_FILENAME, lambda tmp: truth.to_parquet(tmp, index=False))
     counts = truth["population"].value_counts().to_dict()

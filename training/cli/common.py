@@ -22,6 +22,23 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--scheduler``: where the data-parallel stages run their Dask tasks."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the local Dask cluster (default: all CPU cores; 1: in this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (tcp://host:8786) to run on instead of a local cluster; "
+        "its workers must see the survey folder (default: $DESA_DASK_SCHEDULER; docs/DEPLOY.md)",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """``--run`` and ``--checkpoint``: the trained model a command reads."""
     parser.add_argument("--run", default="demo", help="training run name (default demo)")

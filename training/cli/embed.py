@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.cli.common import add_run_arguments, checkpoint, store
+from training.cli.common import add_engine_arguments, add_run_arguments, checkpoint, store
 
 NAME = "embed"
 HELP = "embed the catalogue, predict properties, compute the UMAP layout"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The run or checkpoint, and the size above which UMAP is fitted on a sample."""
+    """The run or checkpoint, the size above which UMAP is fitted on a sample, the Dask engine."""
     add_run_arguments(parser)
+    add_engine_arguments(parser)
     parser.add_argument(
         "--max-fit",
         type=int,
@@ -59,7 +60,14 @@ def run(args: argparse.Namespace) -> None:
         print(f"using the shipped {args.run} weights: {describe(weights.sidecar)}")
     else:
         model = checkpoint(args)
-    summary = embed_survey(survey, model, max_fit=args.max_fit, progress=not args.quiet)
+    summary = embed_survey(
+        survey,
+        model,
+        max_fit=args.max_fit,
+        progress=not args.quiet,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
     print(
         f"embedded {summary.n_stars} stars ({summary.dim}-d), layout {summary.layout['mode']}, "
         f"{summary.seconds:.0f} s"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.cli.common import store
+from training.cli.common import add_engine_arguments, store
 
 NAME = "ingest"
 HELP = "read archive files into the catalogue store, quarantining bad ones"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The raw folder and the seed of the star-level split."""
+    """The raw folder, the seed of the star-level split and the Dask engine's options."""
     parser.add_argument(
         "--raw",
         default=None,
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "LAMOST LRS spectra and, optionally, a Gaia table with cross-match columns (default: <survey>/raw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the star-level split (default 0)")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> None:
 
     survey = store(args)
     raw = Path(args.raw) if args.raw else survey.raw_dir
-    summary = ingest_survey(raw, survey, seed=args.seed, progress=not args.quiet)
+    summary = ingest_survey(
+        raw, survey, seed=args.seed, progress=not args.quiet, workers=args.workers, scheduler=args.scheduler
+    )
     print(
         f"ingested {summary.n_stars} stars into {survey.store_dir}; "
         f"{summary.n_quarantined} quarantined (see {survey.quarantine_path})"

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from training.cli.common import store
+from training.cli.common import add_engine_arguments, store
 
 NAME = "simulate"
 HELP = "write a simulated Kepler x LAMOST x Gaia survey in archive formats"
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="table",
         help="LAMOST file layout: current table (default) or older 5-row image",
     )
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
+    add_engine_arguments(parser)
     parser.add_argument(
         "--report",
         action="store_true",
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> None:
     config = SurveyConfig(n_stars=args.n_stars, seed=args.seed, spectrum_layout=args.spectrum_layout)
     if args.workers:
         config = dataclasses.replace(config, workers=args.workers)
-    summary = simulate_survey(config, out, rng=np.random.default_rng(args.seed), progress=not args.quiet)
+    summary = simulate_survey(
+        config, out, rng=np.random.default_rng(args.seed), progress=not args.quiet, scheduler=args.scheduler
+    )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.population_counts.items()))
     print(
         f"simulated {summary.n_stars} stars into {out} ({summary.n_written} written, "
