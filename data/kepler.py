@@ -9,7 +9,6 @@ a ``LIGHTCURVE`` binary table (TIME in BKJD = BJD − 2454833, PDCSAP_FLUX, SAP_
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from astropy.io import fits
 
 from data import fitswrite
 from data.errors import DataError
+from data.fitsread import read_fits
 from data.quality import DEFAULT_BITMASK, MASKED_WARNING_FRACTION
 
 log = logging.getLogger(__name__)
@@ -395,14 +395,4 @@ def read_kepler_lightcurve(path: Path, *, bitmask: int = DEFAULT_BITMASK) -> Lig
         Unreadable or truncated file, missing HDU, column or identifier keyword.
     """
     path = Path(path)
-    with warnings.catch_warnings():
-        # A truncated file only warns in astropy: make it an error we can name.
-        warnings.simplefilter("error")
-        try:
-            # Our own handle: astropy leaks its file object when a damaged file fails to open.
-            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
-                return _read(hdul, path, bitmask)
-        except DataError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
-            raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc
+    return read_fits(path, lambda hdul: _read(hdul, path, bitmask))
