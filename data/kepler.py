@@ -126,16 +126,6 @@ def kepler_filename(kic_id: int, time_stop_bkjd: float) -> str:
     return f"kplr{int(kic_id):09d}-{stamp.strftime('%Y%j%H%M%S')}_llc.fits"
 
 
-def _cards(items: dict[str, Any]) -> list[fitswrite.Card]:
-    """(key, value, comment) cards from ``{key: value}`` or ``{key: (value, comment)}``; None skipped."""
-    out = []
-    for key, value in items.items():
-        value, comment = value if isinstance(value, tuple) else (value, "")
-        if value is not None:
-            out.append((key, value, comment))
-    return out
-
-
 def _primary_cards(kic_id: int, quarter: int, extra: dict[str, Any]) -> list[fitswrite.Card]:
     cards: dict[str, Any] = {
         "TELESCOP": ("Kepler", "telescope"),
@@ -166,7 +156,7 @@ def _primary_cards(kic_id: int, quarter: int, extra: dict[str, Any]) -> list[fit
     for key in (*order, *sorted(set(extra) - set(order))):
         if key in extra and key.upper() not in cards:
             cards[key.upper()] = extra[key]
-    return _cards(cards)
+    return fitswrite.header_cards(cards)
 
 
 def write_kepler_lightcurve(
@@ -244,7 +234,7 @@ def write_kepler_lightcurve(
         if array.shape != (n,):
             raise ValueError(f"column {name} has shape {array.shape}; ({n},) expected")
         columns.append((name, fmt, unit, array))
-    table_cards = _cards(
+    table_cards = fitswrite.header_cards(
         {
             "BJDREFI": (2454833, "integer part of BJD reference date"),
             "BJDREFF": (0.0, "fraction of the day in BJD reference date"),

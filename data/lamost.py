@@ -57,12 +57,7 @@ def _primary_cards(header: dict[str, Any]) -> list[fitswrite.Card]:
         "CLASS": ("STAR", "class of object"),
     }
     items.update({key.upper(): value for key, value in header.items()})
-    cards = []
-    for key, value in items.items():
-        value, comment = value if isinstance(value, tuple) else (value, "")
-        if value is not None:
-            cards.append((key, value, comment))
-    return cards
+    return fitswrite.header_cards(items)
 
 
 def write_lamost_spectrum(
