@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,57 +68,95 @@ def _untranslatable(node: ex.Node) -> TranslationError:
     return TranslationError(f"{kind} has no equivalent there; select with box() or conditions instead")
 
 
-def to_adql(node: ex.Node) -> str:
-    """The ADQL ``WHERE`` condition of an expression tree (TranslationError for lasso/similar)."""
+def _adql_compare(node: ex.Compare) -> str:
+    op = {"==": "=", "!=": "<>"}.get(node.op, node.op)
+    return f"{node.column} {op} {_adql_value(node.value)}"
+
+
+def _adql_in(node: ex.InList) -> str:
+    values = ", ".join(_adql_value(v) for v in node.values)
+    return f"{node.column} {'NOT IN' if node.negate else 'IN'} ({values})"
+
+
+def _topcat_compare(node: ex.Compare) -> str:
+    if isinstance(node.value, str):
+        text = f"equals({node.column}, {_topcat_value(node.value)})"
+        return text if node.op == "==" else f"!{text}"
+    return f"{node.column} {node.op} {_topcat_value(node.value)}"
+
+
+def _topcat_in(node: ex.InList) -> str:
+    parts = [_topcat_compare(ex.Compare(node.column, "==", value)) for value in node.values] or ["false"]
+    text = "(" + " || ".join(parts) + ")"
+    return f"!{text}" if node.negate else text
+
+
+@dataclass(frozen=True)
+class _Language:
+    """How one target language writes each kind of node; :func:`_translate` walks the tree."""
+
+    compare: Callable[[ex.Compare], str]
+    in_list: Callable[[ex.InList], str]
+    flag: Callable[[str], str]
+    #: ``column``, low and high bound (already printed) -> a closed range condition.
+    between: Callable[[str, str, str], str]
+    and_: str
+    or_: str
+    negate: Callable[[str], str]
+
+
+_ADQL = _Language(
+    compare=_adql_compare,
+    in_list=_adql_in,
+    flag=lambda column: f"{column} = 1",
+    between=lambda column, low, high: f"{column} BETWEEN {low} AND {high}",
+    and_=" AND ",
+    or_=" OR ",
+    negate=lambda text: f"NOT ({text})",
+)
+_TOPCAT = _Language(
+    compare=_topcat_compare,
+    in_list=_topcat_in,
+    flag=lambda column: column,
+    between=lambda column, low, high: f"{column} >= {low} && {column} <= {high}",
+    and_=" && ",
+    or_=" || ",
+    negate=lambda text: f"!({text})",
+)
+
+
+def _translate(node: ex.Node, language: _Language) -> str:
     if isinstance(node, ex.Compare):
-        op = {"==": "=", "!=": "<>"}.get(node.op, node.op)
-        return f"{node.column} {op} {_adql_value(node.value)}"
+        return language.compare(node)
     if isinstance(node, ex.InList):
-        values = ", ".join(_adql_value(v) for v in node.values)
-        return f"{node.column} {'NOT IN' if node.negate else 'IN'} ({values})"
+        return language.in_list(node)
     if isinstance(node, ex.Flag):
-        return f"{node.column} = 1"
+        return language.flag(node.column)
     if isinstance(node, ex.Box):
         x0, x1 = sorted((node.x0, node.x1))
         y0, y1 = sorted((node.y0, node.y1))
-        return (
-            f"{node.x} BETWEEN {_number(x0)} AND {_number(x1)} AND "
-            f"{node.y} BETWEEN {_number(y0)} AND {_number(y1)}"
+        return language.and_.join(
+            (
+                language.between(node.x, _number(x0), _number(x1)),
+                language.between(node.y, _number(y0), _number(y1)),
+            )
         )
     if isinstance(node, ex.Not):
-        return f"NOT ({to_adql(node.child)})"
+        return language.negate(_translate(node.child, language))
     if isinstance(node, (ex.And, ex.Or)):
-        word = " AND " if isinstance(node, ex.And) else " OR "
-        return word.join(f"({to_adql(child)})" for child in node.children)
+        word = language.and_ if isinstance(node, ex.And) else language.or_
+        return word.join(f"({_translate(child, language)})" for child in node.children)
     raise _untranslatable(node)
+
+
+def to_adql(node: ex.Node) -> str:
+    """The ADQL ``WHERE`` condition of an expression tree (TranslationError for lasso/similar)."""
+    return _translate(node, _ADQL)
 
 
 def to_topcat(node: ex.Node) -> str:
     """The TOPCAT (JEL) expression of an expression tree (TranslationError for lasso/similar)."""
-    if isinstance(node, ex.Compare):
-        if isinstance(node.value, str):
-            text = f"equals({node.column}, {_topcat_value(node.value)})"
-            return text if node.op == "==" else f"!{text}"
-        return f"{node.column} {node.op} {_topcat_value(node.value)}"
-    if isinstance(node, ex.InList):
-        parts = [to_topcat(ex.Compare(node.column, "==", value)) for value in node.values] or ["false"]
-        text = "(" + " || ".join(parts) + ")"
-        return f"!{text}" if node.negate else text
-    if isinstance(node, ex.Flag):
-        return node.column
-    if isinstance(node, ex.Box):
-        x0, x1 = sorted((node.x0, node.x1))
-        y0, y1 = sorted((node.y0, node.y1))
-        return (
-            f"{node.x} >= {_number(x0)} && {node.x} <= {_number(x1)} && "
-            f"{node.y} >= {_number(y0)} && {node.y} <= {_number(y1)}"
-        )
-    if isinstance(node, ex.Not):
-        return f"!({to_topcat(node.child)})"
-    if isinstance(node, (ex.And, ex.Or)):
-        word = " && " if isinstance(node, ex.And) else " || "
-        return word.join(f"({to_topcat(child)})" for child in node.children)
-    raise _untranslatable(node)
+    return _translate(node, _TOPCAT)
 
 
 def translations(expression: str) -> dict[str, str]:

@@ -60,6 +60,16 @@ def card(key: str, value: Any, comment: str = "") -> str:
     return text[:80].ljust(80)
 
 
+def header_cards(items: dict[str, Any]) -> list[Card]:
+    """(key, value, comment) cards from ``{key: value}`` or ``{key: (value, comment)}``; None skipped."""
+    out = []
+    for key, value in items.items():
+        value, comment = value if isinstance(value, tuple) else (value, "")
+        if value is not None:
+            out.append((key, value, comment))
+    return out
+
+
 def header_bytes(cards: Iterable[Card]) -> bytes:
     """Cards plus END, padded with spaces to whole 2,880-byte blocks."""
     text = "".join(card(*c) for c in cards) + "END".ljust(80)

@@ -9,7 +9,6 @@ a ``LIGHTCURVE`` binary table (TIME in BKJD = BJD − 2454833, PDCSAP_FLUX, SAP_
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from astropy.io import fits
 
 from data import fitswrite
 from data.errors import DataError
+from data.fitsread import read_fits
 from data.quality import DEFAULT_BITMASK, MASKED_WARNING_FRACTION
 
 log = logging.getLogger(__name__)
@@ -126,16 +126,6 @@ def kepler_filename(kic_id: int, time_stop_bkjd: float) -> str:
     return f"kplr{int(kic_id):09d}-{stamp.strftime('%Y%j%H%M%S')}_llc.fits"
 
 
-def _cards(items: dict[str, Any]) -> list[fitswrite.Card]:
-    """(key, value, comment) cards from ``{key: value}`` or ``{key: (value, comment)}``; None skipped."""
-    out = []
-    for key, value in items.items():
-        value, comment = value if isinstance(value, tuple) else (value, "")
-        if value is not None:
-            out.append((key, value, comment))
-    return out
-
-
 def _primary_cards(kic_id: int, quarter: int, extra: dict[str, Any]) -> list[fitswrite.Card]:
     cards: dict[str, Any] = {
         "TELESCOP": ("Kepler", "telescope"),
@@ -166,7 +156,7 @@ def _primary_cards(kic_id: int, quarter: int, extra: dict[str, Any]) -> list[fit
     for key in (*order, *sorted(set(extra) - set(order))):
         if key in extra and key.upper() not in cards:
             cards[key.upper()] = extra[key]
-    return _cards(cards)
+    return fitswrite.header_cards(cards)
 
 
 def write_kepler_lightcurve(
@@ -244,7 +234,7 @@ def write_kepler_lightcurve(
         if array.shape != (n,):
             raise ValueError(f"column {name} has shape {array.shape}; ({n},) expected")
         columns.append((name, fmt, unit, array))
-    table_cards = _cards(
+    table_cards = fitswrite.header_cards(
         {
             "BJDREFI": (2454833, "integer part of BJD reference date"),
             "BJDREFF": (0.0, "fraction of the day in BJD reference date"),
@@ -395,14 +385,4 @@ def read_kepler_lightcurve(path: Path, *, bitmask: int = DEFAULT_BITMASK) -> Lig
         Unreadable or truncated file, missing HDU, column or identifier keyword.
     """
     path = Path(path)
-    with warnings.catch_warnings():
-        # A truncated file only warns in astropy: make it an error we can name.
-        warnings.simplefilter("error")
-        try:
-            # Our own handle: astropy leaks its file object when a damaged file fails to open.
-            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
-                return _read(hdul, path, bitmask)
-        except DataError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
-            raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc
+    return read_fits(path, lambda hdul: _read(hdul, path, bitmask))

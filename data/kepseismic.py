@@ -14,13 +14,13 @@ This module is the example of adding a reader: it and one ``register`` line in
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from data.errors import DataError
+from data.fitsread import read_fits
 from data.kepler import LightCurveRecord
 
 #: The flag of an observed cadence; inpainted gaps (the filter fills gaps up to 20 d) are not data.
@@ -42,6 +42,22 @@ def kepseismic_key(header: fits.Header) -> tuple[str, int] | None:
     return ("Kepler", int(header["KEPLERID"])) if "KEPLERID" in header else None
 
 
+def _series(hdul: fits.HDUList, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """TIME, relative flux, observed flags and KIC of an open KEPSEISMIC file."""
+    header = hdul[0].header
+    image = hdul[0].data
+    flags = hdul[1].data if len(hdul) > 1 and hdul[1].data is not None else None
+    if image is None or image.ndim != 2 or image.shape[1] != 2:
+        shape = None if image is None else image.shape
+        raise DataError(path, "PRIMARY", f"image of shape {shape}; (N, 2) TIME, FLUX expected")
+    if "KEPLERID" not in header:
+        raise DataError(path, "PRIMARY.KEPLERID", "missing target identifier keyword")
+    time = np.asarray(image[:, 0], dtype=np.float64)
+    flux = 1.0 + 1e-6 * np.asarray(image[:, 1], dtype=np.float64)
+    observed = np.ones(time.size, bool) if flags is None else np.asarray(flags) == OBSERVED
+    return time, flux, observed, int(header["KEPLERID"])
+
+
 def read_kepseismic(path: Path) -> LightCurveRecord:
     """Read a KEPSEISMIC series; flux becomes relative (1 + ppm·10⁻⁶), inpainted cadences invalid.
 
@@ -51,26 +67,7 @@ def read_kepseismic(path: Path) -> LightCurveRecord:
         Unreadable file, an image that is not (N, 2), or no KEPLERID.
     """
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
-                header = hdul[0].header
-                image = hdul[0].data
-                flags = hdul[1].data if len(hdul) > 1 and hdul[1].data is not None else None
-                if image is None or image.ndim != 2 or image.shape[1] != 2:
-                    shape = None if image is None else image.shape
-                    raise DataError(path, "PRIMARY", f"image of shape {shape}; (N, 2) TIME, FLUX expected")
-                if "KEPLERID" not in header:
-                    raise DataError(path, "PRIMARY.KEPLERID", "missing target identifier keyword")
-                time = np.asarray(image[:, 0], dtype=np.float64)
-                flux = 1.0 + 1e-6 * np.asarray(image[:, 1], dtype=np.float64)
-                observed = np.ones(time.size, bool) if flags is None else np.asarray(flags) == OBSERVED
-                kic = int(header["KEPLERID"])
-        except DataError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
-            raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc
+    time, flux, observed, kic = read_fits(path, lambda hdul: _series(hdul, path))
     has_time = np.isfinite(time)
     valid = observed & np.isfinite(flux)
     return LightCurveRecord(

@@ -9,7 +9,6 @@ A pixel is good where IVAR > 0, ANDMASK == 0 and flux is finite (mask bit meanin
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from astropy.io import fits
 
 from data import fitswrite
 from data.errors import DataError
+from data.fitsread import read_fits
 
 #: Native LAMOST LRS grid: log10 λ = 3.5682 + 1e-4 i, i = 0..3908 (3700.0–9099.1 Å, vacuum).
 COEFF0 = 3.5682
@@ -57,12 +57,7 @@ def _primary_cards(header: dict[str, Any]) -> list[fitswrite.Card]:
         "CLASS": ("STAR", "class of object"),
     }
     items.update({key.upper(): value for key, value in header.items()})
-    cards = []
-    for key, value in items.items():
-        value, comment = value if isinstance(value, tuple) else (value, "")
-        if value is not None:
-            cards.append((key, value, comment))
-    return cards
+    return fitswrite.header_cards(items)
 
 
 def write_lamost_spectrum(
@@ -199,14 +194,4 @@ def read_lamost_spectrum(path: Path) -> SpectrumRecord:
         Unreadable or truncated file, missing HDU, column or OBSID keyword.
     """
     path = Path(path)
-    with warnings.catch_warnings():
-        # A truncated file only warns in astropy: make it an error we can name.
-        warnings.simplefilter("error")
-        try:
-            # Our own handle: astropy leaks its file object when a damaged file fails to open.
-            with path.open("rb") as fh, fits.open(fh, memmap=False, lazy_load_hdus=False) as hdul:
-                return _read(hdul, path)
-        except DataError:
-            raise
-        except (OSError, ValueError, TypeError, IndexError, KeyError, UserWarning, fits.VerifyError) as exc:
-            raise DataError(path, "file", f"unreadable or truncated FITS ({exc})") from exc
+    return read_fits(path, lambda hdul: _read(hdul, path))

@@ -8,16 +8,7 @@ from desa_core.alignment import dual_projection_loss
 from desa_core.config import DesaConfig
 from desa_core.losses import gaussian_nll
 from desa_core.model import DesaModel
-
-
-def _batch(b: int = 6, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    cfg = DesaConfig.tiny()
-    lc = torch.randn(b, cfg.lightcurve.channels, cfg.lightcurve.length, generator=gen)
-    lc_mask = torch.rand(b, cfg.lightcurve.length, generator=gen) > 0.2
-    spec = 1 + 0.1 * torch.randn(b, cfg.spectrum.length, generator=gen)
-    spec_mask = torch.rand(b, cfg.spectrum.length, generator=gen) > 0.1
-    return lc, lc_mask, spec, spec_mask
+from tests.core.conftest import model_inputs as _batch
 
 
 def _every_objective(model: DesaModel, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -7,22 +7,13 @@ import torch
 from desa_core.config import DesaConfig
 from desa_core.layers import Attention
 from desa_core.model import DesaModel
-
-
-def _inputs(b: int = 3, gen: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-    gen = gen or torch.Generator().manual_seed(0)
-    cfg = DesaConfig.tiny()
-    lc = torch.randn(b, cfg.lightcurve.channels, cfg.lightcurve.length, generator=gen)
-    lc_mask = torch.rand(b, cfg.lightcurve.length, generator=gen) > 0.2
-    spec = 1 + 0.1 * torch.randn(b, cfg.spectrum.length, generator=gen)
-    spec_mask = torch.rand(b, cfg.spectrum.length, generator=gen) > 0.1
-    return lc, lc_mask, spec, spec_mask
+from tests.core.conftest import model_inputs
 
 
 def test_tiny_forward_shapes() -> None:
     torch.manual_seed(0)
     model = DesaModel(DesaConfig.tiny()).eval()
-    out = model(*_inputs())
+    out = model(*model_inputs(3))
     d = model.config.fused_dim
     p = len(model.config.heads.properties)
     assert out.embedding.shape == (3, d)
@@ -35,7 +26,7 @@ def test_tiny_forward_shapes() -> None:
 def test_fully_masked_light_curve_stays_finite() -> None:
     torch.manual_seed(0)
     model = DesaModel(DesaConfig.tiny()).eval()
-    lc, lc_mask, spec, spec_mask = _inputs()
+    lc, lc_mask, spec, spec_mask = model_inputs(3)
     lc_mask[0] = False
     assert torch.isfinite(model(lc, lc_mask, spec, spec_mask).embedding).all()
 

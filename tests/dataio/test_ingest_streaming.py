@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,21 +103,27 @@ class _Killed(BaseException):
     """Stands for a kill: nothing in ingest catches it."""
 
 
-def test_an_interrupted_ingest_resumes_after_its_last_finished_chunk(
-    store: SurveyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reference = SurveyStore(tmp_path / "reference")
-    ingest_survey(store.raw_dir, reference, progress=False, workers=1)
+def _killed_at(n: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list, Callable]:
+    """Ingest's per-star work records its tasks and is killed at the ``n``-th; (the tasks, the real work)."""
     real = ingest._process
     calls = []
 
     def dying(task):
         calls.append(task)
-        if len(calls) == 13:
+        if len(calls) == n:
             raise _Killed
         return real(task)
 
     monkeypatch.setattr(ingest, "_process", dying)
+    return calls, real
+
+
+def test_an_interrupted_ingest_resumes_after_its_last_finished_chunk(
+    store: SurveyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = SurveyStore(tmp_path / "reference")
+    ingest_survey(store.raw_dir, reference, progress=False, workers=1)
+    calls, real = _killed_at(13, monkeypatch)
     with pytest.raises(_Killed):
         ingest_survey(store.raw_dir, store, progress=False, workers=1, chunk_stars=5)
     assert not store.has_catalog(), "nothing is visible before the commit"
@@ -133,16 +140,7 @@ def test_an_interrupted_ingest_resumes_after_its_last_finished_chunk(
 
 
 def test_changed_inputs_are_not_resumed(store: SurveyStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ingest._process
-    calls = []
-
-    def dying(task):
-        calls.append(task)
-        if len(calls) == 8:
-            raise _Killed
-        return real(task)
-
-    monkeypatch.setattr(ingest, "_process", dying)
+    _, real = _killed_at(8, monkeypatch)
     with pytest.raises(_Killed):
         ingest_survey(store.raw_dir, store, progress=False, workers=1, chunk_stars=5)
     monkeypatch.setattr(ingest, "_process", real)

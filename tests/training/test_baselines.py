@@ -7,17 +7,10 @@ import pytest
 import torch
 
 from desa_core.config import HeadsConfig
+from tests.training.conftest import paired_views
 from training.baselines import ClipConfig, adapter_width, clip_config, finetune_baseline, train_clip
 from training.budgets import budget_steps
 from training.config import FinetuneConfig, load_config
-
-
-def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(n, 4))  # the star's physical state, seen by both modalities
-    lc = z @ rng.normal(size=(4, 12)) + 0.05 * rng.normal(size=(n, 12))
-    spec = z @ rng.normal(size=(4, 16)) + 0.05 * rng.normal(size=(n, 16))
-    return z, lc, spec
 
 
 def test_clip_budget_is_the_alignment_stages_steps() -> None:
@@ -35,7 +28,7 @@ def test_clip_budget_is_the_alignment_stages_steps() -> None:
 
 
 def test_clip_takes_every_step_of_its_budget_and_reports_chance() -> None:
-    _, lc, spec = _paired()
+    _, lc, spec = paired_views()
     train, val = np.arange(0, 240), np.arange(240, 300)
     _, info = train_clip(lc, spec, train, val, ClipConfig(dim=8, max_steps=11, batch_size=32))
     assert info["steps"] == info["budget_steps"] == 11, "no early stop: CLIP takes its whole budget"
@@ -44,7 +37,7 @@ def test_clip_takes_every_step_of_its_budget_and_reports_chance() -> None:
 
 
 def test_a_baseline_is_fine_tuned_with_desas_budget_and_heads() -> None:
-    z, lc, _ = _paired(400)
+    z, lc, _ = paired_views(400)
     heads = HeadsConfig(properties=("teff_k", "age_gyr"), hidden=16)
     labels = torch.as_tensor(
         np.column_stack([5000 + 500 * z[:, 0], 10 ** (0.3 * z[:, 1])]), dtype=torch.float32

@@ -6,16 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.training.conftest import paired_views
 from training.baselines import ClipConfig, baseline_embeddings, train_clip
 from training.evaluate import embedding_scores, interval_coverage, probe_targets, render_markdown
-
-
-def _paired(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(n, 4))  # the star's physical state, seen by both modalities
-    lc = z @ rng.normal(size=(4, 12)) + 0.05 * rng.normal(size=(n, 12))
-    spec = z @ rng.normal(size=(4, 16)) + 0.05 * rng.normal(size=(n, 16))
-    return z, lc, spec
 
 
 def _figures(**extra) -> dict:
@@ -50,7 +43,7 @@ def _section(text: str, title: str) -> str:
 
 
 def test_clip_baseline_learns_to_retrieve_the_partner_modality() -> None:
-    _, lc, spec = _paired()
+    _, lc, spec = paired_views()
     train, val = np.arange(0, 240), np.arange(240, 300)
     vectors, info = train_clip(lc, spec, train, val, ClipConfig(dim=8, epochs=15, batch_size=64))
     assert vectors.shape == (300, 16)
@@ -59,7 +52,7 @@ def test_clip_baseline_learns_to_retrieve_the_partner_modality() -> None:
 
 
 def test_four_baselines_have_the_expected_widths() -> None:
-    _, lc, spec = _paired(120)
+    _, lc, spec = paired_views(120)
     vectors, _ = baseline_embeddings(lc, spec, np.arange(90), np.arange(90, 120), ClipConfig(dim=4, epochs=2))
     assert {k: v.shape[1] for k, v in vectors.items()} == {
         "lightcurve_only": 12,
@@ -86,7 +79,7 @@ def _frame(z: np.ndarray) -> pd.DataFrame:
 
 
 def test_an_embedding_holding_the_targets_scores_high_and_noise_scores_low() -> None:
-    z, _, _ = _paired(400)
+    z, _, _ = paired_views(400)
     df = _frame(z)
     train, test = np.arange(0, 300), np.arange(300, 400)
     good = embedding_scores(z, df, train, test, fraction=0.3, seeds=3)
@@ -100,7 +93,7 @@ def test_an_embedding_holding_the_targets_scores_high_and_noise_scores_low() -> 
 
 def test_cmd_probe_targets_the_dereddened_cmd() -> None:
     """Intrinsic truth first, then the GSP-Phot-dereddened catalogue, observed only as a last resort."""
-    z, _, _ = _paired(400)
+    z, _, _ = paired_views(400)
     df = _frame(z)
     assert probe_targets(df, "cmd") == ("observed", ("bp_rp_mag", "abs_g_mag"))
     dust = np.random.default_rng(2).uniform(0, 2, 400)  # extinction the embedding knows nothing of

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
 from data import schema
 from desa_core.model import DesaModel
 from desa_core.pretraining import LIGHTCURVE_LABELS
@@ -23,21 +20,15 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
     (name,) = LIGHTCURVE_LABELS  # the pretrainer's one NLL head: log10 Prot
     target, valid = standardise(data.label(name), train_rows, log10=schema.PROPERTY[name].log10)
 
-    def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-        return model.lightcurve_pretrainer(
-            model.lightcurve_encoder,
-            data.lc[rows],
-            data.lc_mask[rows],
-            target[rows, None],
-            valid[rows, None],
-            generator=generator,
-        )
-
-    return ctx.loop(
+    return ctx.pretrain(
         NAME,
         model=model,
-        trainable=[model.lightcurve_encoder, model.lightcurve_pretrainer],
-        step=step,
+        encoder=model.lightcurve_encoder,
+        pretrainer=model.lightcurve_pretrainer,
+        inputs=data.lc,
+        mask=data.lc_mask,
+        target=target[:, None],
+        valid=valid[:, None],
         train_rows=train_rows,
         val_rows=val_rows,
         config=config,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from desa_core.model import DesaModel
 from desa_core.pretraining import SPECTRUM_LABELS
@@ -23,21 +22,15 @@ def run(model: DesaModel, data: SurveyTensors, config: StageConfig, ctx: StageCo
     target = torch.stack([t for t, _ in pairs], dim=1)  # (N, 3)
     valid = torch.stack([v for _, v in pairs], dim=1)
 
-    def step(rows: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-        return model.spectrum_pretrainer(
-            model.spectrum_encoder,
-            data.spec[rows],
-            data.spec_mask[rows],
-            target[rows],
-            valid[rows],
-            generator=generator,
-        )
-
-    return ctx.loop(
+    return ctx.pretrain(
         NAME,
         model=model,
-        trainable=[model.spectrum_encoder, model.spectrum_pretrainer],
-        step=step,
+        encoder=model.spectrum_encoder,
+        pretrainer=model.spectrum_pretrainer,
+        inputs=data.spec,
+        mask=data.spec_mask,
+        target=target,
+        valid=valid,
         train_rows=train_rows,
         val_rows=val_rows,
         config=config,
