@@ -24,6 +24,7 @@ the load generator's CPU is measured by ``benchmarks/soak.py``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import random
@@ -137,10 +138,17 @@ class Page:
     def _css(self, name: str) -> Any:
         return self._one(lambda m: name in (getattr(m, "css_classes", None) or []))
 
+    def bounds(self, stars: Stars | None) -> tuple[float, float, float, float]:
+        """(x min, x max, y min, y max) of the stars, else of the UMAP figure's axes."""
+        if stars is not None:
+            return stars.bounds
+        x, y = self.umap.x_range, self.umap.y_range
+        return float(x.start), float(x.end), float(y.start), float(y.end)
+
     # --- the actions: each sends its events and names the model change that is its reply ------
-    def box(self, stars: Stars, rng: random.Random) -> str:
+    def box(self, stars: Stars | None, rng: random.Random) -> str:
         """Drag a box on the UMAP; the reply is the page's URL (its new ``box(…)`` expression)."""
-        x_lo, x_hi, y_lo, y_hi = stars.bounds
+        x_lo, x_hi, y_lo, y_hi = self.bounds(stars)
         x0 = rng.uniform(x_lo, 0.6 * x_lo + 0.4 * x_hi)
         y0 = rng.uniform(y_lo, 0.6 * y_lo + 0.4 * y_hi)
         x1 = x0 + rng.uniform(0.15, 0.35) * (x_hi - x_lo)
@@ -149,9 +157,9 @@ class Page:
         self.doc.callbacks.send_event(UiEvent("selectiongeometry", self.umap, geometry=geometry, final=True))
         return "url"
 
-    def expression_(self, stars: Stars, rng: random.Random) -> str:
+    def expression_(self, stars: Stars | None, rng: random.Random) -> str:
         """Type a (new) expression and click *Apply expression*; the reply is the page's URL."""
-        x_lo, x_hi, y_lo, y_hi = stars.bounds
+        x_lo, x_hi, y_lo, y_hi = self.bounds(stars)
         x0 = rng.uniform(x_lo, x_hi)
         self.expression.value = (
             f"box(umap_x, umap_y, {x0:.4f}, {x0 + 0.3 * (x_hi - x_lo):.4f}, {y_lo:.4f}, {y_hi:.4f})"
@@ -178,13 +186,14 @@ class User:
     ``clock`` has ``arrived()`` (called once this user's first page is open or failed),
     ``warm`` (a ``threading.Event`` set once every user has arrived) and ``until`` (a
     ``time.monotonic()`` deadline). ``think_s``: the pause before each action, drawn uniformly.
+    ``stars``: positions to click on; None: no clicks.
     """
 
     def __init__(
         self,
         url: str,
         index: int,
-        stars: Stars,
+        stars: Stars | None,
         rec: Recorder,
         clock: Any,
         *,
@@ -194,8 +203,15 @@ class User:
         start_delay: float = 0.0,
     ) -> None:
         self.url, self.index, self.stars, self.rec, self.clock = url, index, stars, rec, clock
-        self.timeout, self.think_s, self.reload_every, self.start_delay = timeout, think_s, reload_every, start_delay
+        self.timeout, self.think_s, self.reload_every, self.start_delay = (
+            timeout,
+            think_s,
+            reload_every,
+            start_delay,
+        )
         self.rng = random.Random(1000 + index)
+        # Without star positions (a server of unknown catalogue) there is nothing sure to click on.
+        self.actions = ACTIONS if stars is not None else ACTIONS[:2]
         self.page: Page | None = None
         self._pending: tuple[str, str, float] | None = None  # (action, awaited reply, start)
         self._timer: Any = None
@@ -246,13 +262,13 @@ class User:
 
     def _act(self) -> None:
         page = self.page
-        rounds = self._done // len(ACTIONS)
-        if self._done % len(ACTIONS) == 0 and (
+        rounds = self._done // len(self.actions)
+        if self._done % len(self.actions) == 0 and (
             time.monotonic() >= self.clock.until or (rounds and rounds % self.reload_every == 0)
         ):
             page.session.close()  # ends loop_until_closed
             return
-        name, send = ACTIONS[self._done % len(ACTIONS)]
+        name, send = self.actions[self._done % len(self.actions)]
         start = time.perf_counter()
         self._pending = (name, send(page, self.stars, self.rng), start)
         self._timer = page.doc.add_timeout_callback(self._expired, int(1000 * self.timeout))
@@ -272,10 +288,8 @@ class User:
     def _next(self) -> None:
         page = self.page
         if self._timer is not None:
-            try:
+            with contextlib.suppress(ValueError):  # it has just run
                 page.doc.remove_timeout_callback(self._timer)
-            except ValueError:  # it has just run
-                pass
         self._pending, self._timer = None, None
         self._done += 1
         page.doc.add_timeout_callback(self._act, self._think_ms())
