@@ -23,7 +23,6 @@ import panel as pn
 import param
 
 from dashboard import shared
-
 from data import schema
 from data.isochrones import EQUAL_MASS_OFFSET_MAG, isochrone, main_sequence_abs_g
 

@@ -35,7 +35,7 @@ def test_protocol_users_and_a_browser_select_and_click_without_errors(tmp_path: 
             # Any CPU: a CI machine may have one core, and the test must not depend on its timing.
             *("--server-cpus", "", "--client-cpus", ""),
             *("--data-dir", str(data_root), "--survey", "soak"),
-            *("--timeout", "120", "--out", str(out)),
+            *("--timeout", "60", "--out", str(out)),
         ],
         cwd=REPO,
         capture_output=True,
