@@ -11,6 +11,8 @@ cores). Here:
 * the others are protocol-level users (``benchmarks/soak_protocol.py``): Bokeh's websocket
   client opens the served ``/app`` and sends the events a browser sends (box selection,
   expression + *Apply*, click on a star), timing each until the server's reply arrives;
+* one page is opened and closed before the users arrive (the server's first session compiles
+  and loads what later ones reuse; its time is reported apart, not counted);
 * every user pauses ``--think`` seconds before each action (a person looks at the result) and
   reloads the page every ``--reload-every`` rounds (a new server session; the old one is
   cleaned up); users arrive ``--ramp`` seconds apart, and the clock starts once all have arrived;
@@ -59,17 +61,27 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmarks import soak_protocol
-from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port, tree_rss_bytes
+from benchmarks.common import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    SOAK_SECTION,
+    answers,
+    free_port,
+    kept_soak_section,
+    tree_rss_bytes,
+)
 from data.storage import SurveyStore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
 #: How long one action may take before it counts as an error (``--timeout``).
 ACTION_TIMEOUT_MS = 120_000
+#: Seconds of RSS readings (one a second) whose median is the warm and the end memory.
+RSS_WINDOW_S = 30.0
 #: Stars whose UMAP positions the protocol users click on.
 CLICK_SAMPLE = 2000
 #: The section of RESULTS.md this soak writes (``--results-md``), between these two lines.
-MD_BEGIN, MD_END = "<!-- soak: begin (benchmarks/soak.py writes this section) -->", "<!-- soak: end -->"
+MD_BEGIN, MD_END = SOAK_SECTION
 GOALS = {
     "errors": 0,
     "browser_select_p95_s": 1.0,
@@ -366,8 +378,15 @@ async def _drive(
     n_browsers, n_protocol = plan["browsers"], plan["sessions"] - plan["browsers"]
     clock = Clock(plan["sessions"], plan["seconds"])
     think, ramp = tuple(plan["think_s"]), plan["ramp_s"]
-    if n_protocol:
-        soak_protocol.register_models()
+    soak_protocol.register_models()
+    # One page before the users arrive, not counted: the server's first session pays for imports,
+    # numba compilation and the column files, which no later user waits for.
+    monitor: dict[str, Any] = {"rss_samples": [], "load_samples": []}
+    start = time.perf_counter()
+    warm_up = soak_protocol.Page(url)
+    warm_up.session.force_roundtrip()
+    warm_up.close()
+    monitor["warm_up_page_s"] = round(time.perf_counter() - start, 2)
     users = [
         soak_protocol.User(
             url,
@@ -383,7 +402,6 @@ async def _drive(
         for i in range(n_protocol)
     ]
     threads = [threading.Thread(target=u.run, name=f"soak-user-{u.index}", daemon=True) for u in users]
-    monitor: dict[str, Any] = {"rss_samples": [], "load_samples": []}
     me = os.getpid()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
@@ -558,7 +576,17 @@ def _report(
     server_errors: list[str],
     disconnects: list[str],
 ) -> dict[str, Any]:
-    warm, end = monitor.get("warm_bytes"), monitor.get("end_bytes")
+    # Resident memory swings by a few hundred MiB as sessions come and go: the median over the
+    # RSS_WINDOW_S seconds around the warm point and before the end, not one reading each.
+    samples = [(t, rss) for t, rss in monitor.get("rss_samples", []) if t is not None]
+    warm_at = monitor.get("warm_at_s")
+    warm = _median(
+        [rss for t, rss in samples if warm_at is not None and abs(t - warm_at) <= RSS_WINDOW_S / 2]
+    )
+    last = samples[-1][0] if samples else None
+    end = _median([rss for t, rss in samples if last is not None and t >= last - RSS_WINDOW_S])
+    warm = warm or monitor.get("warm_bytes")
+    end = end or monitor.get("end_bytes")
     growth = None if not warm or end is None else round((end - warm) / warm * 100, 2)
     cpu = {}
     if "cpu_start" in monitor:
@@ -592,7 +620,9 @@ def _report(
         },
         "protocol": {"actions": rec.actions, "latency": protocol},
         "page_ready_p95_s": {"browser": browser["page"]["p95_s"], "protocol": protocol["page"]["p95_s"]},
+        "warm_up_page_s": monitor.get("warm_up_page_s"),
         "rss_warm_at_s": monitor.get("warm_at_s"),
+        "rss_window_s": RSS_WINDOW_S,
         "rss_warm_mib": None if warm is None else round(warm / 2**20, 1),
         "rss_end_mib": None if end is None else round(end / 2**20, 1),
         "rss_growth_pct": growth,
@@ -614,6 +644,10 @@ def _report(
         "rss_growth_pct": _within(growth, GOALS["rss_growth_pct"]),
     }
     return report
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
 
 
 def _within(value: float | None, goal: float) -> bool | None:
@@ -639,8 +673,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Chromium) for {minutes:.1f} min against one `desa serve --num-procs {report['num_procs']}` "
         f"on {report.get('stars') or '?':,} stars, started {report['started_utc']}; think time "
         f"{report['think_s'][0]:g}–{report['think_s'][1]:g} s before each action, a reload every "
-        f"{report['reload_every']} rounds. Server on CPU {report.get('server_cpus') or 'any'}, load generator on CPU "
-        f"{report.get('client_cpus') or 'any'} ({machine['cores']} cores). **Machine load** (1/5/15 min) at start "
+        f"{report['reload_every']} rounds. Server on CPU {report.get('server_cpus') or 'any'}, load "
+        f"generator on CPU {report.get('client_cpus') or 'any'} ({machine['cores']} cores). "
+        "**Machine load** (1/5/15 min) at start "
         f"{machine['load_average_start']}, 1-min max {machine['load_average_1min_max']}, at end "
         f"{machine['load_average_end']}.\n",
         "| action | users | p50 / p95 / max [s] | goal |",
@@ -662,8 +697,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- errors: **{report['errors']}** (goal 0); closed-websocket log lines (reloads) "
         f"{report['closed_websocket_logs']}; browser console errors {report['browser']['console_errors']}",
-        f"- server RSS at {report['rss_warm_at_s']} s {report['rss_warm_mib']} MiB, at the end "
-        f"{report['rss_end_mib']} MiB: {growth if growth is not None else '?'} % (goal ≤ 10 %)",
+        f"- server RSS (median of {report['rss_window_s']:g} s of readings) at {report['rss_warm_at_s']} s "
+        f"{report['rss_warm_mib']} MiB, at the end {report['rss_end_mib']} MiB: "
+        f"{growth if growth is not None else '?'} % (goal ≤ 10 %)",
+        f"- one page opened before the users arrived (the server's first session, not counted): "
+        f"{report['warm_up_page_s']} s",
         f"- CPU over the {cpu.get('load_phase_s', '?')} s of load: server {cpu.get('server_cpu_s', '?')} s "
         f"({cpu.get('server_cores', '?')} cores), load generator {cpu.get('load_generator_cpu_s', '?')} s "
         f"({cpu.get('load_generator_cores', '?')} cores, browsers included)",
@@ -678,7 +716,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
 
     text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
     section = markdown(report)
-    if MD_BEGIN in text and MD_END in text:
+    if kept_soak_section(text) is not None:
         head, rest = text.split(MD_BEGIN, 1)
         text = head + section.rstrip("\n") + rest.split(MD_END, 1)[1]
     else:
@@ -712,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=ACTION_TIMEOUT_MS / 1000, help="seconds before an action is an error"
     )
     args = parser.parse_args(argv)
+    # A SIGTERM (timeout, make interrupted) unwinds like Ctrl-C, so the server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ACTION_TIMEOUT_MS = int(args.timeout * 1000)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
     lo, _, hi = args.think.partition(",")

@@ -14,7 +14,7 @@ and then sends the events a person's browser sends:
 * **click**: a ``Tap`` on a star of the UMAP (a position read from the catalogue), as the view
   sends on a click; the reply is the star card naming a new star.
 
-A user runs its session's event loop (``ClientSession._loop_until_closed``) and acts from document callbacks:
+A user runs its session's event loop (``run_until_closed``) and acts from document callbacks:
 the server's patches are applied as they arrive, a change callback on the model that carries the
 reply ends the wait, and the latency is the time from sending the event to that patch (a
 ``force_roundtrip`` poll would drop patches that arrive while it waits for its own reply). Every
@@ -176,6 +176,35 @@ class Page:
         return "card"
 
 
+#: Messages handled per turn of ``run_until_closed``'s loop (bounds the client's await chain).
+MESSAGES_PER_TURN = 100
+
+
+def run_until_closed(session: Any) -> None:
+    """Run ``session``'s event loop (its document callbacks and the server's patches) until it closes.
+
+    Bokeh's ``ClientSession._loop_until_closed`` awaits one nested coroutine per message received:
+    a session that receives a thousand patches dies of ``RecursionError`` (a soak user gets that
+    many in a few minutes at 10^6 stars). Its loop stops whenever its predicate holds, which unwinds
+    the chain, so the loop is run in turns of ``MESSAGES_PER_TURN`` messages (Bokeh 3.9's
+    ``ClientConnection._loop_until``: private, as ``_loop_until_closed`` itself).
+    """
+    from bokeh.client.states import DISCONNECTED
+
+    connection = session._connection
+    seen = [0]
+
+    def closed() -> bool:
+        return isinstance(connection._state, DISCONNECTED)
+
+    def turn_over() -> bool:
+        seen[0] += 1
+        return closed() or seen[0] % MESSAGES_PER_TURN == 0
+
+    while not closed():
+        connection._loop_until(turn_over)
+
+
 #: (recorded name, Page method) per action, in the order a user repeats them.
 ACTIONS = (("box", Page.box), ("expression", Page.expression_), ("click", Page.click))
 
@@ -251,9 +280,7 @@ class User:
         page.location.on_change("search", lambda _attr, _old, _new: self._reply("url"))
         page.card.on_change("text", lambda _attr, _old, _new: self._reply("card"))
         page.doc.add_timeout_callback(self._act, self._think_ms())
-        # Bokeh 3.9 names it ``_loop_until_closed`` ("to facilitate testing"; this is a test).
-        run_loop = getattr(page.session, "loop_until_closed", None) or page.session._loop_until_closed
-        run_loop()
+        run_until_closed(page.session)
         if self._pending is not None:
             self.rec.error(f"protocol {self.index}: the server closed the session during {self._pending[0]}")
 
