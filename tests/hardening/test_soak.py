@@ -1,4 +1,4 @@
-"""The short load test: 3 protocol-level users and 1 browser for 20 s against a real ``desa serve``.
+"""The short load test: 3 protocol-level users and 1 browser for 15 s against a real ``desa serve``.
 
 ``benchmarks/soak.py`` (``make soak``) is the long version: 20 users for 10 minutes at 10^6 stars.
 This one asserts only that nothing failed (no action without its reply, no server traceback, no
@@ -30,7 +30,7 @@ def test_protocol_users_and_a_browser_select_and_click_without_errors(tmp_path: 
             sys.executable,
             "-m",
             "benchmarks.soak",
-            *("--sessions", "4", "--browsers", "1", "--seconds", "20"),
+            *("--sessions", "4", "--browsers", "1", "--seconds", "15", "--no-warm-up"),
             *("--think", "0.2,0.5", "--reload-every", "3", "--ramp", "0.5"),
             # Any CPU: a CI machine may have one core, and the test must not depend on its timing.
             *("--server-cpus", "", "--client-cpus", ""),
