@@ -128,17 +128,28 @@ def category_colours(categories: Sequence[str]) -> dict[str, str]:
 
 
 class _SharedOperation:
-    """Mixin: an operation's result on a shared input (shared.py) is computed once per process.
+    """Mixin: an operation's full-view result on a shared input (shared.py) is computed once.
 
     The key is what the result depends on: the input's key and every parameter of the call
     (ranges, plot size, aggregator, colours) by value. The full view is the same for every session,
-    so a new session draws its base layers from here; a zoomed range is computed (and kept, within
-    the cache's bound) like any other.
+    so a new session draws its base layers from here. A zoomed range is one user's: computed for
+    that session and not kept (it would only fill the cache).
     """
 
     _IGNORED = frozenset({"name", "streams", "link_inputs", "dynamic", "input_ranges"})
 
+    def _full_view(self, element) -> bool:
+        ranges = [self.p[name] if name in self.param else None for name in ("x_range", "y_range")]
+        for axis, bounds in enumerate(ranges):
+            if bounds is not None and None not in bounds:
+                lo, hi = element.range(axis)
+                if not (min(bounds) <= lo and max(bounds) >= hi):
+                    return False
+        return True
+
     def _process(self, element, key=None):
+        if not self._full_view(element):
+            return super()._process(element, key)
         params = tuple(sorted((n, repr(self.p[n])) for n in self.param if n not in self._IGNORED))
         return shared.shared(
             element, type(self).__name__, params, lambda: super(_SharedOperation, self)._process(element, key)

@@ -95,3 +95,16 @@ def _first_frame(catalog: pd.DataFrame) -> hv.Element:
     """The UMAP base layer a new session draws first (full view), through the shared operations."""
     base = plots._base(catalog, "umap_x", "umap_y", "density")
     return base[()]
+
+
+def test_a_zoomed_base_layer_is_drawn_for_its_session_and_not_kept(tmp_path: Path) -> None:
+    survey = tmp_path / "survey"
+    fixtures.write_synthetic_survey(survey, n=300, seed=5)
+    catalog = load_catalog(survey, session_generation(survey))
+    points = plots._points(catalog, ("umap_x", "umap_y"))
+    kept = shared.stats()["values"]
+    zoomed = plots._Rasterize(points, dynamic=False, x_range=(0.0, 0.5), y_range=(0.0, 0.5))
+    assert zoomed.range("umap_x")[1] <= 0.5 + 1e-9
+    assert shared.stats()["values"] == kept
+    plots._Rasterize(points, dynamic=False)  # the full view: kept for the next session
+    assert shared.stats()["values"] == kept + 1
