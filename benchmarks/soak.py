@@ -686,6 +686,15 @@ def markdown(report: dict[str, Any]) -> str:
         "**Machine load** (1/5/15 min) at start "
         f"{machine['load_average_start']}, 1-min max {machine['load_average_1min_max']}, at end "
         f"{machine['load_average_end']}.\n",
+        *(
+            [
+                f"**Other jobs were running** (1-min load up to {machine['load_average_1min_max']} on "
+                f"{machine['cores']} cores): the server and the load generator shared their CPUs with "
+                "them, so latencies are pessimistic.\n"
+            ]
+            if machine["load_average_1min_max"] > 0.5 * (machine["cores"] or 1) + 1.0
+            else []
+        ),
         "| action | users | p50 / p95 / max [s] | goal |",
         "|---|---|---|---|",
     ]
