@@ -32,7 +32,7 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make evaluate-20k - simulate 20k stars, train the demo config, evaluate DESA against 4 baselines"
 	@echo "make bench  - benchmarks (<= 15 min on 2 cores) -> benchmarks/RESULTS.md; bench-full: largest sizes"
-	@echo "make soak   - 20 browser sessions x 5 min against desa serve -> benchmarks/soak_results.json"
+	@echo "make soak   - 20 users (18 protocol, 2 Chromium) x 10 min, 10^6 stars, against desa serve -> benchmarks/soak_results.json"
 	@echo "data root: $(DESA_DATA_DIR) (set DESA_DATA_DIR to move it)"
 
 $(BIN)/.installed: pyproject.toml
@@ -141,8 +141,17 @@ bench: install chromium
 bench-full: install chromium
 	$(BIN)/python -m benchmarks.run_all --profile full
 
-# --- load test: SOAK_SESSIONS browsers for SOAK_MINUTES on a synthetic survey -> soak_results.json
+# --- load test: SOAK_SESSIONS users (SOAK_BROWSERS of them Chromium, the others Bokeh protocol
+# clients) for SOAK_MINUTES on a synthetic SOAK_STARS survey; server on CPUs SOAK_SERVER_CPUS, load
+# generator on SOAK_CLIENT_CPUS -> soak_results.json and its section of benchmarks/RESULTS.md
 SOAK_SESSIONS ?= 20
-SOAK_MINUTES ?= 5
+SOAK_BROWSERS ?= 2
+SOAK_MINUTES ?= 10
+SOAK_STARS ?= 1000000
+SOAK_SERVER_CPUS ?= 1
+SOAK_CLIENT_CPUS ?= 0
+SOAK_NUM_PROCS ?= 1
 soak: install chromium
-	$(BIN)/python -m benchmarks.soak --sessions $(SOAK_SESSIONS) --minutes $(SOAK_MINUTES)
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.soak --sessions $(SOAK_SESSIONS) --browsers $(SOAK_BROWSERS) \
+		--minutes $(SOAK_MINUTES) --stars $(SOAK_STARS) --num-procs $(SOAK_NUM_PROCS) \
+		--server-cpus '$(SOAK_SERVER_CPUS)' --client-cpus '$(SOAK_CLIENT_CPUS)' --results-md benchmarks/RESULTS.md

@@ -181,6 +181,19 @@ CHROMIUM_FLAGS = [
 ]
 
 
+#: The lines around ``make soak``'s section of RESULTS.md (benchmarks/soak.py writes it;
+#: benchmarks/report.py keeps it when it rewrites the file).
+SOAK_SECTION = ("<!-- soak: begin (benchmarks/soak.py writes this section) -->", "<!-- soak: end -->")
+
+
+def kept_soak_section(text: str) -> str | None:
+    """The soak section of a RESULTS.md text, markers included, or None."""
+    begin, end = SOAK_SECTION
+    if begin not in text or end not in text.split(begin, 1)[1]:
+        return None
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import kept_soak_section
 from benchmarks.report_format import GiB, Report, _s, _x
 from benchmarks.report_umap import _umap
 from data.storage import atomic_write_text
@@ -446,5 +447,8 @@ def render(results_dir: Path, names: list[str] | None = None) -> str:
 
 
 def write_report(results_dir: Path, out: Path, names: list[str] | None = None) -> Path:
-    atomic_write_text(out, render(results_dir, names))
+    text = render(results_dir, names)
+    # ``make soak``'s section is not made from these results: the rewritten file keeps it.
+    soak = kept_soak_section(out.read_text(encoding="utf-8")) if out.is_file() else None
+    atomic_write_text(out, text if soak is None else text.rstrip("\n") + "\n\n" + soak)
     return out

@@ -1,23 +1,35 @@
-"""Soak test: N concurrent browser sessions against one ``desa serve`` for M minutes.
+"""Soak test: N concurrent users of one ``desa serve`` for M minutes, most of them protocol-level.
 
-Each session is a Chromium page (Playwright, Debian's /usr/bin/chromium, one browser, one context
-per session) that repeatedly
+Twenty Chromium pages on the server's machine measure the browsers, not the server (issue 16,
+item 7: 35 errors and a 249 s p95 first page when the load generator starved the server on 2
+cores). Here:
 
-* drags a random box on the UMAP (box select is the active drag tool) and waits for the
-  selection expression to show the new box (selection latency);
-* clicks a star and waits for the star card (``.star-card``) to name a new ``KIC <id>`` (card
-  latency); skipped when the page has no star card yet;
-* every few actions reloads the page (a new server session; the old one must be cleaned up).
+* ``--sessions`` users in all, of which ``--browsers`` (default 2) are real Chromium pages
+  (Playwright, Debian's /usr/bin/chromium) measuring what a person sees: page ready, box selection
+  (drag on the UMAP until the expression shows the new box) and star card (click a selected star
+  until the card names a new star);
+* the others are protocol-level users (``benchmarks/soak_protocol.py``): Bokeh's websocket
+  client opens the served ``/app`` and sends the events a browser sends (box selection,
+  expression + *Apply*, click on a star), timing each until the server's reply arrives;
+* one page is opened and closed before the users arrive (the server's first session compiles
+  and loads what later ones reuse; its time is reported apart, not counted);
+* every user pauses ``--think`` seconds before each action (a person looks at the result) and
+  reloads the page every ``--reload-every`` rounds (a new server session; the old one is
+  cleaned up); users arrive ``--ramp`` seconds apart, and the clock starts once all have arrived;
+* the server runs on its own CPUs (``taskset -c --server-cpus``, default CPU 1) and this load
+  generator, browsers included, on others (``--client-cpus``, default CPU 0); both CPU times
+  are reported, with the machine's load average.
 
-Reported in ``benchmarks/soak_results.json`` (or ``--out``): errors (timeouts, page errors,
-server tracebacks; goal 0), p50/p95/max latency per action, and the resident memory of the
-server's process tree after warm-up and at the end (growth goal ≤ 10 %). Server log lines about a
-websocket closed by a reloading page (``WebSocketClosedError``) are counted apart, not as errors;
-browser console errors (e.g. fonts from an unreachable CDN) are reported, not counted.
+Reported in ``benchmarks/soak_results.json`` (or ``--out``): errors (timeouts, page errors, server
+tracebacks; goal 0), p50/p95/max per action for protocol and browser users separately, page-ready
+p95, the server's resident memory at ``--warm-at`` seconds (minute 2) and at the end (growth goal
+≤ 10 %). ``--results-md benchmarks/RESULTS.md`` writes the run's section into that file. Server
+log lines about a websocket closed by a reloading page are counted apart, not as errors; browser
+console errors are reported, not counted.
 
-    python -m benchmarks.soak --sessions 20 --minutes 10            # synthetic 20,000-star survey
-    python -m benchmarks.soak --data-dir /tmp/demo_data --survey demo --minutes 5
-    python -m benchmarks.soak --url http://127.0.0.1:5006/app       # an already running server
+    python -m benchmarks.soak                                      # make soak: 20 x 10 min, 10^6 stars
+    python -m benchmarks.soak --sessions 6 --minutes 2 --stars 100000    # a short check
+    python -m benchmarks.soak --url http://127.0.0.1:5006/app --data-dir ~/desa_data --survey demo
 
 Nothing here is asserted on timings; ``tests/hardening/test_soak.py`` runs a short version and
 asserts only that there were no errors.
@@ -32,10 +44,12 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,33 +57,68 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks.common import CHROMIUM, CHROMIUM_FLAGS, answers, free_port, tree_rss_bytes
+from benchmarks import soak_protocol
+from benchmarks.common import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    SOAK_SECTION,
+    answers,
+    free_port,
+    kept_soak_section,
+    tree_rss_bytes,
+)
 from data.storage import SurveyStore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
 #: How long one action may take before it counts as an error (``--timeout``).
 ACTION_TIMEOUT_MS = 120_000
-RELOAD_EVERY = 6
+#: Seconds of RSS readings (one a second) whose median is the warm and the end memory.
+RSS_WINDOW_S = 30.0
+#: Stars whose UMAP positions the protocol users click on.
+CLICK_SAMPLE = 2000
+#: The section of RESULTS.md this soak writes (``--results-md``), between these two lines.
+MD_BEGIN, MD_END = SOAK_SECTION
+GOALS = {
+    "errors": 0,
+    "browser_select_p95_s": 1.0,
+    "browser_card_p95_s": 1.0,
+    "browser_page_p95_s": 8.0,
+    "rss_growth_pct": 10.0,
+}
 
 
 # --- the server -----------------------------------------------------------------------------------
 
 
 def write_synthetic(data_root: Path, survey: str, n: int) -> None:
-    """The synthetic survey of the dashboard tests (catalogue, arrays, embedding, manifest)."""
-    from benchmarks.fixtures import write_synthetic_survey
+    """A synthetic survey of ``n`` stars (benchmarks/synthetic.py: vectorised, 10^6 in seconds)."""
+    from benchmarks.synthetic import write_synthetic_survey
 
     write_synthetic_survey(data_root / survey, n=n, seed=0)
 
 
+def cpu_list(text: str) -> set[int] | None:
+    """``"1"``, ``"0,2"`` or ``"2-3"`` as a set of CPU numbers; None for ``""`` (no pinning)."""
+    cpus: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus or None
+
+
 @contextmanager
-def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> Iterator[tuple[str, int]]:
-    """``desa serve`` on 127.0.0.1 in its own process group; yields (app URL, server pid)."""
+def desa_serve(
+    data_root: Path, survey: str, num_procs: int, log_path: Path, cpus: set[int] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``desa serve`` on 127.0.0.1 in its own process group (on ``cpus``); yields (app URL, pid)."""
     port = free_port()
+    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus and shutil.which("taskset") else []
     cmd = [
+        *pin,
         sys.executable,
         "-c",
         "import sys; from training.cli import main; sys.exit(main())",
@@ -82,12 +131,12 @@ def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> 
         str(num_procs),
         "--liveness",
     ]
-    env = {**os.environ, "DESA_DATA_DIR": str(data_root)}
+    env = {**os.environ, "DESA_DATA_DIR": str(data_root), "OMP_NUM_THREADS": "1"}
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO
         )
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 600
     try:
         while not answers(base + "/liveness"):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -103,12 +152,68 @@ def desa_serve(data_root: Path, survey: str, num_procs: int, log_path: Path) -> 
             proc.wait(timeout=20)
 
 
-# --- the sessions ---------------------------------------------------------------------------------
+def _tree(pid: int, exclude: int | None = None) -> list[int]:
+    """``pid`` and its descendants, without ``exclude`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):  # a process that ended meanwhile
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if current == exclude:
+            continue
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def tree_cpu_seconds(pid: int, exclude: int | None = None) -> float:
+    """CPU time (user + system, with reaped children's) of ``pid`` and its descendants.
+
+    ``exclude``: a descendant whose subtree is not counted (the load generator's own server).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in _tree(pid, exclude):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+# --- the users ------------------------------------------------------------------------------------
+class Clock:
+    """Arrival barrier and deadline shared by the protocol threads and the browser tasks."""
+
+    def __init__(self, users: int, seconds: float) -> None:
+        self.users, self.seconds = users, seconds
+        self.until = math.inf
+        self.started: float | None = None
+        self.warm = threading.Event()
+        self._arrived = 0
+        self._lock = threading.Lock()
+
+    def arrived(self) -> None:
+        with self._lock:
+            self._arrived += 1
+            if self._arrived == self.users:
+                self.started = time.monotonic()
+                self.until = self.started + self.seconds
+                self.warm.set()
+
+
 @dataclass
 class Stats:
-    """Latencies (s) per action and the errors of all sessions."""
+    """Browser users: latencies (s) per action and their errors."""
 
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"load": [], "select": [], "card": []})
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"page": [], "select": [], "card": []})
     errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     cards_skipped: int = 0
@@ -129,7 +234,7 @@ async def _load(page: Any, url: str, stats: Stats) -> bool:
     except Exception as exc:  # a load that fails is an error of the run, not a crash of the script
         stats.errors.append(f"load: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return False
-    stats.latencies["load"].append(time.perf_counter() - start)
+    stats.latencies["page"].append(time.perf_counter() - start)
     return True
 
 
@@ -205,75 +310,152 @@ async def _card(page: Any, rng: random.Random, stats: Stats) -> None:
     stats.cards_missed += 1
 
 
-async def _session(browser: Any, url: str, index: int, clock: dict, stats: Stats) -> None:
-    """Load, wait until every session has loaded, then act until ``clock['until']``."""
+async def _browser_user(
+    browser: Any,
+    url: str,
+    index: int,
+    clock: Clock,
+    stats: Stats,
+    *,
+    think_s: tuple[float, float],
+    reload_every: int,
+    start_delay: float,
+) -> None:
+    """Load, wait until every user has arrived, then act until ``clock.until``."""
     rng = random.Random(index)
+    await asyncio.sleep(start_delay)
     context = await browser.new_context(viewport={"width": 1600, "height": 1000})
     page = await context.new_page()
-    page.on("pageerror", lambda exc: stats.errors.append(f"session {index}: page error: {exc}"[:300]))
+    page.on("pageerror", lambda exc: stats.errors.append(f"browser {index}: page error: {exc}"[:300]))
     page.on(
         "console",
         lambda msg: (
-            stats.console_errors.append(f"session {index}: {msg.text}"[:300]) if msg.type == "error" else None
+            stats.console_errors.append(f"browser {index}: {msg.text}"[:300]) if msg.type == "error" else None
         ),
     )
     loaded = False
     try:
         try:
             loaded = await _load(page, url, stats)
-        finally:  # a session that fails to load must not hold the others at the barrier
-            clock["loaded"] += 1
-            if clock["loaded"] == clock["sessions"]:
-                clock["until"] = time.monotonic() + clock["seconds"]
-                clock["warm"].set()
-        await clock["warm"].wait()
+        finally:  # a user that fails to load must not hold the others at the barrier
+            clock.arrived()
+        await asyncio.to_thread(clock.warm.wait)
         n = 0
         while loaded:
+            await asyncio.sleep(rng.uniform(*think_s))
             await _select(page, rng, stats)
+            await asyncio.sleep(rng.uniform(*think_s))
             await _card(page, rng, stats)
             stats.actions += 2
             n += 1
-            if time.monotonic() >= clock["until"]:
+            if time.monotonic() >= clock.until:
                 break  # at least one round each, then until the clock runs out
-            if n % RELOAD_EVERY == 0:
+            if n % reload_every == 0:
                 loaded = await _load(page, url, stats)
     except Exception as exc:
-        stats.errors.append(f"session {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        stats.errors.append(f"browser {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
         await context.close()
 
 
-async def _drive(url: str, sessions: int, seconds: float, pid: int | None) -> tuple[Stats, dict]:
-    """Run the sessions; the ``seconds`` of load start once every session has loaded once."""
+def _warm_up(url: str) -> float:
+    """Open and close one protocol page (in a thread: the client runs its own event loop); seconds."""
+    start = time.perf_counter()
+    page = soak_protocol.Page(url)
+    page.session.force_roundtrip()
+    page.session.close()
+    return time.perf_counter() - start
+
+
+def click_sample(data_dir: Path | None, survey: str) -> soak_protocol.Stars | None:
+    """UMAP positions of ``CLICK_SAMPLE`` random stars of the survey's current generation, or None."""
+    if data_dir is None:
+        return None
+    catalog = SurveyStore(Path(data_dir) / survey).catalog_path
+    table = pq.read_table(catalog, columns=["umap_x", "umap_y"]).to_pandas().dropna()
+    rows = np.random.default_rng(0).choice(len(table), min(CLICK_SAMPLE, len(table)), replace=False)
+    return soak_protocol.Stars(table["umap_x"].to_numpy()[rows], table["umap_y"].to_numpy()[rows])
+
+
+async def _drive(
+    url: str, plan: dict[str, Any], stars: soak_protocol.Stars | None, pid: int | None
+) -> tuple[Stats, soak_protocol.Recorder, dict[str, Any]]:
+    """Run every user; the ``seconds`` of load start once every user has arrived."""
     from playwright.async_api import async_playwright
 
-    stats = Stats()
-    memory: dict[str, Any] = {"samples": []}
-    clock = {
-        "sessions": sessions,
-        "seconds": seconds,
-        "loaded": 0,
-        "until": math.inf,
-        "warm": asyncio.Event(),
-    }
+    stats, rec = Stats(), soak_protocol.Recorder()
+    n_browsers, n_protocol = plan["browsers"], plan["sessions"] - plan["browsers"]
+    clock = Clock(plan["sessions"], plan["seconds"])
+    think, ramp = tuple(plan["think_s"]), plan["ramp_s"]
+    soak_protocol.register_models()
+    # One page before the users arrive, not counted: the server's first session pays for imports,
+    # numba compilation and the column files, which no later user waits for.
+    monitor: dict[str, Any] = {"rss_samples": [], "load_samples": []}
+    if plan["warm_up"]:
+        monitor["warm_up_page_s"] = round(await asyncio.to_thread(_warm_up, url), 2)
+    users = [
+        soak_protocol.User(
+            url,
+            i,
+            stars,
+            rec,
+            clock,
+            timeout=ACTION_TIMEOUT_MS / 1000,
+            think_s=think,
+            reload_every=plan["reload_every"],
+            start_delay=(n_browsers + i) * ramp,
+        )
+        for i in range(n_protocol)
+    ]
+    threads = [threading.Thread(target=u.run, name=f"soak-user-{u.index}", daemon=True) for u in users]
+    me = os.getpid()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        tasks = [asyncio.create_task(_session(browser, url, i, clock, stats)) for i in range(sessions)]
-        start = time.monotonic()
-        while not all(t.done() for t in tasks):
+        for thread in threads:
+            thread.start()
+        tasks = [
+            asyncio.create_task(
+                _browser_user(
+                    browser,
+                    url,
+                    i,
+                    clock,
+                    stats,
+                    think_s=think,
+                    reload_every=plan["reload_every"],
+                    start_delay=i * ramp,
+                )
+            )
+            for i in range(n_browsers)
+        ]
+        warm_at = min(plan["warm_at_s"], 0.5 * plan["seconds"])
+        while not (all(t.done() for t in tasks) and not any(t.is_alive() for t in threads)):
+            now = time.monotonic()
+            monitor["load_samples"].append(os.getloadavg()[0])
             if pid is not None:
-                memory["samples"].append((round(time.monotonic() - start, 1), tree_rss_bytes(pid)))
-                if clock["warm"].is_set() and "warm_bytes" not in memory:
-                    memory["warm_bytes"] = tree_rss_bytes(pid)
-                    memory["warm_after_s"] = round(time.monotonic() - start, 1)
-                if time.monotonic() >= clock["until"] and "end_bytes" not in memory:
-                    memory["end_bytes"] = tree_rss_bytes(pid)  # all sessions still open, clock just ran out
+                rss = tree_rss_bytes(pid)
+                elapsed = None if clock.started is None else round(now - clock.started, 1)
+                monitor["rss_samples"].append((elapsed, rss))
+            if clock.started is not None and "cpu_start" not in monitor:
+                monitor["cpu_start"] = (
+                    now,
+                    tree_cpu_seconds(me, pid),
+                    tree_cpu_seconds(pid) if pid else None,
+                )
+            if clock.started is not None and now - clock.started >= warm_at and "warm_bytes" not in monitor:
+                monitor["warm_bytes"], monitor["warm_at_s"] = (tree_rss_bytes(pid) if pid else None), warm_at
+            if now >= clock.until and "end_bytes" not in monitor:
+                # every user still open, the clock just ran out
+                monitor["end_bytes"] = tree_rss_bytes(pid) if pid else None
+                monitor["cpu_end"] = (now, tree_cpu_seconds(me, pid), tree_cpu_seconds(pid) if pid else None)
             await asyncio.sleep(1.0)
         await asyncio.gather(*tasks)
-        if pid is not None:
-            memory.setdefault("end_bytes", tree_rss_bytes(pid))
+        monitor.setdefault("end_bytes", tree_rss_bytes(pid) if pid else None)
+        monitor.setdefault(
+            "cpu_end", (time.monotonic(), tree_cpu_seconds(me, pid), tree_cpu_seconds(pid) if pid else None)
+        )
         await browser.close()
-    return stats, memory
+    return stats, rec, monitor
 
 
 def _percentiles(values: list[float]) -> dict[str, float | int | None]:
@@ -311,29 +493,58 @@ def _server_errors(log_path: Path | None) -> list[str]:
 def run(
     *,
     sessions: int = 20,
+    browsers: int = 2,
     seconds: float = 600.0,
     url: str | None = None,
     data_dir: Path | None = None,
     survey: str = "soak",
-    stars: int = 20_000,
+    stars: int = 1_000_000,
     num_procs: int = 1,
+    server_cpus: str = "1",
+    client_cpus: str = "0",
+    think_s: tuple[float, float] = (3.0, 7.0),
+    reload_every: int = 10,
+    ramp_s: float = 1.0,
+    warm_at_s: float = 120.0,
+    warm_up: bool = True,
     out: Path = DEFAULT_OUT,
 ) -> dict[str, Any]:
     """Run the soak and write its JSON report to ``out``; returns the report."""
+    browsers = min(browsers, sessions)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load_start = list(os.getloadavg())
+    server_set, client_set = cpu_list(server_cpus), cpu_list(client_cpus)
+    if client_set and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, client_set)  # this process, its threads and the browsers it starts
+    plan = {
+        "sessions": sessions,
+        "browsers": browsers,
+        "seconds": seconds,
+        "think_s": list(think_s),
+        "reload_every": reload_every,
+        "ramp_s": ramp_s,
+        "warm_at_s": warm_at_s,
+        "warm_up": warm_up,
+    }
     log_path: Path | None = None
     with tempfile.TemporaryDirectory(prefix="desa_soak_") as tmp:
-        if url is None:
-            if data_dir is None:
-                data_dir = Path(tmp) / "data"
-                print(f"writing a synthetic {stars}-star survey", flush=True)
-                write_synthetic(data_dir, survey, stars)
+        if data_dir is None and url is None:
+            data_dir = Path(tmp) / "data"
+            print(f"writing a synthetic {stars:,}-star survey", flush=True)
+            write_synthetic(data_dir, survey, stars)
+        click = click_sample(data_dir, survey)
+        n_stars = None
+        if data_dir is not None:
             catalog = SurveyStore(Path(data_dir) / survey).catalog_path  # the current generation's
             n_stars = pq.read_metadata(catalog).num_rows if catalog.is_file() else None
+        if url is None:
             log_path = Path(tmp) / "serve.log"
-            with desa_serve(Path(data_dir), survey, num_procs, log_path) as (app_url, pid):
-                print(f"{sessions} sessions against {app_url} for {seconds:.0f} s", flush=True)
-                stats, memory = asyncio.run(_drive(app_url, sessions, seconds, pid))
+            with desa_serve(Path(data_dir), survey, num_procs, log_path, server_set) as (app_url, pid):
+                print(
+                    f"{sessions} users ({browsers} browsers) against {app_url} for {seconds:.0f} s",
+                    flush=True,
+                )
+                stats, rec, monitor = asyncio.run(_drive(app_url, plan, click, pid))
                 time.sleep(2.0)  # let the server log the sessions' last events
                 logged = _server_errors(log_path)  # before shutdown: its messages don't count
             # A page reload closes its websocket while the server may still be writing to it:
@@ -343,36 +554,18 @@ def run(
             disconnects = [e for e in logged if any(c in e for c in closed)]
             server_errors = [e for e in logged if e not in disconnects]
         else:
-            print(f"{sessions} sessions against {url} for {seconds:.0f} s (server memory not measured)")
-            stats, memory = asyncio.run(_drive(url, sessions, seconds, None))
-            server_errors, disconnects, n_stars = [], [], None
-    warm, end = memory.get("warm_bytes"), memory.get("end_bytes")
-    growth = None if not warm or end is None else round((end - warm) / warm * 100, 2)
-    all_latencies = stats.latencies["select"] + stats.latencies["card"]
-    report = {
-        "started_utc": started,
-        "sessions": sessions,
-        "seconds": seconds,
-        "survey": survey if url is None else url,
-        "stars": n_stars,
-        "num_procs": num_procs,
-        "errors": len(stats.errors) + len(server_errors),
-        "error_samples": (stats.errors + server_errors)[:20],
-        "closed_websocket_logs": len(disconnects),
-        "console_errors": len(stats.console_errors),
-        "console_error_samples": stats.console_errors[:10],
-        "actions": stats.actions,
-        "cards_skipped": stats.cards_skipped,
-        "cards_missed": stats.cards_missed,
-        "latency": {name: _percentiles(v) for name, v in stats.latencies.items()},
-        "p95_latency_s": _percentiles(all_latencies)["p95_s"],
-        "warm_up_s": memory.get("warm_after_s"),
-        "rss_warm_mib": None if warm is None else round(warm / 2**20, 1),
-        "rss_end_mib": None if end is None else round(end / 2**20, 1),
-        "rss_growth_pct": growth,
-        "rss_samples": memory.get("samples", [])[-200:],
-        "goals": {"errors": 0, "rss_growth_pct_max": 10},
-    }
+            print(f"{sessions} users against {url} for {seconds:.0f} s (server memory and CPU not measured)")
+            stats, rec, monitor = asyncio.run(_drive(url, plan, click, None))
+            server_errors, disconnects = [], []
+    report = _report(started, load_start, plan, stats, rec, monitor, server_errors, disconnects)
+    report.update(
+        survey=survey if url is None else url,
+        stars=n_stars,
+        num_procs=num_procs,
+        server_cpus=server_cpus if url is None else None,
+        client_cpus=client_cpus,
+        clicks=click is not None,
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.tmp")
@@ -381,42 +574,226 @@ def run(
     return report
 
 
+def _report(
+    started: str,
+    load_start: list[float],
+    plan: dict[str, Any],
+    stats: Stats,
+    rec: soak_protocol.Recorder,
+    monitor: dict[str, Any],
+    server_errors: list[str],
+    disconnects: list[str],
+) -> dict[str, Any]:
+    # Resident memory swings by a few hundred MiB as sessions come and go: the median over the
+    # RSS_WINDOW_S seconds around the warm point and before the end, not one reading each.
+    samples = [(t, rss) for t, rss in monitor.get("rss_samples", []) if t is not None]
+    warm_at = monitor.get("warm_at_s")
+    warm = _median(
+        [rss for t, rss in samples if warm_at is not None and abs(t - warm_at) <= RSS_WINDOW_S / 2]
+    )
+    last = samples[-1][0] if samples else None
+    end = _median([rss for t, rss in samples if last is not None and t >= last - RSS_WINDOW_S])
+    warm = warm or monitor.get("warm_bytes")
+    end = end or monitor.get("end_bytes")
+    growth = None if not warm or end is None else round((end - warm) / warm * 100, 2)
+    cpu = {}
+    if "cpu_start" in monitor:
+        (t0, me0, srv0), (t1, me1, srv1) = monitor["cpu_start"], monitor["cpu_end"]
+        wall = max(t1 - t0, 1e-9)
+        cpu = {
+            "load_phase_s": round(wall, 1),
+            "load_generator_cpu_s": round(me1 - me0, 1),
+            "load_generator_cores": round((me1 - me0) / wall, 2),
+            "server_cpu_s": None if srv0 is None else round(srv1 - srv0, 1),
+            "server_cores": None if srv0 is None else round((srv1 - srv0) / wall, 2),
+        }
+    errors = stats.errors + rec.errors + server_errors
+    browser = {name: _percentiles(v) for name, v in stats.latencies.items()}
+    protocol = {name: _percentiles(v) for name, v in rec.latencies.items()}
+    loads = monitor.get("load_samples") or [load_start[0]]
+    report = {
+        "started_utc": started,
+        **plan,
+        "protocol_sessions": plan["sessions"] - plan["browsers"],
+        "errors": len(errors),
+        "error_samples": errors[:20],
+        "closed_websocket_logs": len(disconnects),
+        "browser": {
+            "actions": stats.actions,
+            "cards_skipped": stats.cards_skipped,
+            "cards_missed": stats.cards_missed,
+            "console_errors": len(stats.console_errors),
+            "console_error_samples": stats.console_errors[:10],
+            "latency": browser,
+        },
+        "protocol": {"actions": rec.actions, "latency": protocol},
+        "page_ready_p95_s": {"browser": browser["page"]["p95_s"], "protocol": protocol["page"]["p95_s"]},
+        "warm_up_page_s": monitor.get("warm_up_page_s"),
+        "rss_warm_at_s": monitor.get("warm_at_s"),
+        "rss_window_s": RSS_WINDOW_S,
+        "rss_warm_mib": None if warm is None else round(warm / 2**20, 1),
+        "rss_end_mib": None if end is None else round(end / 2**20, 1),
+        "rss_growth_pct": growth,
+        "rss_samples": monitor.get("rss_samples", [])[-300:],
+        "cpu": cpu,
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_average_start": [round(v, 2) for v in load_start],
+            "load_average_1min_max": round(max(loads), 2),
+            "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        },
+        "goals": GOALS,
+    }
+    report["met"] = {
+        "errors": report["errors"] == 0,
+        "browser_select_p95_s": _within(browser["select"]["p95_s"], GOALS["browser_select_p95_s"]),
+        "browser_card_p95_s": _within(browser["card"]["p95_s"], GOALS["browser_card_p95_s"]),
+        "browser_page_p95_s": _within(browser["page"]["p95_s"], GOALS["browser_page_p95_s"]),
+        "rss_growth_pct": _within(growth, GOALS["rss_growth_pct"]),
+    }
+    return report
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def _within(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value <= goal
+
+
+def _cell(stat: dict[str, Any]) -> str:
+    if not stat["n"]:
+        return "–"
+    return f"{stat['p50_s']:.2f} / {stat['p95_s']:.2f} / {stat['max_s']:.2f} (n={stat['n']})"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The RESULTS.md section of a soak report."""
+    machine, cpu = report["machine"], report.get("cpu", {})
+    minutes = report["seconds"] / 60
+    short = report["seconds"] < 600 or report["sessions"] < 20 or (report.get("stars") or 0) < 1_000_000
+    lines = [
+        MD_BEGIN,
+        "### 5. Soak: concurrent users of one server (`make soak`, `benchmarks/soak.py`)\n",
+        f"{'**Short run** (not the acceptance run): ' if short else ''}"
+        f"{report['sessions']} users ({report['protocol_sessions']} protocol-level, {report['browsers']} "
+        f"Chromium) for {minutes:.1f} min against one `desa serve --num-procs {report['num_procs']}` "
+        f"on {report.get('stars') or '?':,} stars, started {report['started_utc']}; think time "
+        f"{report['think_s'][0]:g}–{report['think_s'][1]:g} s before each action, a reload every "
+        f"{report['reload_every']} rounds. Server on CPU {report.get('server_cpus') or 'any'}, load "
+        f"generator on CPU {report.get('client_cpus') or 'any'} ({machine['cores']} cores). "
+        "**Machine load** (1/5/15 min) at start "
+        f"{machine['load_average_start']}, 1-min max {machine['load_average_1min_max']}, at end "
+        f"{machine['load_average_end']}.\n",
+        *(
+            [
+                f"**Other jobs were running** (1-min load up to {machine['load_average_1min_max']} on "
+                f"{machine['cores']} cores): the server and the load generator shared their CPUs with "
+                "them, so latencies are pessimistic.\n"
+            ]
+            if machine["load_average_1min_max"] > 0.5 * (machine["cores"] or 1) + 1.0
+            else []
+        ),
+        "| action | users | p50 / p95 / max [s] | goal |",
+        "|---|---|---|---|",
+    ]
+    b, p = report["browser"]["latency"], report["protocol"]["latency"]
+    rows = [
+        ("page ready", "browser", b["page"], "p95 ≤ 8 s"),
+        ("box selection → expression shown", "browser", b["select"], "p95 ≤ 1 s"),
+        ("click → star card", "browser", b["card"], "p95 ≤ 1 s"),
+        ("page (pull_session + ready)", "protocol", p["page"], ""),
+        ("box selection → reply", "protocol", p["box"], ""),
+        ("expression + Apply → reply", "protocol", p["expression"], ""),
+        ("click → star card", "protocol", p["click"], ""),
+    ]
+    lines += [f"| {name} | {who} | {_cell(stat)} | {goal} |" for name, who, stat, goal in rows]
+    growth = report["rss_growth_pct"]
+    lines += [
+        "",
+        f"- errors: **{report['errors']}** (goal 0); closed-websocket log lines (reloads) "
+        f"{report['closed_websocket_logs']}; browser console errors {report['browser']['console_errors']}",
+        f"- server RSS (median of {report['rss_window_s']:g} s of readings) at {report['rss_warm_at_s']} s "
+        f"{report['rss_warm_mib']} MiB, at the end {report['rss_end_mib']} MiB: "
+        f"{growth if growth is not None else '?'} % (goal ≤ 10 %)",
+        f"- one page opened before the users arrived (the server's first session, not counted): "
+        f"{report.get('warm_up_page_s') or 'none'} s",
+        f"- CPU over the {cpu.get('load_phase_s', '?')} s of load: server {cpu.get('server_cpu_s', '?')} s "
+        f"({cpu.get('server_cores', '?')} cores), load generator {cpu.get('load_generator_cpu_s', '?')} s "
+        f"({cpu.get('load_generator_cores', '?')} cores, browsers included)",
+        MD_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> None:
+    """Put the report's section into ``path`` (replacing this soak's previous section)."""
+    from data.storage import atomic_write_text
+
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
+    section = markdown(report)
+    if kept_soak_section(text) is not None:
+        head, rest = text.split(MD_BEGIN, 1)
+        text = head + section.rstrip("\n") + rest.split(MD_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    atomic_write_text(path, text)
+
+
 def main(argv: list[str] | None = None) -> int:
     global ACTION_TIMEOUT_MS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=20, help="concurrent browser sessions (default 20)")
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long the sessions run (default 10)")
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent users in all (default 20)")
+    parser.add_argument("--browsers", type=int, default=2, help="of which real Chromium pages (default 2)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the users act (default 10)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="duration in seconds (overrides --minutes)"
     )
     parser.add_argument("--url", default=None, help="an already running app URL (memory then not measured)")
     parser.add_argument("--data-dir", type=Path, default=None, help="data root of an existing survey")
     parser.add_argument("--survey", default="soak", help="survey name (default: a synthetic 'soak' survey)")
-    parser.add_argument("--stars", type=int, default=20_000, help="stars of the synthetic survey")
+    parser.add_argument("--stars", type=int, default=1_000_000, help="stars of the synthetic survey")
     parser.add_argument("--num-procs", type=int, default=1, help="desa serve --num-procs")
+    parser.add_argument("--server-cpus", default="1", help="CPUs of the server (taskset -c; '' for any)")
+    parser.add_argument("--client-cpus", default="0", help="CPUs of this load generator ('' for any)")
+    parser.add_argument("--think", default="3,7", help="pause before each action, 'min,max' seconds")
+    parser.add_argument("--reload-every", type=int, default=10, help="rounds of actions between reloads")
+    parser.add_argument("--ramp", type=float, default=1.0, help="seconds between two users' arrivals")
+    parser.add_argument("--warm-at", type=float, default=120.0, help="seconds into the run of the first RSS")
+    parser.add_argument("--no-warm-up", action="store_true", help="no uncounted page before the users arrive")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report (default {DEFAULT_OUT})")
+    parser.add_argument("--results-md", type=Path, default=None, help="write the section into this file")
     parser.add_argument(
         "--timeout", type=float, default=ACTION_TIMEOUT_MS / 1000, help="seconds before an action is an error"
     )
     args = parser.parse_args(argv)
+    # A SIGTERM (timeout, make interrupted) unwinds like Ctrl-C, so the server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ACTION_TIMEOUT_MS = int(args.timeout * 1000)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
+    lo, _, hi = args.think.partition(",")
     report = run(
         sessions=args.sessions,
+        browsers=args.browsers,
         seconds=seconds,
         url=args.url,
         data_dir=args.data_dir,
         survey=args.survey,
         stars=args.stars,
         num_procs=args.num_procs,
+        server_cpus=args.server_cpus,
+        client_cpus=args.client_cpus,
+        think_s=(float(lo), float(hi or lo)),
+        reload_every=args.reload_every,
+        ramp_s=args.ramp,
+        warm_at_s=args.warm_at,
+        warm_up=not args.no_warm_up,
         out=args.out,
     )
-    lat = {name: v["p95_s"] for name, v in report["latency"].items()}
-    print(
-        f"errors {report['errors']} (goal 0); actions {report['actions']}; p95 select {lat['select']} s, "
-        f"card {lat['card']} s, load {lat['load']} s; RSS {report['rss_warm_mib']} -> "
-        f"{report['rss_end_mib']} MiB ({report['rss_growth_pct']} %, goal <= 10 %)"
-    )
+    print(markdown(report))
+    if args.results_md is not None:
+        write_markdown(report, args.results_md)
     print(f"report: {args.out}")
     return 0 if report["errors"] == 0 else 1
 

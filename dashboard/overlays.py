@@ -22,6 +22,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard import shared
 from data import schema
 from data.isochrones import EQUAL_MASS_OFFSET_MAG, isochrone, main_sequence_abs_g
 
@@ -194,6 +195,9 @@ class OverlaySettings(param.Parameterized):
         from dashboard.plots import density_contours
 
         def draw(contours: bool) -> hv.Contours:
-            return density_contours(df, *dims) if contours else hv.Contours([], kdims=list(dims))
+            if not contours:
+                return hv.Contours([], kdims=list(dims))
+            # The same for every session of this catalogue: computed once per process.
+            return shared.shared(df, "contours", tuple(dims), lambda: density_contours(df, *dims))
 
         return hv.DynamicMap(draw, streams=[hv.streams.Params(self, ["contours"])])

@@ -23,6 +23,7 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
+from dashboard import shared
 from dashboard.selected_layer import SelectedLayer
 from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, column_label
 from data import schema
@@ -95,7 +96,10 @@ def hr_columns(df: pd.DataFrame) -> tuple[str, str] | None:
 
 def has_columns(df: pd.DataFrame, columns: Sequence[str]) -> bool:
     """Whether ``df`` has every one of ``columns`` with at least one value."""
-    return all(c in df.columns and df[c].notna().any() for c in columns)
+    return all(
+        c in df.columns and shared.shared(df, "has_values", c, lambda c=c: bool(df[c].notna().any()))
+        for c in columns
+    )
 
 
 def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
@@ -105,6 +109,11 @@ def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     margin = (hi - lo) * pad or 0.5
     return lo - margin, hi + margin
+
+
+def column_limits(df: pd.DataFrame, name: str) -> tuple[float, float]:
+    """``data_limits`` of column ``name`` of ``df``, computed once per catalogue (shared.py)."""
+    return shared.shared(df, "limits", name, lambda: data_limits(df[name]))
 
 
 def category_colours(categories: Sequence[str]) -> dict[str, str]:
@@ -118,13 +127,66 @@ def category_colours(categories: Sequence[str]) -> dict[str, str]:
     return dict(zip(categories, CATEGORY_COLORS, strict=False))
 
 
+class _SharedOperation:
+    """Mixin: an operation's full-view result on a shared input (shared.py) is computed once.
+
+    The key is what the result depends on: the input's key and every parameter of the call
+    (ranges, plot size, aggregator, colours) by value. The full view is the same for every session,
+    so a new session draws its base layers from here. A zoomed range is one user's: computed for
+    that session and not kept (it would only fill the cache).
+    """
+
+    _IGNORED = frozenset({"name", "streams", "link_inputs", "dynamic", "input_ranges"})
+
+    def _full_view(self, element) -> bool:
+        ranges = [self.p[name] if name in self.param else None for name in ("x_range", "y_range")]
+        for axis, bounds in enumerate(ranges):
+            if bounds is not None and None not in bounds:
+                lo, hi = element.range(axis)
+                if not (min(bounds) <= lo and max(bounds) >= hi):
+                    return False
+        return True
+
+    def _process(self, element, key=None):
+        if not self._full_view(element):
+            return super()._process(element, key)
+        params = tuple(sorted((n, repr(self.p[n])) for n in self.param if n not in self._IGNORED))
+        return shared.shared(
+            element, type(self).__name__, params, lambda: super(_SharedOperation, self)._process(element, key)
+        )
+
+
+class _Rasterize(_SharedOperation, rasterize):
+    """``rasterize`` whose result on a shared input is shared."""
+
+
+class _Datashade(_SharedOperation, datashade):
+    """``datashade`` whose result on a shared input is shared."""
+
+
+class _Dynspread(_SharedOperation, dynspread):
+    """``dynspread`` whose result on a shared input is shared."""
+
+
+def _points(df: pd.DataFrame, columns: tuple[str, ...]) -> hv.Points:
+    """The stars as ``hv.Points`` on ``columns`` (x, y, then value dimensions), one per catalogue."""
+    # Operations read their input and never change it: the one object is handed to every session.
+    return shared.shared(
+        df,
+        "points",
+        columns,
+        lambda: hv.Points(df[list(columns)], kdims=list(columns[:2]), vdims=list(columns[2:])),
+        clone=False,
+    )
+
+
 def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     """Base layer: density, the mean of a numeric column, or labels shaded by category."""
     colour = color_by if color_by in df.columns else DENSITY
-    columns = [x, y] if colour == DENSITY else list(dict.fromkeys([x, y, colour]))
-    points = hv.Points(df[columns], kdims=[x, y], vdims=columns[2:])
+    columns = (x, y) if colour == DENSITY else tuple(dict.fromkeys([x, y, colour]))
+    points = _points(df, columns)
     if colour == DENSITY:
-        image = rasterize(points, aggregator=ds.count()).opts(
+        image = _Rasterize(points, aggregator=ds.count()).opts(
             cmap=["#cfcfcf", "#3b3b3b"],
             cnorm="eq_hist",
             colorbar=True,
@@ -134,19 +196,19 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
         # HoloViews adds the categorical legend of a count_cat datashade itself.
-        image = datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
+        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
     else:
-        image = rasterize(points, aggregator=ds.mean(colour)).opts(
+        image = _Rasterize(points, aggregator=ds.mean(colour)).opts(
             cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS
         )
-    base = dynspread(image, max_px=3, threshold=0.5).opts(tools=TOOLS)
+    base = _Dynspread(image, max_px=3, threshold=0.5).opts(tools=TOOLS)
     return base
 
 
 def selected_layer(df: pd.DataFrame, x: str, y: str) -> SelectedLayer:
     """The (empty) selected layer of ``df[x]`` against ``df[y]`` at this module's plot size."""
     return SelectedLayer(
-        df, x, y, data_limits(df[x]), data_limits(df[y]), width=FRAME_WIDTH, height=FRAME_HEIGHT
+        df, x, y, column_limits(df, x), column_limits(df, y), width=FRAME_WIDTH, height=FRAME_HEIGHT
     )
 
 
@@ -190,10 +252,29 @@ def hover_frame(df: pd.DataFrame, x: str, y: str, rows: np.ndarray) -> pd.DataFr
 
 def _hover_points(df: pd.DataFrame, x: str, y: str, x_range=None, y_range=None) -> hv.Points:
     """Invisible, hoverable points for the visible stars once few enough are in view."""
+    if _covers(column_limits(df, x), x_range) and _covers(column_limits(df, y), y_range):
+        # The whole catalogue is in view (a new session's first draw): count it once per process
+        # rather than testing every star against the ranges.
+        n_finite = shared.shared(
+            df, "finite_xy", (x, y), lambda: int(np.count_nonzero(visible_rows(df, x, y, None, None)))
+        )
+        if n_finite > HOVER_MAX_POINTS:
+            return _hover_frame_points(hover_frame(df, x, y, np.array([], dtype=np.int64)), x, y)
     inside = visible_rows(df, x, y, x_range, y_range)
     n_visible = int(np.count_nonzero(inside))
     rows = np.flatnonzero(inside) if 0 < n_visible <= HOVER_MAX_POINTS else np.array([], dtype=np.int64)
-    frame = hover_frame(df, x, y, rows)
+    return _hover_frame_points(hover_frame(df, x, y, rows), x, y)
+
+
+def _covers(limits: tuple[float, float], bounds: tuple[float, float] | None) -> bool:
+    """Whether the plotted range ``bounds`` (None: the full view) contains ``limits``."""
+    if bounds is None or None in bounds:
+        return True
+    lo, hi = sorted(float(b) for b in bounds)
+    return lo <= limits[0] and hi >= limits[1]
+
+
+def _hover_frame_points(frame: pd.DataFrame, x: str, y: str) -> hv.Points:
     vdims = [c for c in frame.columns if c not in (x, y)]
     return hv.Points(frame, kdims=[x, y], vdims=vdims)
 
@@ -261,7 +342,7 @@ def scatter_view(
     base = _base(df, x, y, color_by)
     for stream in streams:
         stream.source = base
-    xlim, ylim = data_limits(df[x]), data_limits(df[y])
+    xlim, ylim = column_limits(df, x), column_limits(df, y)
     if selected is None:
         selected = selected_layer(df, x, y)
     zoom = hv.streams.RangeXY(source=base)
@@ -379,7 +460,7 @@ def density_contours(df: pd.DataFrame, x: str, y: str) -> hv.Contours:
 
     xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
     keep = np.isfinite(xs) & np.isfinite(ys)
-    xlim, ylim = data_limits(df[x]), data_limits(df[y])
+    xlim, ylim = column_limits(df, x), column_limits(df, y)
     counts, xe, ye = np.histogram2d(xs[keep], ys[keep], bins=CONTOUR_BINS, range=[xlim, ylim])
     density = gaussian_filter(counts, 1.5)
     levels = contour_levels(density)

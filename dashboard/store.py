@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from dashboard import shared
 from dashboard.columns import FOLDER, Derived, Reader, load_columns
 from data import catalog, schema
 from data.schema import TRUTH_PREFIX
@@ -141,7 +142,7 @@ def load_catalog(survey_dir: Path, generation: str | None = None) -> pd.DataFram
 
     ``generation`` pins the store generation (``session_generation``); None: the current one.
     Cached per process and generation: every session gets the same frame, which must not be
-    modified.
+    modified; values drawn from it are shared between sessions (dashboard/shared.py).
 
     Raises
     ------
@@ -150,7 +151,11 @@ def load_catalog(survey_dir: Path, generation: str | None = None) -> pd.DataFram
     """
     if generation is None:
         generation = session_generation(survey_dir)
-    return _load(str(Path(survey_dir).expanduser().resolve()), generation)
+    folder = str(Path(survey_dir).expanduser().resolve())
+    frame = _load(folder, generation)
+    # What every session draws first from this frame is computed once per process (shared.py).
+    shared.register(frame, folder, generation)
+    return frame
 
 
 def prepare_catalog(survey_dir: Path) -> Path:

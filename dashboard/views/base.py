@@ -113,7 +113,7 @@ def _tree(df: pd.DataFrame, x: str, y: str) -> tuple[PixelGrid, np.ndarray]:
     cached = _TREES.get(key)
     if cached is not None and cached[0]() is df:
         return cached[1:]
-    (x0, x1), (y0, y1) = plots.data_limits(df[x]), plots.data_limits(df[y])
+    (x0, x1), (y0, y1) = plots.column_limits(df, x), plots.column_limits(df, y)
     scale = np.array([plots.FRAME_WIDTH / (x1 - x0), plots.FRAME_HEIGHT / (y1 - y0)])
     grid = PixelGrid(df[x].to_numpy(), df[y].to_numpy(), (x0, y0), scale)
     _TREES[key] = (weakref.ref(df, lambda _ref, key=key: _TREES.pop(key, None)), grid, scale)

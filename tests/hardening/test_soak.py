@@ -1,7 +1,9 @@
-"""The short load test: 4 browser sessions for 30 s against a real ``desa serve``; no errors.
+"""The short load test: 3 protocol-level users and 1 browser for 15 s against a real ``desa serve``.
 
-``benchmarks/soak.py`` (``make soak``) is the long version with 20 sessions. Timings and memory
-are only reported here (a shared CI machine makes them noisy), never asserted.
+``benchmarks/soak.py`` (``make soak``) is the long version: 20 users for 10 minutes at 10^6 stars.
+This one asserts only that nothing failed (no action without its reply, no server traceback, no
+page error) and that every kind of action ran; timings and memory are reported, never asserted (a
+shared CI machine makes them noisy).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.ui
-def test_four_sessions_select_and_open_cards_without_errors(tmp_path: Path) -> None:
+def test_protocol_users_and_a_browser_select_and_click_without_errors(tmp_path: Path) -> None:
     data_root = tmp_path / "data"
     fixtures.write_synthetic_survey(data_root / "soak", n=2000, seed=2)
     out = tmp_path / "soak.json"
@@ -28,30 +30,25 @@ def test_four_sessions_select_and_open_cards_without_errors(tmp_path: Path) -> N
             sys.executable,
             "-m",
             "benchmarks.soak",
-            "--sessions",
-            "4",
-            "--seconds",
-            "30",
-            "--data-dir",
-            str(data_root),
-            "--survey",
-            "soak",
-            "--timeout",
-            "240",
-            "--out",
-            str(out),
+            *("--sessions", "4", "--browsers", "1", "--seconds", "15", "--no-warm-up"),
+            *("--think", "0.2,0.5", "--reload-every", "3", "--ramp", "0.5"),
+            # Any CPU: a CI machine may have one core, and the test must not depend on its timing.
+            *("--server-cpus", "", "--client-cpus", ""),
+            *("--data-dir", str(data_root), "--survey", "soak"),
+            *("--timeout", "60", "--out", str(out)),
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=600,
     )
     assert out.is_file(), proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     print(proc.stdout)
     assert report["errors"] == 0, report["error_samples"]
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert report["latency"]["load"]["n"] >= 4
-    # Every session made at least one box selection that reached the server and came back.
-    assert report["latency"]["select"]["n"] >= 4
-    assert report["rss_warm_mib"] > 0 and report["rss_end_mib"] > 0
+    protocol, browser = report["protocol"]["latency"], report["browser"]["latency"]
+    # Every user opened its page, and each kind of action got its reply at least once.
+    assert protocol["page"]["n"] >= 3 and browser["page"]["n"] >= 1
+    assert all(protocol[action]["n"] >= 3 for action in ("box", "expression", "click"))
+    assert browser["select"]["n"] >= 1
