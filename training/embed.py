@@ -39,13 +39,19 @@ TASK_ROWS = 4096
 
 @dataclass
 class EmbedSummary:
-    """Stars embedded, embedding width, layout mode and wall time."""
+    """Stars embedded, embedding width, layout mode, wall time and the model's share of it.
+
+    ``model_seconds`` is the time of the engine's map over the tasks: model inference, with each
+    worker's loading of the model but not the engine's start-up, the UMAP fit or the writes.
+    ``benchmarks/bench_embed.py`` divides the stars by it to compare worker counts.
+    """
 
     n_stars: int
     dim: int
     layout: dict
     checkpoint_sha256: str
     seconds: float
+    model_seconds: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,9 @@ def embed_survey(
             tqdm(total=n, desc="embedding", unit="star", disable=not progress) as bar,
             open_engine(workers, scheduler) as engine,
         ):
+            model_start = time.perf_counter()
             parts = list(engine.map_chunks(_embed_rows, tasks, bar=bar))
+            model_seconds = time.perf_counter() - model_start
         vectors = np.concatenate([v for v, _ in parts]).astype(np.float32)
         table = pd.concat([t for _, t in parts], ignore_index=True)
         projector = Projector(max_fit=max_fit, random_state=random_state, progress=progress)
@@ -141,5 +149,10 @@ def embed_survey(
             }
         )
     return EmbedSummary(
-        len(vectors), int(vectors.shape[1]), projector.params_, sha, time.perf_counter() - start
+        len(vectors),
+        int(vectors.shape[1]),
+        projector.params_,
+        sha,
+        time.perf_counter() - start,
+        model_seconds,
     )
