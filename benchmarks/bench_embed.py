@@ -10,13 +10,26 @@ the same run is the schedule it replaced, one batch of 256 at a time split acros
 OpenMP. Stars per CPU-second (process time) are recorded too: unlike stars/s they barely move
 when other jobs share the machine.
 
+Dask scaling (``--scaling 1 2``): ``training.embed.embed_survey`` on a temporary synthetic store
+(``benchmarks.fixtures``) with a random-initialised demo model, once per worker count; stars/s of
+the engine's map over the tasks (``EmbedSummary.model_seconds``: inference and each worker's
+loading of the model, without the cluster's start-up, the UMAP fit and the writes), the wall time
+of the whole call, and the scaling efficiency, (stars/s with N) / (N x stars/s with 1). The store
+holds four tasks' rows by default, so two workers get two each (with three, the ideal efficiency of
+two workers would be 0.75). With N > 1 the time includes each worker's first import of torch and
+load of the model; with 1 the tasks run in-process on the model the driver has already loaded.
+
     python -m benchmarks.bench_embed --stars 2048
+    python -m benchmarks.bench_embed --scaling 1 2 --scaling-stars 1536 --task-rows 512
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,20 +139,96 @@ def _components(model: Any, inputs: tuple[np.ndarray, ...], batch_size: int) -> 
     return out
 
 
+def bench_scaling(
+    workers: tuple[int, ...] = (1, 2),
+    n_stars: int | None = None,
+    task_rows: int | None = None,
+    max_fit: int = 500,
+) -> dict[str, Any]:
+    """``embed_survey`` with each count of Dask workers on one temporary synthetic store.
+
+    ``n_stars`` defaults to four tasks' rows; ``task_rows`` (default ``training.embed.TASK_ROWS``)
+    sets the rows per task for this call only, so small runs still make several tasks.
+    """
+    import torch
+
+    from benchmarks.fixtures import write_synthetic_store
+    from desa_core.checkpoint import save_checkpoint
+    from desa_core.config import DesaConfig
+    from desa_core.model import DesaModel
+    from training import embed
+    from training.config import load_config
+
+    rows = int(task_rows or embed.TASK_ROWS)
+    n = int(n_stars or 4 * rows)
+    demo = load_config("demo")
+    torch.manual_seed(0)
+    folder = Path(tempfile.mkdtemp(prefix="bench_embed_scaling_"))
+    saved_rows = embed.TASK_ROWS
+    try:
+        store = write_synthetic_store(folder / "survey", n=n)
+        checkpoint = save_checkpoint(
+            folder / "demo-random.pt", DesaModel(DesaConfig.preset(demo.model, demo.fusion))
+        )
+        embed.TASK_ROWS = rows
+        out, first = [], None
+        for count in workers:
+            summary = embed.embed_survey(store, checkpoint, max_fit=max_fit, progress=False, workers=count)
+            vectors = store.read_array("embedding")
+            first = vectors if first is None else first
+            rate = summary.n_stars / summary.model_seconds
+            out.append(
+                {
+                    "workers": count,
+                    "stars_per_s": rate,
+                    "model_s": summary.model_seconds,
+                    "wall_s": summary.seconds,
+                    "same_vectors_as_first": bool(np.array_equal(vectors, first)),
+                }
+            )
+            print(
+                f"embed with {count} Dask worker(s): {rate:.0f} stars/s in the model "
+                f"({summary.model_seconds:.1f} s), {summary.seconds:.1f} s wall",
+                flush=True,
+            )
+    finally:
+        embed.TASK_ROWS = saved_rows
+        shutil.rmtree(folder, ignore_errors=True)
+    one = next((m["stars_per_s"] for m in out if m["workers"] == 1), None)
+    for m in out:
+        m["efficiency"] = m["stars_per_s"] / (m["workers"] * one) if one else None
+    return {
+        "preset": demo.model,
+        "fusion": demo.fusion,
+        "n_stars": n,
+        "task_rows": rows,
+        "tasks": -(-n // rows),
+        "max_fit": max_fit,
+        "cuda": torch.cuda.is_available(),  # embed_survey runs one worker on a GPU
+        "workers": out,
+    }
+
+
 def run(
     tiny_stars: int = 2048,
     paper_stars: int = 8,
     tiny_batch: int = 128,
     paper_batch: int = 4,
     presets: tuple[str, ...] = ("tiny", "demo", "paper"),
+    scaling: tuple[int, ...] = (),
+    scaling_stars: int | None = None,
+    scaling_task_rows: int | None = None,
 ) -> dict[str, Any]:
     """The presets asked for, and ``goal_met``: the throughput goal of the "demo" model.
 
     "demo" is the model ``make demo`` ships: the preset and fusion of training/configs/demo.toml.
+    ``scaling`` lists Dask worker counts for :func:`bench_scaling` (none: not run).
     """
     from training.config import load_config
 
     out: dict[str, Any] = {"goal_tiny_stars_per_s": GOAL_TINY_STARS_PER_S}
+    if scaling:
+        out["scaling"] = bench_scaling(tuple(scaling), scaling_stars, scaling_task_rows)
     if "tiny" in presets:
         out["tiny"] = bench_preset("tiny", tiny_stars, tiny_batch)
     if "demo" in presets:
@@ -157,11 +246,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stars", type=int, default=2048, help="stars embedded with tiny")
     parser.add_argument("--paper-stars", type=int, default=8, help="stars embedded with paper")
+    parser.add_argument(
+        "--scaling", type=int, nargs="*", default=[], help="Dask worker counts to compare (e.g. 1 2)"
+    )
+    parser.add_argument("--scaling-stars", type=int, default=None, help="default: four tasks' rows")
+    parser.add_argument("--task-rows", type=int, default=None, help="rows per task (scaling only)")
+    parser.add_argument("--scaling-only", action="store_true", help="skip the presets")
     args = parser.parse_args(argv)
-    result = run(args.stars, args.paper_stars)
-    for preset in ("tiny", "demo", "paper"):
+    presets = () if args.scaling_only else ("tiny", "demo", "paper")
+    result = run(
+        args.stars,
+        args.paper_stars,
+        presets=presets,
+        scaling=tuple(args.scaling),
+        scaling_stars=args.scaling_stars,
+        scaling_task_rows=args.task_rows,
+    )
+    for preset in presets:
         r = result[preset]
         print(f"{preset}: {r['stars_per_s']:.1f} stars/s; parameters {r['parameters']}")
+    for m in result.get("scaling", {}).get("workers", []):
+        eff = "" if m["efficiency"] is None else f", efficiency {m['efficiency']:.2f}"
+        print(f"scaling, {m['workers']} worker(s): {m['stars_per_s']:.0f} stars/s{eff}")
 
 
 if __name__ == "__main__":

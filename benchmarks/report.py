@@ -216,6 +216,57 @@ def _memory(rep: Report, rec: dict[str, Any], browser: dict[str, Any] | None) ->
     rep.sections.append("\n".join(lines) + "\n")
 
 
+def _efficiency(entries: list[dict[str, Any]]) -> list[float | None]:
+    """(stars/s with N workers) / (N x stars/s with 1 worker) for each entry; None without a 1."""
+    one = next((m["stars_per_s"] for m in entries if m["workers"] == 1), None)
+    return [m["stars_per_s"] / (m["workers"] * one) if one else None for m in entries]
+
+
+def _eff(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _scaling_goal(rep: Report, stage: str, entries: list[dict[str, Any]], n_stars: int) -> None:
+    """A summary row per worker count above 1: stars/s, the 1-worker rate, speed-up and efficiency."""
+    one = next((m for m in entries if m["workers"] == 1), None)
+    for m, eff in zip(entries, _efficiency(entries), strict=True):
+        if m["workers"] == 1 or one is None:
+            continue
+        rep.goal(
+            f"{stage} with {m['workers']} Dask workers ({n_stars:,} stars), stars/s; efficiency {eff:.2f}",
+            f"{m['stars_per_s']:.0f}",
+            f"{one['stars_per_s']:.0f} (1 worker)",
+            _x(m["stars_per_s"] / one["stars_per_s"]),
+            "reported",
+            None,
+        )
+
+
+def _embed_scaling(rep: Report, sc: dict[str, Any]) -> list[str]:
+    """The table of ``embed_survey`` with each count of Dask workers (bench_embed.bench_scaling)."""
+    entries = sc["workers"]
+    lines = [
+        f"\nDask engine (`data/engine.py`), `embed_survey` of {sc['n_stars']:,} synthetic stars in "
+        f"{sc['tasks']} tasks of {sc['task_rows']:,} (`{sc['preset']}`, {sc['fusion']} fusion, "
+        "random-init weights); stars/s over the engine's map of the tasks (`EmbedSummary.model_seconds`: "
+        "inference and, with N > 1, each worker's import of torch and load of the model; without "
+        f"the cluster's start-up), wall time of the whole call (with the UMAP layout of ≤ {sc['max_fit']:,} "
+        "fitted stars and the writes); efficiency = stars/s with N / (N × stars/s with 1)"
+        f"{'; on a GPU embed_survey runs one worker' if sc.get('cuda') else ''}:\n",
+        "| workers | stars/s | model s | wall s | efficiency | vectors as with the first |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, eff in zip(entries, _efficiency(entries), strict=True):
+        lines.append(
+            f"| {m['workers']} | {m['stars_per_s']:.0f} | {m['model_s']:.1f} | {m['wall_s']:.1f} | "
+            f"{_eff(eff)} | {'same' if m['same_vectors_as_first'] else '**differ**'} |"
+        )
+    _scaling_goal(rep, "embed", entries, sc["n_stars"])
+    if not all(m["same_vectors_as_first"] for m in entries):
+        rep.miss("embed_survey wrote different vectors with different Dask worker counts.")
+    return lines
+
+
 def _embed(rep: Report, rec: dict[str, Any]) -> None:
     r = rec["result"]
     lines = [
@@ -238,6 +289,8 @@ def _embed(rep: Report, rec: dict[str, Any]) -> None:
             f"{par['dualformer'] / 1e6:.2f} M ({paper['dualformer'] / 1e6:.1f} M) | "
             f"{par['heads'] / 1e6:.2f} M | {par['total'] / 1e6:.2f} M |"
         )
+    if r.get("scaling"):
+        lines += _embed_scaling(rep, r["scaling"])
     key = "demo" if "demo" in r else "tiny"
     if key not in r:
         rep.sections.append("\n".join(lines) + "\n")
@@ -354,15 +407,17 @@ def _ingest(rep: Report, rec: dict[str, Any]) -> None:
         if e.get("scaling"):
             lines += [
                 f"\nDask engine (`data/engine.py`), {e['n_stars']:,} stars; 1 worker runs in-process, "
-                "N on a local cluster whose start-up is inside the time:\n",
-                "| workers | stars/s | peak RSS | largest worker |",
-                "|---|---|---|---|",
+                "N on a local cluster whose start-up is inside the time; efficiency = stars/s with N / "
+                "(N × stars/s with 1):\n",
+                "| workers | stars/s | peak RSS | largest worker | efficiency |",
+                "|---|---|---|---|---|",
             ]
             lines += [
                 f"| {m['workers']} | {m['stars_per_s']:.0f} | {m['peak_rss_gib']:.2f} GiB "
-                f"| {m['largest_worker_peak_rss_bytes'] / 2**30:.2f} GiB |"
-                for m in e["scaling"]
+                f"| {m['largest_worker_peak_rss_bytes'] / 2**30:.2f} GiB | {_eff(eff)} |"
+                for m, eff in zip(e["scaling"], _efficiency(e["scaling"]), strict=True)
             ]
+            _scaling_goal(rep, "ingest", e["scaling"], e["n_stars"])
     proj = r.get("projection_1e6")
     if proj:
         lines.append(

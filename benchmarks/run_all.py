@@ -35,7 +35,8 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 3, "warm_pages": 2}),
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
-        "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4}),
+        # Dask scaling of embed_survey (1 vs 2 workers): four tasks of training.embed.TASK_ROWS stars.
+        "embed": ("benchmarks.bench_embed", {"tiny_stars": 2048, "paper_stars": 4, "scaling": [1, 2]}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 1000, "steps": 30}),
         # Streaming ingest: peak RSS and stars/s; the in-memory ingest it replaced and the Dask
         # engine's scaling (1 vs 2 workers) at the smaller size.
@@ -55,7 +56,7 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 5, "warm_pages": 3}),
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
-        "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16}),
+        "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16, "scaling": [1, 2]}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40, "full": True}),
         # 10^5 stars write ~12 GB of files; 10^6 would need ~120 GB of disk (see the module).
         "ingest": ("benchmarks.bench_ingest", {"sizes": [10_000, 100_000], "scaling": [1, 2]}),
@@ -70,7 +71,17 @@ PROFILES["smoke"] = {
     "selection": ("benchmarks.bench_selection", {"sizes": [1000], "repeats": 2}),
     "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
     "memory": ("benchmarks.bench_memory", {"sizes": [1000], "procs": 2}),
-    "embed": ("benchmarks.bench_embed", {"tiny_stars": 16, "paper_stars": 1, "paper_batch": 1}),
+    "embed": (
+        "benchmarks.bench_embed",
+        {
+            "tiny_stars": 16,
+            "paper_stars": 1,
+            "paper_batch": 1,
+            "scaling": [1, 2],
+            "scaling_stars": 64,
+            "scaling_task_rows": 16,
+        },
+    ),
     "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 20, "steps": 3}),
     "ingest": ("benchmarks.bench_ingest", {"sizes": [40, 80], "scaling": [1, 2]}),
     "umap": ("benchmarks.bench_umap", {"sizes": [[300, 100, None], [600, 100, 0.2]], "warmup": 200}),

@@ -48,6 +48,10 @@ def test_every_benchmark_runs_and_the_report_renders(tmp_path: Path) -> None:
         assert heading in text, f"RESULTS.md lacks the {heading!r} section"
     assert "Failed" not in text
     assert "| embedding, `tiny` (" in text and "the demo model), stars/s |" in text
+    # Dask scaling of both stages, with the 1-worker rate and the ratio in the same run.
+    for stage in ("embed", "ingest"):
+        assert f"| {stage} with 2 Dask workers (" in text and "(1 worker) | ×" in text
+    assert "`embed_survey` of 64 synthetic stars in 4 tasks of 16" in text and "**differ**" not in text
 
 
 def test_a_failed_benchmark_is_reported_not_hidden(tmp_path: Path) -> None:
