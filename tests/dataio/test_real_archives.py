@@ -228,6 +228,7 @@ def test_light_curves_without_spectra_ingest_and_embed(tmp_path: Path) -> None:
     weights = check_weights("demo", grids=store.read_manifest().get("grids"))
     embedded = embed_survey(store, weights.path, progress=False)
     assert embedded.n_stars == 3
+    assert 0 < embedded.model_seconds < embedded.seconds  # the model's share of the call
     cat = store.read_catalog()
     assert (cat["missing_modality"].astype(str) == "spectrum").all()
     assert np.isfinite(store.read_array("embedding")).all()
