@@ -53,6 +53,9 @@ INDEX = "columns.json"
 LEFTOVER_S = 6 * 3600
 #: Where the column files go when the survey folder cannot be written.
 CACHE_ENV = "DESA_CACHE_DIR"
+#: Column files at least this large are memory-mapped; smaller ones (under 262,144 float32 rows)
+#: are read: each open map holds a file descriptor, and a small one shares almost nothing.
+MAP_MIN_BYTES = 1 << 20
 #: Identifier columns: kept as stored (int64), never cast to float.
 IDENTIFIERS = ("kic_id", "lamost_obsid", "gaia_source_id", schema.TARGET_ID)
 #: Kept in float64: float32 is ~0.01 arcsec at these values, enough to plot, too little to export.
@@ -211,13 +214,20 @@ def write_columns(store: SurveyStore, folder: Path, derived: list[Derived]) -> d
 def open_columns(folder: Path) -> pd.DataFrame:
     """The table of a column folder, every column a read-only view of its memory-mapped file.
 
+    Files smaller than :data:`MAP_MIN_BYTES` are read into memory instead (still read-only): a
+    map of a small column saves nothing and holds a file descriptor for as long as it lives.
     ``frame.attrs["has_values"]`` lists the columns holding at least one value, so the colour
     choices need not read every column.
     """
     index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
     data = {}
     for record in index["columns"]:
-        values = np.load(folder / record["file"], mmap_mode="r", allow_pickle=False)
+        path = folder / record["file"]
+        if path.stat().st_size >= MAP_MIN_BYTES:
+            values = np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            values = np.load(path, allow_pickle=False)
+            values.flags.writeable = False
         if len(values) != index["n_rows"]:
             raise DataError(folder / record["file"], record["name"], "wrong length; remove the folder")
         if "categories" in record:

@@ -29,6 +29,11 @@ T = TypeVar("T")
 #: At most this many values are kept (each a few hundred kB at most: images of the plot's size,
 #: limits, bins; the data they were made from is the catalogue's own memory-mapped columns).
 MAX_ITEMS = 256
+#: Values of at most this many survey folders are kept, least recently registered dropped first. A
+#: kept value can hold a catalogue's memory-mapped columns, and each open map holds a file
+#: descriptor: a process that opens many surveys in turn (a test run; a server whose folders are
+#: replaced) would otherwise run out of descriptors (``select()`` fails beyond 1,024).
+MAX_FOLDERS = 4
 
 _LOCK = threading.RLock()
 #: (folder, generation, name, args) -> value, most recently used last.
@@ -38,6 +43,8 @@ _VALUES: OrderedDict[tuple, Any] = OrderedDict()
 _OWNERS: dict[int, tuple[weakref.ref, tuple]] = {}
 #: folder -> the newest generation registered for it; values of the others are not kept.
 _LATEST: dict[str, str] = {}
+#: Folders whose values are kept, least recently registered first (``MAX_FOLDERS``).
+_FOLDERS: OrderedDict[str, None] = OrderedDict()
 _STATS = {"hits": 0, "misses": 0, "uncached": 0}
 #: False: every value is computed by its session (benchmarks/bench_session.py measures both ways).
 ENABLED = True
@@ -69,6 +76,13 @@ def register(frame: Any, folder: str, generation: str) -> None:
         if latest is None or _newer(generation, latest):
             _LATEST[folder] = generation
             for key in [k for k in _VALUES if k[0] == folder and k[1] != generation]:
+                del _VALUES[key]
+        _FOLDERS[folder] = None
+        _FOLDERS.move_to_end(folder)
+        while len(_FOLDERS) > MAX_FOLDERS:
+            old, _ = _FOLDERS.popitem(last=False)
+            _LATEST.pop(old, None)  # its sessions compute their own values from now on
+            for key in [k for k in _VALUES if k[0] == old]:
                 del _VALUES[key]
 
 

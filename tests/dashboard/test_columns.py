@@ -47,7 +47,10 @@ def mapped(array: np.ndarray) -> bool:
     return False
 
 
-def test_the_served_table_is_the_joined_catalogue_in_memory_mapped_columns(survey_dir: Path) -> None:
+def test_the_served_table_is_the_joined_catalogue_in_memory_mapped_columns(
+    survey_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(columns, "MAP_MIN_BYTES", 0)  # the test survey's columns are small
     store = SurveyStore(survey_dir).snapshot()
     table = load_catalog(survey_dir)
     assert_same_table(table, reference(store))
@@ -164,3 +167,16 @@ def test_a_build_folder_left_by_a_killed_build_goes_but_a_running_one_stays(tmp_
     os.utime(old, (long_ago, long_ago))
     columns.load_columns(store, DERIVED)
     assert not old.exists() and running.exists()
+
+
+def test_small_columns_are_read_and_hold_no_file_descriptor(survey_dir: Path) -> None:
+    # Every open map holds a descriptor; a process that opens many small surveys (a test run)
+    # would pass select()'s limit of 1,024.
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    columns.load_columns(SurveyStore(survey_dir).snapshot(), DERIVED)  # built once
+    before = len(list(fds.iterdir()))
+    tables = [columns.load_columns(SurveyStore(survey_dir).snapshot(), DERIVED) for _ in range(3)]
+    assert len(list(fds.iterdir())) - before < 3, "small columns must not stay mapped"
+    assert not mapped(tables[0]["umap_x"].to_numpy()) and not tables[0]["umap_x"].to_numpy().flags.writeable

@@ -47,6 +47,22 @@ def test_a_value_is_computed_once_per_generation_and_dropped_by_a_newer_one() ->
     assert shared.shared(new, "limits", "a", compute_new) == 2.0 and len(calls_new) == 1
 
 
+def test_values_of_only_the_most_recent_survey_folders_are_kept() -> None:
+    # Kept values can hold memory-mapped columns (one file descriptor each): a process opening
+    # many surveys in turn must not keep them all.
+    frames = [pd.DataFrame({"a": [float(i)]}) for i in range(shared.MAX_FOLDERS + 1)]
+    for i, frame in enumerate(frames):
+        shared.register(frame, f"/folders/{i}", "g000001")
+        shared.shared(frame, "limits", "a", lambda: object())
+    kept = {key[0] for key in shared._VALUES}
+    assert "/folders/0" not in kept and f"/folders/{shared.MAX_FOLDERS}" in kept
+    assert len([k for k in kept if k.startswith("/folders/")]) == shared.MAX_FOLDERS
+    calls, compute = _counting(0.0)
+    shared.shared(frames[0], "limits", "a", compute)
+    shared.shared(frames[0], "limits", "a", compute)
+    assert len(calls) == 2, "an evicted folder's sessions compute their own values"
+
+
 def test_an_unregistered_frame_is_never_cached() -> None:
     frame = pd.DataFrame({"a": [1.0]})
     calls, compute = _counting(1.0)
