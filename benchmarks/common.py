@@ -11,11 +11,16 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +213,55 @@ def answers(url: str, timeout: float = 30) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+@contextmanager
+def desa_serve(
+    data_root: Path,
+    survey: str,
+    *args: str,
+    log_path: Path,
+    cpus: set[int] | None = None,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 120,
+) -> Iterator[tuple[str, int]]:
+    """Run ``desa serve --liveness`` on 127.0.0.1 in its own process group; yield (base URL, pid).
+
+    ``args`` are more ``desa serve`` options; ``cpus`` pins the server with ``taskset`` where it
+    exists; ``env`` adds environment variables. The server gets SIGTERM on exit (SIGKILL after 20 s).
+    """
+    port = free_port()
+    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus and shutil.which("taskset") else []
+    cmd = [
+        *pin,
+        sys.executable,
+        "-c",
+        "import sys; from training.cli import main; sys.exit(main())",
+        "serve",
+        "--survey",
+        survey,
+        "--port",
+        str(port),
+        "--liveness",
+        *args,
+    ]
+    environment = {**os.environ, "DESA_DATA_DIR": str(data_root), **(env or {})}
+    repo = Path(__file__).resolve().parents[1]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True, cwd=repo
+        )
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + start_timeout
+    try:
+        while not answers(base + "/liveness"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"desa serve did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base, proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)

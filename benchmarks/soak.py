@@ -44,9 +44,7 @@ import math
 import os
 import random
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,13 +58,11 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks import soak_protocol
+from benchmarks import common, soak_protocol
 from benchmarks.common import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     SOAK_SECTION,
-    answers,
-    free_port,
     kept_soak_section,
     tree_rss_bytes,
 )
@@ -114,42 +110,18 @@ def cpu_list(text: str) -> set[int] | None:
 def desa_serve(
     data_root: Path, survey: str, num_procs: int, log_path: Path, cpus: set[int] | None = None
 ) -> Iterator[tuple[str, int]]:
-    """``desa serve`` on 127.0.0.1 in its own process group (on ``cpus``); yields (app URL, pid)."""
-    port = free_port()
-    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus and shutil.which("taskset") else []
-    cmd = [
-        *pin,
-        sys.executable,
-        "-c",
-        "import sys; from training.cli import main; sys.exit(main())",
-        "serve",
-        "--survey",
+    """``desa serve`` with ``num_procs`` processes on ``cpus``, one OpenMP thread; yields (app URL, pid)."""
+    with common.desa_serve(
+        data_root,
         survey,
-        "--port",
-        str(port),
         "--num-procs",
         str(num_procs),
-        "--liveness",
-    ]
-    env = {**os.environ, "DESA_DATA_DIR": str(data_root), "OMP_NUM_THREADS": "1"}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO
-        )
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 600
-    try:
-        while not answers(base + "/liveness"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"desa serve did not start; see {log_path}")
-            time.sleep(0.5)
-        yield base + "/app", proc.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+        log_path=log_path,
+        cpus=cpus,
+        env={"OMP_NUM_THREADS": "1"},
+        start_timeout=600,
+    ) as (base, pid):
+        yield base + "/app", pid
 
 
 def _tree(pid: int, exclude: int | None = None) -> list[int]:
