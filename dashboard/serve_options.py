@@ -99,6 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer GET /liveness for monitors and probes (no login; never builds a page)",
     )
     s.add_argument("--liveness-endpoint", default="liveness", help="path of the liveness endpoint")
+    s.add_argument(
+        "--no-warm",
+        dest="warm",
+        action="store_false",
+        help="do not build one page in each worker process at start (dashboard/warm.py)",
+    )
 
 
 def _auth_on(args: argparse.Namespace) -> bool:
@@ -152,6 +158,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         if value:
             cmd += [f"--{name.replace('_', '-')}", value]
     cmd += ["--plugins", SAMP_WEB_PLUGIN]
+    if getattr(args, "warm", True):
+        cmd += ["--setup", str(app.with_name("warm.py"))]
     if args.liveness:
         # Ours, not Panel's --liveness: that one builds a whole page for anonymous callers.
         cmd += ["--plugins", LIVENESS_PLUGIN]

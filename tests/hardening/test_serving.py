@@ -96,6 +96,9 @@ def test_command_has_auth_processes_liveness_and_proxy_flags(tmp_path: Path) -> 
     assert _flag(cmd, "--prefix") == "/desa" and "--use-xheaders" in cmd
     # Secrets never go on the command line (``ps`` shows it to every user).
     assert "--cookie-secret" not in cmd and "--oauth-secret" not in cmd
+    # Each worker builds one page at start (dashboard/warm.py), unless told not to.
+    assert _flag(cmd, "--setup").endswith("warm.py")
+    assert "--setup" not in serve_command(_args("--no-warm"))
 
 
 def test_websocket_origin_is_passed_on_loopback_too() -> None:
@@ -225,7 +228,8 @@ def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
     store.mkdir(parents=True)
     (store / "catalog.parquet").write_bytes(b"not a parquet file")
     log_path = tmp_path / "serve.log"
-    with desa_serve(tmp_path / "data", "broken", log_path=log_path) as (url, _):
+    # --no-warm: the warm-up at start would be a page build of its own (dashboard/warm.py).
+    with desa_serve(tmp_path / "data", "broken", "--no-warm", log_path=log_path) as (url, _):
         for _ in range(3):
             code, _, body = status(url + "/liveness?endpoint=/app")
             assert (code, body) == (200, '{"/app": true}'), (code, body[:300])
@@ -234,6 +238,13 @@ def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
         status(url + "/app")  # a page request builds the document: this one fails, and says so
         time.sleep(1.0)
     assert "ArrowInvalid" in log_path.read_text(), "the broken catalogue did not break a page build"
+
+
+def test_the_worker_built_one_page_before_its_first_session(server) -> None:
+    """The warm-up page of ``panel serve --setup dashboard/warm.py`` ran in the worker at start."""
+    _, data_root, _ = server
+    log = (data_root.parent / "serve.log").read_text()
+    assert re.search(r"worker warmed up: one page built in [0-9.]+ s of CPU", log), log[-2000:]
 
 
 def test_unauthenticated_requests_are_refused(server) -> None:
