@@ -393,7 +393,9 @@ def cmd_plot(
     GSP-Phot-dereddened ``CMD_DEREDDENED``; other keywords as ``scatter_view``.
     """
     kind = {CMD_DEREDDENED: " (dereddened)", CMD_OBSERVED: " (observed)"}.get(tuple(columns), "")
-    title = f"Colour–magnitude diagram{kind}"
+    # Short: a longer title ("Colour–magnitude diagram (dereddened)") ran past the 300-pixel frame
+    # and pushed the view's toolbar out of sight.
+    title = f"Gaia CMD{kind}"
     if not has_columns(df, columns):
         return _note(f"no Gaia {' / '.join(columns)} values in the catalogue", title)
     return scatter_view(

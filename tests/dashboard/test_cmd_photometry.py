@@ -41,12 +41,12 @@ def test_dereddened_is_the_default_and_the_switch_redraws_on_the_observed_column
     view = CmdView(state=state)
     state.select(np.arange(len(catalog)) < 30, {"expression": "row < 30"})
     first = view._pane.object
-    assert _labels(view) == ("(BP − RP)₀ [mag]", "M_G,0 [mag]", "Colour–magnitude diagram (dereddened)")
+    assert _labels(view) == ("(BP − RP)₀ [mag]", "M_G,0 [mag]", "Gaia CMD (dereddened)")
     assert "GSP-Phot" in view._note.object and "not shown" in view._note.object
 
     state.cmd_photometry = OBSERVED
     assert view._pane.object is not first
-    assert _labels(view) == ("BP − RP [mag]", "M_G [mag]", "Colour–magnitude diagram (observed)")
+    assert _labels(view) == ("BP − RP [mag]", "M_G [mag]", "Gaia CMD (observed)")
     assert "Observed (reddened)" in view._note.object
     assert view.columns() == ("bp_rp_mag", "abs_g_mag")
     assert view._selected.n_selected == 30, "the selection survives the switch"

@@ -69,7 +69,7 @@ def assert_plots_drawn(page: Page) -> None:
     expect(page.locator(".bk-Canvas").first).to_be_visible(timeout=60_000)
     titles = figure_titles(page)
     assert "UMAP of DESA embeddings" in titles, titles
-    assert any(t.startswith("Colour–magnitude diagram") for t in titles), titles
+    assert any(t.startswith("Gaia CMD") for t in titles), titles
 
 
 @pytest.mark.ui
