@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from data import query as ex
 
 #: Subset colours, by position: dark or muted ones (Paul Tol's palettes) that differ from the
-#: population colours (data/schema.py), the selection's magenta and the grey density (our choice).
-SUBSET_COLOURS = ("#332288", "#000000", "#999933", "#882255", "#8c6d31", "#117733", "#DDCC77", "#44AA99")
+#: population colours (data/schema.py), the selection's magenta and the grey density (our choice);
+#: none black, which vanished on the dark theme and in dense regions.
+SUBSET_COLOURS = ("#332288", "#AA4499", "#999933", "#882255", "#8c6d31", "#117733", "#DDCC77", "#44AA99")
 MAX_SUBSETS = len(SUBSET_COLOURS)
 MAX_NAME = 32
 #: Letters, digits, space and ``_.+-``, starting with a letter or digit (no ":" so a URL value
