@@ -18,14 +18,16 @@ import holoviews as hv
 import holoviews.plotting.bokeh  # registers the bokeh backend that .opts needs
 import numpy as np
 import pandas as pd
+import param
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import HoverTool
-from holoviews.operation.datashader import datashade, dynspread, rasterize
+from holoviews.element import Points
+from holoviews.operation.datashader import AggState, aggregate, datashade, dynspread, rasterize
 
-from dashboard import shared
+from dashboard import aggregates, shared
 from dashboard.selected_layer import SelectedLayer
-from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, column_label
+from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, categorical_columns, column_label
 from data import schema
 from data.schema import TRUTH_PREFIX
 
@@ -156,12 +158,61 @@ class _SharedOperation:
         )
 
 
+class _PyramidAggregate(aggregate):
+    """``aggregate`` of points that takes its counts from a pyramid (dashboard/aggregates.py) if it can.
+
+    Everything but the counts (ranges, pixels, element type, dimensions) is HoloViews' own: the
+    pyramid fills the canvas datashader would have filled from the points. Without a pyramid, for
+    an aggregator it does not hold (a mean), or zoomed in beyond its finest level, the points
+    are aggregated as by ``aggregate``.
+    """
+
+    pyramid = param.Parameter(default=None, doc="The dashboard.aggregates.Pyramid of the points' x, y.")
+
+    def _apply_datashader(self, dfdata, cvs_fn, agg_fn, x, y, agg_state):
+        pyramid = self.p.pyramid
+        name = self._pyramid_name(agg_fn, agg_state)
+        if pyramid is None or name is None or (x.name, y.name) != (pyramid.x, pyramid.y):
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        canvas = cvs_fn.__self__
+        counts = pyramid.image(
+            name, tuple(canvas.x_range), tuple(canvas.y_range), canvas.plot_width, canvas.plot_height
+        )
+        if counts is None:
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        # Datashader's own (empty) aggregate gives the coordinates and attributes; the counts go in.
+        empty = super()._apply_datashader(dfdata.iloc[:0], cvs_fn, agg_fn, x, y, agg_state)
+        if empty.shape != counts.shape:
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        return empty.copy(data=counts)
+
+    @staticmethod
+    def _pyramid_name(agg_fn, agg_state) -> str | None:
+        """The pyramid's aggregate for ``agg_fn``: the count, or the counts per category of a label."""
+        if agg_state == AggState.AGG_ONLY and type(agg_fn) is ds.count and agg_fn.column is None:
+            return aggregates.COUNT
+        if agg_state == AggState.AGG_BY and isinstance(agg_fn, ds.by) and type(agg_fn.reduction) is ds.count:
+            return agg_fn.cat_column
+        return None
+
+
+def _with_pyramids(transforms: list) -> list:
+    """Rasterize's element transforms, points aggregated by ``_PyramidAggregate``."""
+    return [
+        (kind, _PyramidAggregate if op is aggregate and kind is Points else op) for kind, op in transforms
+    ]
+
+
 class _Rasterize(_SharedOperation, rasterize):
-    """``rasterize`` whose result on a shared input is shared."""
+    """``rasterize`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
+
+    _transforms = _with_pyramids(rasterize._transforms)
 
 
 class _Datashade(_SharedOperation, datashade):
-    """``datashade`` whose result on a shared input is shared."""
+    """``datashade`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
+
+    _transforms = _with_pyramids(datashade._transforms)
 
 
 class _Dynspread(_SharedOperation, dynspread):
@@ -180,13 +231,32 @@ def _points(df: pd.DataFrame, columns: tuple[str, ...]) -> hv.Points:
     )
 
 
+def view_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (x, y) columns of the fixed views with values: UMAP, CMD observed and dereddened, HR."""
+    hr = hr_columns(df)
+    pairs = [UMAP_COLUMNS, CMD_OBSERVED, CMD_DEREDDENED, *([hr] if hr else [])]
+    return [tuple(p) for p in pairs if has_columns(df, p)]
+
+
+def base_pyramid(df: pd.DataFrame, x: str, y: str) -> aggregates.Pyramid | None:
+    """The aggregates of ``(x, y)`` for a catalogue of at least ``aggregates.min_rows()`` stars, else None."""
+    if len(df) < aggregates.min_rows():
+        return None
+    return aggregates.pyramids(df, view_pairs(df), categorical_columns(df)).get((x, y))
+
+
 def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
-    """Base layer: density, the mean of a numeric column, or labels shaded by category."""
+    """Base layer: density, the mean of a numeric column, or labels shaded by category.
+
+    A large catalogue's counts come from its aggregates (``base_pyramid``) where they suffice.
+    """
     colour = color_by if color_by in df.columns else DENSITY
     columns = (x, y) if colour == DENSITY else tuple(dict.fromkeys([x, y, colour]))
     points = _points(df, columns)
+    pyramid = base_pyramid(df, x, y)
+    counts = {} if pyramid is None else {"pyramid": pyramid}
     if colour == DENSITY:
-        image = _Rasterize(points, aggregator=ds.count()).opts(
+        image = _Rasterize(points, aggregator=ds.count(), **counts).opts(
             cmap=["#cfcfcf", "#3b3b3b"],
             cnorm="eq_hist",
             colorbar=True,
@@ -196,7 +266,7 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
         # HoloViews adds the categorical legend of a count_cat datashade itself.
-        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
+        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80, **counts)
     else:
         image = _Rasterize(points, aggregator=ds.mean(colour)).opts(
             cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS

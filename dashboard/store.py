@@ -163,10 +163,17 @@ def prepare_catalog(survey_dir: Path) -> Path:
 
     ``desa serve`` calls it (in a short-lived process) before the server starts, so its
     ``--num-procs`` workers map finished files instead of each building them for a first session.
-    Returns the folder.
+    A catalogue of at least ``aggregates.min_rows()`` stars gets its base layers' aggregates too
+    (dashboard/aggregates.py). Returns the folder of the column files.
     """
+    # The views know their coordinate pairs, and plots.py imports this module: imported here.
+    from dashboard import aggregates
+    from dashboard.plots import view_pairs
+
     store = SurveyStore(Path(survey_dir)).snapshot()
-    load_columns(store, DERIVED)
+    frame = load_columns(store, DERIVED)
+    if len(frame) >= aggregates.min_rows():
+        aggregates.ensure_aggregates(store, frame, view_pairs(frame), categorical_columns(frame))
     return store.data_dir / FOLDER
 
 
