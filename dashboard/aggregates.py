@@ -38,6 +38,9 @@ from typing import Any
 import datashader as ds
 import numpy as np
 import pandas as pd
+import param
+from holoviews.element import Points
+from holoviews.operation.datashader import AggState, aggregate
 
 from dashboard import columns, shared
 from data.storage import SurveyStore
@@ -284,3 +287,47 @@ def pyramids(
         return open_aggregates(ensure_aggregates(store, df, pairs, labels))
 
     return shared.shared(df, "aggregates", (tuple(pairs), tuple(labels)), load, clone=False)
+
+
+# --- the base layers' aggregation (dashboard/plots.py) -------------------------------------------
+class PyramidAggregate(aggregate):
+    """``aggregate`` of points that takes its counts from a pyramid (dashboard/aggregates.py) if it can.
+
+    Everything but the counts (ranges, pixels, element type, dimensions) is HoloViews' own: the
+    pyramid fills the canvas datashader would have filled from the points. Without a pyramid, for
+    an aggregator it does not hold (a mean), or zoomed in beyond its finest level, the points
+    are aggregated as by ``aggregate``.
+    """
+
+    pyramid = param.Parameter(default=None, doc="The dashboard.aggregates.Pyramid of the points' x, y.")
+
+    def _apply_datashader(self, dfdata, cvs_fn, agg_fn, x, y, agg_state):
+        pyramid = self.p.pyramid
+        name = self._pyramid_name(agg_fn, agg_state)
+        if pyramid is None or name is None or (x.name, y.name) != (pyramid.x, pyramid.y):
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        canvas = cvs_fn.__self__
+        counts = pyramid.image(
+            name, tuple(canvas.x_range), tuple(canvas.y_range), canvas.plot_width, canvas.plot_height
+        )
+        if counts is None:
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        # Datashader's own (empty) aggregate gives the coordinates and attributes; the counts go in.
+        empty = super()._apply_datashader(dfdata.iloc[:0], cvs_fn, agg_fn, x, y, agg_state)
+        if empty.shape != counts.shape:
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        return empty.copy(data=counts)
+
+    @staticmethod
+    def _pyramid_name(agg_fn, agg_state) -> str | None:
+        """The pyramid's aggregate for ``agg_fn``: the count, or the counts per category of a label."""
+        if agg_state == AggState.AGG_ONLY and type(agg_fn) is ds.count and agg_fn.column is None:
+            return COUNT
+        if agg_state == AggState.AGG_BY and isinstance(agg_fn, ds.by) and type(agg_fn.reduction) is ds.count:
+            return agg_fn.cat_column
+        return None
+
+
+def with_pyramids(transforms: list) -> list:
+    """Rasterize's element transforms, points aggregated by ``PyramidAggregate``."""
+    return [(kind, PyramidAggregate if op is aggregate and kind is Points else op) for kind, op in transforms]

@@ -18,12 +18,10 @@ import holoviews as hv
 import holoviews.plotting.bokeh  # registers the bokeh backend that .opts needs
 import numpy as np
 import pandas as pd
-import param
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import HoverTool
-from holoviews.element import Points
-from holoviews.operation.datashader import AggState, aggregate, datashade, dynspread, rasterize
+from holoviews.operation.datashader import datashade, dynspread, rasterize
 
 from dashboard import aggregates, shared
 from dashboard.selected_layer import SelectedLayer
@@ -158,61 +156,16 @@ class _SharedOperation:
         )
 
 
-class _PyramidAggregate(aggregate):
-    """``aggregate`` of points that takes its counts from a pyramid (dashboard/aggregates.py) if it can.
-
-    Everything but the counts (ranges, pixels, element type, dimensions) is HoloViews' own: the
-    pyramid fills the canvas datashader would have filled from the points. Without a pyramid, for
-    an aggregator it does not hold (a mean), or zoomed in beyond its finest level, the points
-    are aggregated as by ``aggregate``.
-    """
-
-    pyramid = param.Parameter(default=None, doc="The dashboard.aggregates.Pyramid of the points' x, y.")
-
-    def _apply_datashader(self, dfdata, cvs_fn, agg_fn, x, y, agg_state):
-        pyramid = self.p.pyramid
-        name = self._pyramid_name(agg_fn, agg_state)
-        if pyramid is None or name is None or (x.name, y.name) != (pyramid.x, pyramid.y):
-            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
-        canvas = cvs_fn.__self__
-        counts = pyramid.image(
-            name, tuple(canvas.x_range), tuple(canvas.y_range), canvas.plot_width, canvas.plot_height
-        )
-        if counts is None:
-            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
-        # Datashader's own (empty) aggregate gives the coordinates and attributes; the counts go in.
-        empty = super()._apply_datashader(dfdata.iloc[:0], cvs_fn, agg_fn, x, y, agg_state)
-        if empty.shape != counts.shape:
-            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
-        return empty.copy(data=counts)
-
-    @staticmethod
-    def _pyramid_name(agg_fn, agg_state) -> str | None:
-        """The pyramid's aggregate for ``agg_fn``: the count, or the counts per category of a label."""
-        if agg_state == AggState.AGG_ONLY and type(agg_fn) is ds.count and agg_fn.column is None:
-            return aggregates.COUNT
-        if agg_state == AggState.AGG_BY and isinstance(agg_fn, ds.by) and type(agg_fn.reduction) is ds.count:
-            return agg_fn.cat_column
-        return None
-
-
-def _with_pyramids(transforms: list) -> list:
-    """Rasterize's element transforms, points aggregated by ``_PyramidAggregate``."""
-    return [
-        (kind, _PyramidAggregate if op is aggregate and kind is Points else op) for kind, op in transforms
-    ]
-
-
 class _Rasterize(_SharedOperation, rasterize):
     """``rasterize`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
 
-    _transforms = _with_pyramids(rasterize._transforms)
+    _transforms = aggregates.with_pyramids(rasterize._transforms)
 
 
 class _Datashade(_SharedOperation, datashade):
     """``datashade`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
 
-    _transforms = _with_pyramids(datashade._transforms)
+    _transforms = aggregates.with_pyramids(datashade._transforms)
 
 
 class _Dynspread(_SharedOperation, dynspread):
