@@ -17,7 +17,7 @@ def _aggregates(rep: Report, rec: dict[str, Any]) -> None:
         "(the finest level) and to a 32nd (beyond it: the points on both paths); with the "
         "aggregates, and without (threshold raised). Sizes above 10^7 are a slim survey (the "
         "plotted columns only).\n",
-        "| rows | path | peak RSS | box | "
+        "| rows | path | peak RSS (anonymous, mapped files at the end) | box (first, warm) | "
         + " | ".join(f"base layers, {z[1]} (sum of 4)" for z in ZOOMS)
         + " |",
         "|---|---|---|---|---|---|---|",
@@ -26,9 +26,11 @@ def _aggregates(rep: Report, rec: dict[str, Any]) -> None:
         for mode in ("aggregates", "points"):
             r = e[mode]
             sums = [sum(t[z] for t in r["render_s"].values()) for z, _ in ZOOMS]
+            anon, mapped = (r["smaps_bytes"][k] / GiB for k in ("anon", "file"))
             lines.append(
                 f"| {e['n_rows']:,}{' (slim)' if e['slim'] else ''} | {mode} | "
-                f"{r['peak_rss_bytes'] / GiB:.2f} GiB | {r['box_selection_s']:.2f} s | "
+                f"{r['peak_rss_bytes'] / GiB:.2f} GiB ({anon:.2f}, {mapped:.2f}) | "
+                f"{r['box_first_s']:.2f} s, {r['box_selection_s']:.2f} s | "
                 + " | ".join(f"{s:.2f} s" for s in sums)
                 + " |"
             )

@@ -314,7 +314,8 @@ class PyramidAggregate(aggregate):
             return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
         # Datashader's own (empty) aggregate gives the coordinates and attributes; the counts go in.
         empty = super()._apply_datashader(dfdata.iloc[:0], cvs_fn, agg_fn, x, y, agg_state)
-        if empty.shape != counts.shape:
+        labels = pyramid.categories.get(name)
+        if empty.shape != counts.shape or (labels and [str(c) for c in empty[name].values] != list(labels)):
             return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
         return empty.copy(data=counts)
 
