@@ -188,7 +188,7 @@ def categorical_columns(df: pd.DataFrame) -> list[str]:
     ]
 
 
-def _has_any(df: pd.DataFrame, name: str) -> bool:
+def has_values(df: pd.DataFrame, name: str) -> bool:
     """Whether column ``name`` holds a value.
 
     From the column files' index where known (reading a memory-mapped column would bring all its
@@ -204,7 +204,7 @@ def continuous_columns(df: pd.DataFrame) -> list[str]:
     for name, col in df.items():
         if name in _NOT_COLOURS or name.endswith(("_lo", "_hi")) or name.endswith("_path"):
             continue
-        if pd.api.types.is_float_dtype(col) and _has_any(df, name):
+        if pd.api.types.is_float_dtype(col) and has_values(df, name):
             names.append(name)
     return names
 

@@ -187,3 +187,23 @@ def test_desa_serve_prepares_the_aggregates_of_a_large_catalogue(tmp_path: Path)
     folder = SurveyStore(root).data_dir / aggregates.FOLDER
     assert (folder / aggregates.INDEX).is_file()
     assert set(aggregates.open_aggregates(folder)) == set(plots.view_pairs(load_catalog(root)))
+
+
+def test_axis_limits_and_the_star_count_come_from_the_aggregates(
+    catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import shared
+
+    pairs = plots.view_pairs(catalog)
+    pyramids = {pair: pyramid_of(catalog, pair) for pair in pairs}
+    want = {c: plots.data_limits(catalog[c]) for pair in pairs for c in pair}
+    shared.clear()  # computed again below, from the pyramids alone
+
+    def unread(values: pd.Series) -> tuple[float, float]:
+        raise AssertionError(f"{values.name} was read for its limits")
+
+    monkeypatch.setattr(plots, "data_limits", unread)
+    assert {c: plots.column_limits(catalog, c) for c in want} == want
+    monkeypatch.setattr(plots, "visible_rows", lambda *a: pytest.fail("the stars were counted"))
+    points = plots._hover_points(catalog, *PAIR)  # the full view: more stars than hover shows
+    assert len(points) == 0 and int(pyramids[PAIR].levels[aggregates.COUNT][0].sum()) > plots.HOVER_MAX_POINTS
