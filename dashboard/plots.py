@@ -153,7 +153,8 @@ class _SharedOperation:
         ranges = [self.p[name] if name in self.param else None for name in ("x_range", "y_range")]
         for axis, bounds in enumerate(ranges):
             if bounds is not None and None not in bounds:
-                lo, hi = element.range(axis)
+                # Once per process for a shared input: a range reads every star of the column.
+                lo, hi = shared.shared(element, "data_range", axis, lambda axis=axis: element.range(axis))
                 if not (min(bounds) <= lo and max(bounds) >= hi):
                     return False
         return True
