@@ -153,7 +153,7 @@ class _SharedOperation:
         ranges = [self.p[name] if name in self.param else None for name in ("x_range", "y_range")]
         for axis, bounds in enumerate(ranges):
             if bounds is not None and None not in bounds:
-                # Once per process for a shared input: a range reads every star of the column.
+                # Kept by ``_points`` for a shared input: a range reads every star of the column.
                 lo, hi = shared.shared(element, "data_range", axis, lambda axis=axis: element.range(axis))
                 if not (min(bounds) <= lo and max(bounds) >= hi):
                     return False
@@ -187,13 +187,24 @@ class _Dynspread(_SharedOperation, dynspread):
 def _points(df: pd.DataFrame, columns: tuple[str, ...]) -> hv.Points:
     """The stars as ``hv.Points`` on ``columns`` (x, y, then value dimensions), one per catalogue."""
     # Operations read their input and never change it: the one object is handed to every session.
-    return shared.shared(
+    points = shared.shared(
         df,
         "points",
         columns,
         lambda: hv.Points(df[list(columns)], kdims=list(columns[:2]), vdims=list(columns[2:])),
         clone=False,
     )
+    # Its extent on each axis, once per process (``_SharedOperation``): with aggregates their
+    # limits, which hold every star, so that no column is read for it.
+    pyramid = base_pyramid(df, *columns[:2])
+    for axis in (0, 1):
+        shared.shared(
+            points,
+            "data_range",
+            axis,
+            lambda axis=axis: pyramid.limits[axis] if pyramid is not None else points.range(axis),
+        )
+    return points
 
 
 def view_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
