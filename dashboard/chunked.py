@@ -13,6 +13,7 @@ The graphs run on Dask's threaded scheduler in the serving process (``SCHEDULER`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import dask
@@ -25,13 +26,19 @@ import pandas as pd
 from dashboard import aggregates
 from data.query import exact_lasso_mask
 
+#: Catalogues of at least this many stars are selected in chunks (default: the aggregates' threshold).
+MIN_ROWS_ENV = "DESA_CHUNKED_MIN_ROWS"
 #: Dask scheduler of the chunked graphs: threads of the serving process (its maps are shared).
 SCHEDULER = "threads"
 
 
 def applies(n_rows: int) -> bool:
-    """Whether a catalogue of ``n_rows`` stars is selected in chunks (``aggregates.min_rows``)."""
-    return n_rows >= aggregates.min_rows()
+    """Whether a catalogue of ``n_rows`` stars is selected in chunks.
+
+    From ``$DESA_CHUNKED_MIN_ROWS`` stars on, by default ``aggregates.min_rows()``: on one machine
+    the chunks cost time (benchmarks/bench_aggregates.py), so it can be set apart.
+    """
+    return n_rows >= int(os.environ.get(MIN_ROWS_ENV) or aggregates.min_rows())
 
 
 def _columns(df: pd.DataFrame, x: str, y: str) -> tuple[da.Array, da.Array]:

@@ -76,3 +76,15 @@ def test_the_selected_layer_counts_the_selected_stars_as_in_memory(
     monkeypatch.setenv(aggregates.MIN_ROWS_ENV, str(N_STARS + 1))
     np.testing.assert_array_equal(large, layer.image((-6.0, 6.0), (-5.0, 6.0)))
     assert large.any()
+
+
+def test_the_chunked_selection_has_its_own_threshold(
+    catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(chunked, "box_mask", lambda *a: calls.append(a) or exact_box_mask(*a))
+    box_mask(catalog, "umap_x", "umap_y", (0, 0, 1, 1))
+    assert len(calls) == 1  # the aggregates' threshold (100) by default
+    monkeypatch.setenv(chunked.MIN_ROWS_ENV, str(N_STARS + 1))
+    box_mask(catalog, "umap_x", "umap_y", (0, 0, 1, 1))
+    assert len(calls) == 1 and aggregates.min_rows() <= N_STARS  # the aggregates still apply
