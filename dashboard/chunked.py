@@ -1,7 +1,7 @@
 """Selections of a large catalogue on Dask: masks and selected-layer counts a chunk of rows at a time.
 
-At and above ``aggregates.min_rows()`` stars, a drawn box or lasso is evaluated over the memory-
-mapped columns in chunks of ``aggregates.CHUNK_ROWS`` rows (``dask.array``), and the selected
+From ``$DESA_CHUNKED_MIN_ROWS`` stars on (off by default, see ``DEFAULT_MIN_ROWS``), a drawn
+box or lasso is evaluated over the memory-mapped columns in chunks of ``aggregates.CHUNK_ROWS`` rows (``dask.array``), and the selected
 layer's counts are datashader's on a Dask dataframe whose partitions are the selected stars of
 one chunk each. The in-memory path converts whole columns to float64 and copies every selected
 star at once (about 250 MB of temporaries for a box over 10^7 stars); here no step holds more than
@@ -26,8 +26,12 @@ import pandas as pd
 from dashboard import aggregates
 from data.query import exact_lasso_mask
 
-#: Catalogues of at least this many stars are selected in chunks (default: the aggregates' threshold).
+#: Catalogues of at least this many stars are selected in chunks (``$DESA_CHUNKED_MIN_ROWS``).
 MIN_ROWS_ENV = "DESA_CHUNKED_MIN_ROWS"
+#: Default threshold: off in practice. On one 2-core machine the chunks measured 10–50 % slower than
+#: the in-memory selection at 10^7 and 3x10^7 stars, with no lower peak memory
+#: (benchmarks/bench_aggregates.py, docs/DEPLOY.md section 12); set it where many cores pay.
+DEFAULT_MIN_ROWS = 10**10
 #: Dask scheduler of the chunked graphs: threads of the serving process (its maps are shared).
 SCHEDULER = "threads"
 
@@ -35,10 +39,9 @@ SCHEDULER = "threads"
 def applies(n_rows: int) -> bool:
     """Whether a catalogue of ``n_rows`` stars is selected in chunks.
 
-    From ``$DESA_CHUNKED_MIN_ROWS`` stars on, by default ``aggregates.min_rows()``: on one machine
-    the chunks cost time (benchmarks/bench_aggregates.py), so it can be set apart.
+    From ``$DESA_CHUNKED_MIN_ROWS`` stars on (default ``DEFAULT_MIN_ROWS``: off, see there).
     """
-    return n_rows >= int(os.environ.get(MIN_ROWS_ENV) or aggregates.min_rows())
+    return n_rows >= int(os.environ.get(MIN_ROWS_ENV) or DEFAULT_MIN_ROWS)
 
 
 def _columns(df: pd.DataFrame, x: str, y: str) -> tuple[da.Array, da.Array]:

@@ -23,6 +23,7 @@ N_STARS = 3000
 @pytest.fixture(autouse=True)
 def _chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(aggregates.MIN_ROWS_ENV, "100")
+    monkeypatch.setenv(chunked.MIN_ROWS_ENV, "100")
     monkeypatch.setattr(aggregates, "CHUNK_ROWS", 256)
 
 
@@ -84,7 +85,10 @@ def test_the_chunked_selection_has_its_own_threshold(
     calls = []
     monkeypatch.setattr(chunked, "box_mask", lambda *a: calls.append(a) or exact_box_mask(*a))
     box_mask(catalog, "umap_x", "umap_y", (0, 0, 1, 1))
-    assert len(calls) == 1  # the aggregates' threshold (100) by default
+    assert len(calls) == 1  # its threshold set to 100 (the fixture)
+    monkeypatch.delenv(chunked.MIN_ROWS_ENV)
+    box_mask(catalog, "umap_x", "umap_y", (0, 0, 1, 1))
+    assert len(calls) == 1 and chunked.DEFAULT_MIN_ROWS > 10**9  # off by default
     monkeypatch.setenv(chunked.MIN_ROWS_ENV, str(N_STARS + 1))
     box_mask(catalog, "umap_x", "umap_y", (0, 0, 1, 1))
     assert len(calls) == 1 and aggregates.min_rows() <= N_STARS  # the aggregates still apply
