@@ -1,12 +1,12 @@
 """Selections of a large catalogue on Dask: masks and selected-layer counts a chunk of rows at a time.
 
 From ``$DESA_CHUNKED_MIN_ROWS`` stars on (off by default, see ``DEFAULT_MIN_ROWS``), a drawn
-box or lasso is evaluated over the memory-mapped columns in chunks of ``aggregates.CHUNK_ROWS`` rows (``dask.array``), and the selected
-layer's counts are datashader's on a Dask dataframe whose partitions are the selected stars of
-one chunk each. The in-memory path converts whole columns to float64 and copies every selected
-star at once (about 250 MB of temporaries for a box over 10^7 stars); here no step holds more than
-a chunk per worker thread. The results are the same, star for star: every step is element-wise
-and the counts of the partitions add up.
+box or lasso is evaluated over the memory-mapped columns in chunks of ``aggregates.CHUNK_ROWS``
+rows (``dask.array``), and the selected layer's counts are datashader's on a Dask dataframe whose
+partitions are the selected stars of one chunk each. The in-memory path converts whole columns to
+float64 and copies every selected star at once (about 250 MB of temporaries for a box over 10^7
+stars); here no step holds more than a chunk per worker thread. The results are the same, star
+for star: every step is element-wise and the counts of the partitions add up.
 
 The graphs run on Dask's threaded scheduler in the serving process (``SCHEDULER``).
 """
