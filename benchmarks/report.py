@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import kept_soak_section
+from benchmarks.report_aggregates import _aggregates
 from benchmarks.report_format import GiB, Report, _s, _x
 from benchmarks.report_umap import _umap
 from data.storage import atomic_write_text
 
-ORDER = ("selection", "browser", "memory", "embed", "pipeline", "ingest", "umap")
+ORDER = ("selection", "browser", "memory", "aggregates", "embed", "pipeline", "ingest", "umap")
 
 
 def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
@@ -446,6 +447,7 @@ def render(results_dir: Path, names: list[str] | None = None) -> str:
     renderers = {
         "selection": _selection,
         "browser": _browser,
+        "aggregates": _aggregates,
         "embed": _embed,
         "pipeline": _pipeline,
         "ingest": _ingest,

@@ -56,6 +56,8 @@ PROFILES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         ),
         "browser": ("benchmarks.bench_browser", {"n_rows": 1_000_000, "repeats": 5, "warm_pages": 3}),
         "memory": ("benchmarks.bench_memory", {"sizes": [1_000_000, 10_000_000], "procs": 2}),
+        # Base layers from aggregates against the points: 10^7, then 3 x 10^7 stars (a slim survey).
+        "aggregates": ("benchmarks.bench_aggregates", {"sizes": [10_000_000, 30_000_000]}),
         "embed": ("benchmarks.bench_embed", {"tiny_stars": 8192, "paper_stars": 16, "scaling": [1, 2]}),
         "pipeline": ("benchmarks.bench_pipeline", {"n_stars": 2500, "steps": 40, "full": True}),
         # 10^5 stars write ~12 GB of files; 10^6 would need ~120 GB of disk (see the module).
@@ -71,6 +73,7 @@ PROFILES["smoke"] = {
     "selection": ("benchmarks.bench_selection", {"sizes": [1000], "repeats": 2}),
     "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
     "memory": ("benchmarks.bench_memory", {"sizes": [1000], "procs": 2}),
+    "aggregates": ("benchmarks.bench_aggregates", {"sizes": [3000], "min_rows": 1000}),
     "embed": (
         "benchmarks.bench_embed",
         {
@@ -123,7 +126,8 @@ def run_one(name: str, profile: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--only", nargs="+", choices=list(PROFILES["quick"]), help="a subset")
+    names = sorted({name for profile in PROFILES.values() for name in profile})
+    parser.add_argument("--only", nargs="+", choices=names, help="a subset (of the profile's)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

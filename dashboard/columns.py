@@ -95,7 +95,8 @@ def _stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _sources(store: SurveyStore) -> dict[str, Any]:
+def source_stamps(store: SurveyStore) -> dict[str, Any]:
+    """The stamps of the files the column files are made from (catalogue and truth)."""
     return {"catalog": _stamp(store.catalog_path), "truth": _stamp(store.truth_path)}
 
 
@@ -241,12 +242,12 @@ def open_columns(folder: Path) -> pd.DataFrame:
     return frame
 
 
-def _candidates(store: SurveyStore) -> Iterator[Path]:
-    """Where the folder may live: in the generation, else in the user's cache."""
-    yield store.data_dir / FOLDER
+def candidates(store: SurveyStore, name: str = FOLDER) -> Iterator[Path]:
+    """Where the folder ``name`` may live: in the generation, else in the user's cache."""
+    yield store.data_dir / name
     key = hashlib.sha256(str(store.data_dir.resolve()).encode()).hexdigest()[:16]
     cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "desa")
-    yield cache / FOLDER / key
+    yield cache / name / key
 
 
 def _current(folder: Path, sources: dict[str, Any]) -> bool:
@@ -270,13 +271,27 @@ def _remove_leftovers(folder: Path) -> None:
 
 def _build(store: SurveyStore, folder: Path, sources: dict[str, Any], derived: list[Derived]) -> None:
     """Write the folder beside ``folder`` and rename it into place (replacing a stale one)."""
+
+    def write(tmp: Path) -> None:
+        index = write_columns(store, tmp, derived)
+        index["sources"] = sources
+        (tmp / INDEX).write_text(json.dumps(index), encoding="utf-8")
+
+    publish(folder, write, lambda: _current(folder, sources))
+
+
+def publish(folder: Path, write: Callable[[Path], None], current: Callable[[], bool]) -> None:
+    """Fill a temporary folder beside ``folder`` with ``write(tmp)``, then rename it into place.
+
+    A reader sees the complete folder or none. Where a folder is already there, it stays if
+    ``current()`` (another process just built it) and is replaced otherwise; open maps of the
+    replaced files stay valid. Build folders left by killed builds are removed first.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(folder)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".building", dir=folder.parent))
     try:
-        index = write_columns(store, tmp, derived)
-        index["sources"] = sources
-        (tmp / INDEX).write_text(json.dumps(index), encoding="utf-8")
+        write(tmp)
         for path in tmp.iterdir():
             with path.open("rb") as fh:
                 os.fsync(fh.fileno())
@@ -284,7 +299,7 @@ def _build(store: SurveyStore, folder: Path, sources: dict[str, Any], derived: l
         try:
             os.rename(tmp, folder)
         except OSError:  # a folder is there: stale (replace it) or just built by another process
-            if _current(folder, sources):
+            if current():
                 return
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
             os.rename(folder, old / folder.name)
@@ -312,9 +327,9 @@ def load_columns(store: SurveyStore, derived: list[Derived]) -> pd.DataFrame:
     """
     if not store.has_catalog():
         raise DataError(store.catalog_path, "catalog", "not found; run `desa ingest` first")
-    sources = _sources(store)
+    sources = source_stamps(store)
     problems = []
-    for folder in _candidates(store):
+    for folder in candidates(store):
         if not _current(folder, sources):
             try:
                 _build(store, folder, sources, derived)

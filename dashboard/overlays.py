@@ -192,7 +192,7 @@ class OverlaySettings(param.Parameterized):
 
     def contour_layer(self, df: pd.DataFrame, dims: tuple[str, str]) -> hv.DynamicMap:
         """Density contours of ``df`` on ``dims`` while ``contours`` is on (nothing otherwise)."""
-        from dashboard.plots import density_contours
+        from dashboard.contours import density_contours
 
         def draw(contours: bool) -> hv.Contours:
             if not contours:

@@ -23,9 +23,9 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
-from dashboard import shared
+from dashboard import aggregates, shared
 from dashboard.selected_layer import SelectedLayer
-from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, column_label
+from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, categorical_columns, column_label, has_values
 from data import schema
 from data.schema import TRUTH_PREFIX
 
@@ -89,16 +89,15 @@ HR_CANDIDATES = tuple(
 def hr_columns(df: pd.DataFrame) -> tuple[str, str] | None:
     """The (Teff, log L) columns of the HR diagram: predictions, else truth, else None."""
     for pair in HR_CANDIDATES:
-        if all(c in df.columns and df[c].notna().any() for c in pair):
+        if has_columns(df, pair):
             return pair
     return None
 
 
 def has_columns(df: pd.DataFrame, columns: Sequence[str]) -> bool:
-    """Whether ``df`` has every one of ``columns`` with at least one value."""
+    """Whether ``df`` has every one of ``columns`` with at least one value (the column files' index)."""
     return all(
-        c in df.columns and shared.shared(df, "has_values", c, lambda c=c: bool(df[c].notna().any()))
-        for c in columns
+        c in df.columns and shared.shared(df, "has_values", c, lambda c=c: has_values(df, c)) for c in columns
     )
 
 
@@ -112,8 +111,20 @@ def data_limits(values: pd.Series, pad: float = 0.04) -> tuple[float, float]:
 
 
 def column_limits(df: pd.DataFrame, name: str) -> tuple[float, float]:
-    """``data_limits`` of column ``name`` of ``df``, computed once per catalogue (shared.py)."""
-    return shared.shared(df, "limits", name, lambda: data_limits(df[name]))
+    """``data_limits`` of column ``name`` of ``df``, computed once per catalogue (shared.py).
+
+    A view column of a catalogue with aggregates has them in its pyramid (the same limits,
+    written when it was built), so its pages are not read here.
+    """
+
+    def limits() -> tuple[float, float]:
+        for pyramid in _pyramids(df).values():
+            for axis, column in enumerate((pyramid.x, pyramid.y)):
+                if column == name:
+                    return pyramid.limits[axis]
+        return data_limits(df[name])
+
+    return shared.shared(df, "limits", name, limits)
 
 
 def category_colours(categories: Sequence[str]) -> dict[str, str]:
@@ -142,7 +153,8 @@ class _SharedOperation:
         ranges = [self.p[name] if name in self.param else None for name in ("x_range", "y_range")]
         for axis, bounds in enumerate(ranges):
             if bounds is not None and None not in bounds:
-                lo, hi = element.range(axis)
+                # Kept by ``_points`` for a shared input: a range reads every star of the column.
+                lo, hi = shared.shared(element, "data_range", axis, lambda axis=axis: element.range(axis))
                 if not (min(bounds) <= lo and max(bounds) >= hi):
                     return False
         return True
@@ -157,11 +169,15 @@ class _SharedOperation:
 
 
 class _Rasterize(_SharedOperation, rasterize):
-    """``rasterize`` whose result on a shared input is shared."""
+    """``rasterize`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
+
+    _transforms = aggregates.with_pyramids(rasterize._transforms)
 
 
 class _Datashade(_SharedOperation, datashade):
-    """``datashade`` whose result on a shared input is shared."""
+    """``datashade`` whose result on a shared input is shared; counts from a ``pyramid`` if given."""
+
+    _transforms = aggregates.with_pyramids(datashade._transforms)
 
 
 class _Dynspread(_SharedOperation, dynspread):
@@ -171,22 +187,57 @@ class _Dynspread(_SharedOperation, dynspread):
 def _points(df: pd.DataFrame, columns: tuple[str, ...]) -> hv.Points:
     """The stars as ``hv.Points`` on ``columns`` (x, y, then value dimensions), one per catalogue."""
     # Operations read their input and never change it: the one object is handed to every session.
-    return shared.shared(
+    points = shared.shared(
         df,
         "points",
         columns,
         lambda: hv.Points(df[list(columns)], kdims=list(columns[:2]), vdims=list(columns[2:])),
         clone=False,
     )
+    # Its extent on each axis, once per process (``_SharedOperation``): with aggregates their
+    # limits, which hold every star, so that no column is read for it.
+    pyramid = base_pyramid(df, *columns[:2])
+    for axis in (0, 1):
+        shared.shared(
+            points,
+            "data_range",
+            axis,
+            lambda axis=axis: pyramid.limits[axis] if pyramid is not None else points.range(axis),
+        )
+    return points
+
+
+def view_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (x, y) columns of the fixed views with values: UMAP, CMD observed and dereddened, HR."""
+    hr = hr_columns(df)
+    pairs = [UMAP_COLUMNS, CMD_OBSERVED, CMD_DEREDDENED, *([hr] if hr else [])]
+    return [tuple(p) for p in pairs if has_columns(df, p)]
+
+
+def _pyramids(df: pd.DataFrame) -> dict[tuple[str, str], aggregates.Pyramid]:
+    """The aggregates of the views of a catalogue of at least ``aggregates.min_rows()`` stars, else none."""
+    if len(df) < aggregates.min_rows():
+        return {}
+    return aggregates.pyramids(df, view_pairs(df), categorical_columns(df))
+
+
+def base_pyramid(df: pd.DataFrame, x: str, y: str) -> aggregates.Pyramid | None:
+    """The aggregates of ``(x, y)`` for a catalogue of at least ``aggregates.min_rows()`` stars, else None."""
+    return _pyramids(df).get((x, y))
 
 
 def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
-    """Base layer: density, the mean of a numeric column, or labels shaded by category."""
+    """Base layer: density, the mean of a numeric column, or labels shaded by category.
+
+    A large catalogue's counts come from its aggregates (``base_pyramid``) where they suffice.
+    """
     colour = color_by if color_by in df.columns else DENSITY
     columns = (x, y) if colour == DENSITY else tuple(dict.fromkeys([x, y, colour]))
     points = _points(df, columns)
+    pyramid = base_pyramid(df, x, y)
+    counts = {} if pyramid is None else {"pyramid": pyramid}
     if colour == DENSITY:
-        image = _Rasterize(points, aggregator=ds.count()).opts(
+        image = _Rasterize(points, aggregator=ds.count(), **counts).opts(
             cmap=["#cfcfcf", "#3b3b3b"],
             cnorm="eq_hist",
             colorbar=True,
@@ -196,7 +247,7 @@ def _base(df: pd.DataFrame, x: str, y: str, color_by: str) -> hv.DynamicMap:
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
         # HoloViews adds the categorical legend of a count_cat datashade itself.
-        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80)
+        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80, **counts)
     else:
         image = _Rasterize(points, aggregator=ds.mean(colour)).opts(
             cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS
@@ -255,8 +306,16 @@ def _hover_points(df: pd.DataFrame, x: str, y: str, x_range=None, y_range=None) 
     if _covers(column_limits(df, x), x_range) and _covers(column_limits(df, y), y_range):
         # The whole catalogue is in view (a new session's first draw): count it once per process
         # rather than testing every star against the ranges.
+        pyramid = base_pyramid(df, x, y)  # its coarsest level counts every star with a position
         n_finite = shared.shared(
-            df, "finite_xy", (x, y), lambda: int(np.count_nonzero(visible_rows(df, x, y, None, None)))
+            df,
+            "finite_xy",
+            (x, y),
+            lambda: (
+                int(np.count_nonzero(visible_rows(df, x, y, None, None)))
+                if pyramid is None
+                else int(pyramid.levels[aggregates.COUNT][0].sum())
+            ),
         )
         if n_finite > HOVER_MAX_POINTS:
             return _hover_frame_points(hover_frame(df, x, y, np.array([], dtype=np.int64)), x, y)
@@ -433,46 +492,3 @@ def free_plot(df: pd.DataFrame, *, columns: tuple[str, str], **kwargs) -> hv.Dyn
     if not has_columns(df, columns):
         return _note(f"no values in {x} / {y}", title)
     return scatter_view(df, x, y, title=title, xlabel=column_label(x), ylabel=column_label(y), **kwargs)
-
-
-#: Fractions of the stars the density contours enclose (highest-density regions), inner first.
-CONTOUR_FRACTIONS = (0.25, 0.5, 0.75, 0.9)
-CONTOUR_BINS = 80
-
-
-def contour_levels(density: np.ndarray, fractions: Sequence[float] = CONTOUR_FRACTIONS) -> list[float]:
-    """Density thresholds whose regions above them hold ``fractions`` of the total, increasing."""
-    values = np.sort(density.ravel())[::-1]
-    total = values.sum()
-    if total <= 0:
-        return []
-    enclosed = np.cumsum(values) / total
-    levels = {float(values[min(np.searchsorted(enclosed, f), values.size - 1)]) for f in fractions}
-    return sorted(level for level in levels if level > 0)
-
-
-def density_contours(df: pd.DataFrame, x: str, y: str) -> hv.Contours:
-    """Contours of the smoothed star density enclosing ``CONTOUR_FRACTIONS`` of the stars.
-
-    A 2-D histogram on ``CONTOUR_BINS`` bins over the view's limits, smoothed by a Gaussian of
-    1.5 bins, then traced at the levels of ``contour_levels`` (what Embedding Atlas and TOPCAT's
-    density modes show: where most stars are, whatever the overplotting).
-    """
-    from scipy.ndimage import gaussian_filter
-
-    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
-    keep = np.isfinite(xs) & np.isfinite(ys)
-    xlim, ylim = column_limits(df, x), column_limits(df, y)
-    counts, xe, ye = np.histogram2d(xs[keep], ys[keep], bins=CONTOUR_BINS, range=[xlim, ylim])
-    density = gaussian_filter(counts, 1.5)
-    levels = contour_levels(density)
-    image = hv.Image(
-        (0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), density.T), kdims=[x, y], vdims=["density"]
-    )
-    if not levels:
-        return hv.Contours([], kdims=[x, y])
-    from holoviews.operation import contours
-
-    return contours(image, levels=levels, filled=False).opts(
-        color="black", line_width=1, alpha=0.7, show_legend=False, colorbar=False, cmap=["#000000"]
-    )

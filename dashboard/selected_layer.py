@@ -24,6 +24,8 @@ import pandas as pd
 from panel.io import unlocked
 from panel.io.state import state as panel_state
 
+from dashboard import chunked
+
 #: Colour of selected stars (magenta stands out from the grey density and the label colours).
 SELECTED_COLOR = "#e6007e"
 #: Alpha of the faintest selected pixel (denser pixels up to 255, by histogram equalisation).
@@ -95,8 +97,12 @@ class SelectedLayer:
         return np.ascontiguousarray(image.data, dtype=np.uint32)
 
     def _shade(self, canvas: ds.Canvas, mask: np.ndarray, colour: str) -> Any:
-        frame = pd.DataFrame({"x": self._xs[mask], "y": self._ys[mask]}, copy=False)
-        shaded = tf.shade(canvas.points(frame, "x", "y", agg=ds.count()), cmap=[colour], min_alpha=MIN_ALPHA)
+        if chunked.applies(len(mask)):  # a large catalogue: the selected stars of a chunk at a time
+            counts = chunked.count_selected(self._xs, self._ys, mask, canvas)
+        else:
+            frame = pd.DataFrame({"x": self._xs[mask], "y": self._ys[mask]}, copy=False)
+            counts = canvas.points(frame, "x", "y", agg=ds.count())
+        shaded = tf.shade(counts, cmap=[colour], min_alpha=MIN_ALPHA)
         return tf.dynspread(shaded, max_px=3, threshold=0.8)
 
     def _subsets_image(self, canvas: ds.Canvas, ranges: tuple[Range, Range]) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboard import chunked
 from data.query import MAX_VERTICES, exact_box_mask, exact_lasso_mask
 
 Term = tuple[str, dict[str, Any]]
@@ -66,6 +67,8 @@ def box_mask(df: pd.DataFrame, xcol: str, ycol: str, bounds: Sequence[float]) ->
     Edges are included, NaN is out; the corners may come in any order (an inverted axis gives
     ``x0 > x1``). The bounds are first rounded as ``box_term`` rounds them.
     """
+    if chunked.applies(len(df)):  # a large catalogue: a chunk of rows at a time, on Dask
+        return chunked.box_mask(df, xcol, ycol, round_geometry(bounds))
     return exact_box_mask(df, xcol, ycol, round_geometry(bounds))
 
 
@@ -78,7 +81,10 @@ def lasso_mask(
     (43 ms for 10^6 points and 60 vertices, DASHBOARD.md section 2.2). The vertices are first
     rounded and thinned as ``lasso_term`` does.
     """
-    return exact_lasso_mask(df, xcol, ycol, round_geometry(thin_polygon(polygon)))
+    polygon = round_geometry(thin_polygon(polygon))
+    if chunked.applies(len(df)):
+        return chunked.lasso_mask(df, xcol, ycol, polygon)
+    return exact_lasso_mask(df, xcol, ycol, polygon)
 
 
 def thin_polygon(polygon: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:

@@ -163,10 +163,17 @@ def prepare_catalog(survey_dir: Path) -> Path:
 
     ``desa serve`` calls it (in a short-lived process) before the server starts, so its
     ``--num-procs`` workers map finished files instead of each building them for a first session.
-    Returns the folder.
+    A catalogue of at least ``aggregates.min_rows()`` stars gets its base layers' aggregates too
+    (dashboard/aggregates.py). Returns the folder of the column files.
     """
+    # The views know their coordinate pairs, and plots.py imports this module: imported here.
+    from dashboard import aggregates
+    from dashboard.plots import view_pairs
+
     store = SurveyStore(Path(survey_dir)).snapshot()
-    load_columns(store, DERIVED)
+    frame = load_columns(store, DERIVED)
+    if len(frame) >= aggregates.min_rows():
+        aggregates.ensure_aggregates(store, frame, view_pairs(frame), categorical_columns(frame))
     return store.data_dir / FOLDER
 
 
@@ -181,7 +188,7 @@ def categorical_columns(df: pd.DataFrame) -> list[str]:
     ]
 
 
-def _has_any(df: pd.DataFrame, name: str) -> bool:
+def has_values(df: pd.DataFrame, name: str) -> bool:
     """Whether column ``name`` holds a value.
 
     From the column files' index where known (reading a memory-mapped column would bring all its
@@ -197,7 +204,7 @@ def continuous_columns(df: pd.DataFrame) -> list[str]:
     for name, col in df.items():
         if name in _NOT_COLOURS or name.endswith(("_lo", "_hi")) or name.endswith("_path"):
             continue
-        if pd.api.types.is_float_dtype(col) and _has_any(df, name):
+        if pd.api.types.is_float_dtype(col) and has_values(df, name):
             names.append(name)
     return names
 

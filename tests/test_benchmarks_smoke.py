@@ -40,6 +40,7 @@ def test_every_benchmark_runs_and_the_report_renders(tmp_path: Path) -> None:
     for heading in (
         "Selection latency",
         "Memory",
+        "Base layers from multi-resolution aggregates",
         "Embedding throughput",
         "Pipeline",
         "Ingest at scale",

@@ -90,7 +90,7 @@ def test_controls_are_bound_to_the_settings() -> None:
 
 
 def test_density_contours_enclose_the_stated_fractions(catalog: pd.DataFrame) -> None:
-    from dashboard.plots import contour_levels, density_contours
+    from dashboard.contours import contour_levels, density_contours
 
     density = np.zeros((10, 10))
     density[2:4, 2:4] = 10.0  # 80 % of the total
