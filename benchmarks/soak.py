@@ -144,6 +144,35 @@ def _tree(pid: int, exclude: int | None = None) -> list[int]:
     return out
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every core of the machine has been busy since boot (/proc/stat), None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _other_jobs(cpu: dict[str, Any], machine: dict[str, Any]) -> str:
+    """The report's line on other jobs: measured as the machine's busy CPU less the soak's own.
+
+    The load average cannot say it: the soak's own server workers, browsers and users keep it at
+    several on 2 cores.
+    """
+    if cpu.get("other_cores") is None:
+        return f"1-min load up to {machine['load_average_1min_max']} (other jobs not measured).\n"
+    if cpu["other_cores"] > 0.1:
+        return (
+            f"**Other jobs were running**: {cpu['other_cpu_s']} CPU-s ({cpu['other_cores']} cores) "
+            "beside the server and the load generator, so latencies are pessimistic.\n"
+        )
+    return (
+        f"No other jobs: everything but the server and the load generator used {cpu['other_cpu_s']} "
+        f"CPU-s ({cpu['other_cores']} cores); the load average is the soak's own.\n"
+    )
+
+
 def tree_cpu_seconds(pid: int, exclude: int | None = None) -> float:
     """CPU time (user + system, with reaped children's) of ``pid`` and its descendants.
 
@@ -414,18 +443,21 @@ async def _drive(
                     tree_cpu_seconds(me, pid),
                     tree_cpu_seconds(pid) if pid else None,
                 )
+                monitor["busy_start"] = machine_busy_seconds()
             if clock.started is not None and now - clock.started >= warm_at and "warm_bytes" not in monitor:
                 monitor["warm_bytes"], monitor["warm_at_s"] = (tree_rss_bytes(pid) if pid else None), warm_at
             if now >= clock.until and "end_bytes" not in monitor:
                 # every user still open, the clock just ran out
                 monitor["end_bytes"] = tree_rss_bytes(pid) if pid else None
                 monitor["cpu_end"] = (now, tree_cpu_seconds(me, pid), tree_cpu_seconds(pid) if pid else None)
+                monitor["busy_end"] = machine_busy_seconds()
             await asyncio.sleep(1.0)
         await asyncio.gather(*tasks)
         monitor.setdefault("end_bytes", tree_rss_bytes(pid) if pid else None)
         monitor.setdefault(
             "cpu_end", (time.monotonic(), tree_cpu_seconds(me, pid), tree_cpu_seconds(pid) if pid else None)
         )
+        monitor.setdefault("busy_end", machine_busy_seconds())
         await browser.close()
     return stats, rec, monitor
 
@@ -579,6 +611,11 @@ def _report(
             "server_cpu_s": None if srv0 is None else round(srv1 - srv0, 1),
             "server_cores": None if srv0 is None else round((srv1 - srv0) / wall, 2),
         }
+        busy0, busy1 = monitor.get("busy_start"), monitor.get("busy_end")
+        if busy0 is not None and busy1 is not None and srv0 is not None:
+            # What neither the server nor the load generator used: other jobs on the machine.
+            other = max(0.0, (busy1 - busy0) - (me1 - me0) - (srv1 - srv0))
+            cpu["other_cpu_s"], cpu["other_cores"] = round(other, 1), round(other / wall, 2)
     errors = stats.errors + rec.errors + server_errors
     browser = {name: _percentiles(v) for name, v in stats.latencies.items()}
     protocol = {name: _percentiles(v) for name, v in rec.latencies.items()}
@@ -658,15 +695,7 @@ def markdown(report: dict[str, Any]) -> str:
         "**Machine load** (1/5/15 min) at start "
         f"{machine['load_average_start']}, 1-min max {machine['load_average_1min_max']}, at end "
         f"{machine['load_average_end']}.\n",
-        *(
-            [
-                f"**Other jobs were running** (1-min load up to {machine['load_average_1min_max']} on "
-                f"{machine['cores']} cores): the server and the load generator shared their CPUs with "
-                "them, so latencies are pessimistic.\n"
-            ]
-            if machine["load_average_1min_max"] > 0.5 * (machine["cores"] or 1) + 1.0
-            else []
-        ),
+        _other_jobs(report.get("cpu") or {}, machine),
         "| action | users | p50 / p95 / max [s] | goal |",
         "|---|---|---|---|",
     ]
@@ -693,7 +722,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report.get('warm_up_page_s') or 'none'} s",
         f"- CPU over the {cpu.get('load_phase_s', '?')} s of load: server {cpu.get('server_cpu_s', '?')} s "
         f"({cpu.get('server_cores', '?')} cores), load generator {cpu.get('load_generator_cpu_s', '?')} s "
-        f"({cpu.get('load_generator_cores', '?')} cores, browsers included)",
+        f"({cpu.get('load_generator_cores', '?')} cores, browsers included)"
+        + (f", other processes {cpu['other_cpu_s']} s" if cpu.get("other_cpu_s") is not None else ""),
         MD_END,
     ]
     return "\n".join(lines) + "\n"

@@ -129,11 +129,7 @@ def write_aggregates(
 
 
 def _current(folder: Path, sources: dict[str, Any]) -> bool:
-    try:
-        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return False
-    return index.get("format") == FORMAT and index.get("sources") == sources
+    return columns.is_current(folder, sources, index=INDEX, fmt=FORMAT)
 
 
 def _sources(store: SurveyStore, pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> dict[str, Any]:

@@ -250,12 +250,17 @@ def candidates(store: SurveyStore, name: str = FOLDER) -> Iterator[Path]:
     yield cache / name / key
 
 
-def _current(folder: Path, sources: dict[str, Any]) -> bool:
+def is_current(folder: Path, sources: dict[str, Any], *, index: str = INDEX, fmt: int = FORMAT) -> bool:
+    """Whether ``folder`` holds a finished build (its ``index`` file, format ``fmt``) of ``sources``."""
     try:
-        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        record = json.loads((folder / index).read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return False
-    return index.get("format") == FORMAT and index.get("sources") == sources
+    return record.get("format") == fmt and record.get("sources") == sources
+
+
+def _current(folder: Path, sources: dict[str, Any]) -> bool:
+    return is_current(folder, sources)
 
 
 def _remove_leftovers(folder: Path) -> None:
