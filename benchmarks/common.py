@@ -78,6 +78,41 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every core of the machine has been busy since boot (/proc/stat), None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's children that have ended and been waited for."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+#: Cores of other jobs above which a run says its times are pessimistic.
+OTHER_JOBS_CORES = 0.1
+
+
+def other_jobs(busy_start: float | None, own_start: float, wall_s: float) -> dict[str, float] | None:
+    """CPU the machine spent on anything but this process's (ended) children since the starts.
+
+    ``busy_start``: ``machine_busy_seconds()`` then; ``own_start``: ``children_cpu_seconds()``
+    then; ``wall_s``: the seconds since. The load average cannot say it: a benchmark's own server
+    and browser keep it at several on 2 cores. None where /proc/stat is absent.
+    """
+    busy_end = machine_busy_seconds()
+    if busy_start is None or busy_end is None or wall_s <= 0:
+        return None
+    own = children_cpu_seconds() - own_start
+    other = max(0.0, busy_end - busy_start - own)
+    return {"other_cpu_s": round(other, 1), "other_cores": round(other / wall_s, 2)}
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

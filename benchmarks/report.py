@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import kept_soak_section
+from benchmarks.common import OTHER_JOBS_CORES, kept_soak_section
 from benchmarks.report_aggregates import _aggregates
 from benchmarks.report_format import GiB, Report, _s, _x
 from benchmarks.report_umap import _umap
@@ -439,6 +439,42 @@ def _ingest(rep: Report, rec: dict[str, Any]) -> None:
     rep.sections.append("\n".join(lines) + "\n")
 
 
+def _other_jobs_line(
+    run: dict[str, Any], records: dict[str, Any], cores: int, busiest: float, load_start: list[float] | None
+) -> str:
+    """Whether other jobs ran beside the benchmarks: measured (CPU outside the run), else from the load.
+
+    The load average alone over-reports: the benchmarks' own servers and browsers keep it at
+    several on 2 cores. Runs recorded before the measurement existed fall back to it.
+    """
+    measured = run.get("other_jobs")
+    if measured is not None:
+        busy = {
+            n: r["other_jobs"]["other_cores"]
+            for n, r in records.items()
+            if r and r.get("other_jobs") and r["other_jobs"]["other_cores"] > OTHER_JOBS_CORES
+        }
+        if measured["other_cores"] <= OTHER_JOBS_CORES and not busy:
+            return (
+                f"No other jobs: the machine spent {measured['other_cpu_s']} CPU-s "
+                f"({measured['other_cores']} cores) outside the benchmarks' own processes.\n"
+            )
+        during = ", ".join(f"{n} {c} cores" for n, c in busy.items()) or "spread over the run"
+        return (
+            f"**Other jobs were running** on this {cores}-core machine: {measured['other_cpu_s']} CPU-s "
+            f"({measured['other_cores']} cores on average) outside the benchmarks' own processes "
+            f"({during}): absolute times are pessimistic; the ratios compare paths measured in the "
+            "same process minutes apart.\n"
+        )
+    if busiest > 0.5 * cores or (load_start and load_start[0] > 0.5 * cores):
+        return (
+            f"**Other jobs may have been running** on this {cores}-core machine (1-min load up to "
+            f"{max(busiest, load_start[0] if load_start else 0):.1f}; not measured in this run): absolute "
+            "times may be pessimistic; the ratios compare paths measured in the same process minutes apart.\n"
+        )
+    return ""
+
+
 def render(results_dir: Path, names: list[str] | None = None) -> str:
     run = _load(results_dir, "run") or {}
     names = names or list(ORDER)
@@ -484,13 +520,7 @@ def render(results_dir: Path, names: list[str] | None = None) -> str:
         f"{hw.get('os', '?')}. **Load average** (1/5/15 min) at start {loads[0]}, at end {loads[1]}; "
         f"1-min load before→after each benchmark: {', '.join(per_bench)}.\n",
     ]
-    if busiest > 0.5 * cores or (loads[0] and loads[0][0] > 0.5 * cores):
-        header.append(
-            f"**Other jobs were running** on this {cores}-core machine during the run (1-min load up to "
-            f"{max(busiest, loads[0][0] if loads[0] else 0):.1f}): absolute times are pessimistic; "
-            "the ratios "
-            "compare paths measured in the same process minutes apart.\n"
-        )
+    header.append(_other_jobs_line(run, records, cores, busiest, loads[0]))
     header.append("**Versions**: " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".\n")
     summary = [
         "## Goals\n",

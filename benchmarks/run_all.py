@@ -23,7 +23,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BENCH_DIR, RESULTS_DIR, hardware, load_average, versions, write_result
+from benchmarks.common import (
+    BENCH_DIR,
+    RESULTS_DIR,
+    children_cpu_seconds,
+    hardware,
+    load_average,
+    machine_busy_seconds,
+    other_jobs,
+    versions,
+    write_result,
+)
 from benchmarks.synthetic import CACHE_ENV
 
 #: name -> (module, keyword arguments of its ``run``) per profile.
@@ -148,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks": names,
     }
     start = time.perf_counter()
+    busy_start, own_start = machine_busy_seconds(), children_cpu_seconds()
     # One folder of synthetic surveys for the whole run: each size is written once, then reused.
     surveys = tempfile.mkdtemp(prefix="desa_bench_surveys_")
     env = {**os.environ, CACHE_ENV: surveys}
@@ -157,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(surveys, ignore_errors=True)
     run_record["seconds"] = time.perf_counter() - start
     run_record["load_average_end"] = load_average()
+    # Measured, not read from the load average (which the benchmarks' own servers keep high).
+    run_record["other_jobs"] = other_jobs(busy_start, own_start, run_record["seconds"])
     write_result("run", run_record, args.results_dir)
     report = BENCH_DIR / "RESULTS.md" if args.results_dir == RESULTS_DIR else args.results_dir / "RESULTS.md"
     path = write_report(args.results_dir, report, names)
@@ -169,6 +182,7 @@ def _run_children(names: list[str], args: argparse.Namespace, env: dict[str, str
     for name in names:
         print(f"== {name} ({args.profile})", flush=True)
         t0 = time.perf_counter()
+        busy_start, own_start = machine_busy_seconds(), children_cpu_seconds()
         cmd = [sys.executable, "-m", "benchmarks.run_all", "--profile", args.profile, "--child", name]
         proc = subprocess.run(
             [*cmd, "--results-dir", str(args.results_dir)], check=False, cwd=BENCH_DIR.parent, env=env
@@ -178,7 +192,18 @@ def _run_children(names: list[str], args: argparse.Namespace, env: dict[str, str
             failed = {"benchmark": name, "profile": args.profile, "status": "failed"}
             failed["error"] = f"the benchmark process exited with {proc.returncode} without a record"
             write_result(name, failed, args.results_dir)
+        _add_other_jobs(args.results_dir, name, other_jobs(busy_start, own_start, time.perf_counter() - t0))
         print(f"== {name}: {status} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _add_other_jobs(results_dir: Path, name: str, other: dict[str, float] | None) -> None:
+    """Add the CPU of other jobs during a benchmark (measured from outside it) to its record."""
+    path = results_dir / f"{name}.json"
+    if other is None or not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    record["other_jobs"] = other
+    write_result(name, record, results_dir)
 
 
 def _status(results_dir: Path, name: str) -> str:

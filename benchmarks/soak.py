@@ -8,9 +8,12 @@ cores). Here:
   (Playwright, Debian's /usr/bin/chromium) measuring what a person sees: page ready, box selection
   (drag on the UMAP until the expression shows the new box) and star card (click a selected star
   until the card names a new star);
-* the others are protocol-level users (``benchmarks/soak_protocol.py``): Bokeh's websocket
-  client opens the served ``/app`` and sends the events a browser sends (box selection,
-  expression + *Apply*, click on a star), timing each until the server's reply arrives;
+* the others are protocol-level users (``benchmarks/soak_protocol.py``), all in one process of
+  their own: each speaks Bokeh's server protocol on the page's websocket as bokehjs does, opens
+  the served ``/app`` and sends the events a browser sends (box selection, expression + *Apply*,
+  click on a star), timing each until the server's reply arrives; they parse the server's
+  messages without building its models, so the load generator stays light, and the process
+  that drives the browsers never waits for theirs;
 * one page is opened and closed before the users arrive (the server's first session compiles
   and loads what later ones reuse; its time is reported apart, not counted);
 * every user pauses ``--think`` seconds before each action (a person looks at the result) and
@@ -39,15 +42,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import multiprocessing
 import os
+import queue as queue_module
 import random
 import re
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,8 +67,10 @@ from benchmarks import common, soak_protocol
 from benchmarks.common import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    OTHER_JOBS_CORES,
     SOAK_SECTION,
     kept_soak_section,
+    machine_busy_seconds,
     tree_rss_bytes,
 )
 from data.storage import SurveyStore
@@ -144,16 +151,6 @@ def _tree(pid: int, exclude: int | None = None) -> list[int]:
     return out
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds every core of the machine has been busy since boot (/proc/stat), None elsewhere."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
 def _other_jobs(cpu: dict[str, Any], machine: dict[str, Any]) -> str:
     """The report's line on other jobs: measured as the machine's busy CPU less the soak's own.
 
@@ -162,7 +159,7 @@ def _other_jobs(cpu: dict[str, Any], machine: dict[str, Any]) -> str:
     """
     if cpu.get("other_cores") is None:
         return f"1-min load up to {machine['load_average_1min_max']} (other jobs not measured).\n"
-    if cpu["other_cores"] > 0.1:
+    if cpu["other_cores"] > OTHER_JOBS_CORES:
         return (
             f"**Other jobs were running**: {cpu['other_cpu_s']} CPU-s ({cpu['other_cores']} cores) "
             "beside the server and the load generator, so latencies are pessimistic.\n"
@@ -190,26 +187,6 @@ def tree_cpu_seconds(pid: int, exclude: int | None = None) -> float:
 
 
 # --- the users ------------------------------------------------------------------------------------
-class Clock:
-    """Arrival barrier and deadline shared by the protocol threads and the browser tasks."""
-
-    def __init__(self, users: int, seconds: float) -> None:
-        self.users, self.seconds = users, seconds
-        self.until = math.inf
-        self.started: float | None = None
-        self.warm = threading.Event()
-        self._arrived = 0
-        self._lock = threading.Lock()
-
-    def arrived(self) -> None:
-        with self._lock:
-            self._arrived += 1
-            if self._arrived == self.users:
-                self.started = time.monotonic()
-                self.until = self.started + self.seconds
-                self.warm.set()
-
-
 @dataclass
 class Stats:
     """Browser users: latencies (s) per action and their errors."""
@@ -315,7 +292,7 @@ async def _browser_user(
     browser: Any,
     url: str,
     index: int,
-    clock: Clock,
+    clock: soak_protocol.SharedClock,
     stats: Stats,
     *,
     think_s: tuple[float, float],
@@ -331,7 +308,10 @@ async def _browser_user(
     page.on(
         "console",
         lambda msg: (
-            stats.console_errors.append(f"browser {index}: {msg.text}"[:300]) if msg.type == "error" else None
+            # A failed resource names itself only in the message's location.
+            stats.console_errors.append(f"browser {index}: {msg.text} ({msg.location.get('url', '?')})"[:300])
+            if msg.type == "error"
+            else None
         ),
     )
     loaded = False
@@ -359,15 +339,6 @@ async def _browser_user(
         await context.close()
 
 
-def _warm_up(url: str) -> float:
-    """Open and close one protocol page (in a thread: the client runs its own event loop); seconds."""
-    start = time.perf_counter()
-    page = soak_protocol.Page(url)
-    page.session.force_roundtrip()
-    page.session.close()
-    return time.perf_counter() - start
-
-
 def click_sample(data_dir: Path | None, survey: str) -> soak_protocol.Stars | None:
     """UMAP positions of ``CLICK_SAMPLE`` random stars of the survey's current generation, or None."""
     if data_dir is None:
@@ -384,36 +355,37 @@ async def _drive(
     """Run every user; the ``seconds`` of load start once every user has arrived."""
     from playwright.async_api import async_playwright
 
-    stats, rec = Stats(), soak_protocol.Recorder()
+    stats = Stats()
     n_browsers, n_protocol = plan["browsers"], plan["sessions"] - plan["browsers"]
-    clock = Clock(plan["sessions"], plan["seconds"])
+    # The protocol users run in a process of their own (spawned before any browser thread exists):
+    # the browsers' driver below must not wait for their work to measure what a person sees.
+    ctx = multiprocessing.get_context("spawn")
+    clock = soak_protocol.SharedClock(ctx, plan["sessions"], plan["seconds"])
     think, ramp = tuple(plan["think_s"]), plan["ramp_s"]
-    soak_protocol.register_models()
     # One page before the users arrive, not counted: the server's first session pays for imports,
     # numba compilation and the column files, which no later user waits for.
     monitor: dict[str, Any] = {"rss_samples": [], "load_samples": []}
     if plan["warm_up"]:
-        monitor["warm_up_page_s"] = round(await asyncio.to_thread(_warm_up, url), 2)
-    users = [
-        soak_protocol.User(
-            url,
-            i,
-            stars,
-            rec,
-            clock,
-            timeout=ACTION_TIMEOUT_MS / 1000,
-            think_s=think,
-            reload_every=plan["reload_every"],
-            start_delay=(n_browsers + i) * ramp,
-        )
-        for i in range(n_protocol)
-    ]
-    threads = [threading.Thread(target=u.run, name=f"soak-user-{u.index}", daemon=True) for u in users]
+        monitor["warm_up_page_s"] = round(await soak_protocol.warm_up(url, ACTION_TIMEOUT_MS / 1000), 2)
+    queue = ctx.Queue()
+    options = {
+        "timeout": ACTION_TIMEOUT_MS / 1000,
+        "think_s": think,
+        "reload_every": plan["reload_every"],
+        "first_delay": n_browsers * ramp,
+        "ramp_s": ramp,
+    }
+    users = ctx.Process(
+        target=soak_protocol.users_process,
+        args=(queue, url, n_protocol, stars, clock, options),
+        name="soak-protocol-users",
+        daemon=True,
+    )
+    users.start()
+    rec_dict: dict[str, Any] | None = None
     me = os.getpid()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        for thread in threads:
-            thread.start()
         tasks = [
             asyncio.create_task(
                 _browser_user(
@@ -430,8 +402,20 @@ async def _drive(
             for i in range(n_browsers)
         ]
         warm_at = min(plan["warm_at_s"], 0.5 * plan["seconds"])
-        while not (all(t.done() for t in tasks) and not any(t.is_alive() for t in threads)):
+        while not (all(t.done() for t in tasks) and rec_dict is not None):
             now = time.monotonic()
+            if rec_dict is None:
+                with contextlib.suppress(queue_module.Empty):
+                    rec_dict = queue.get_nowait()
+                if rec_dict is None and not users.is_alive() and users.exitcode is not None:
+                    with contextlib.suppress(queue_module.Empty):
+                        rec_dict = queue.get(timeout=2.0)
+                    if rec_dict is None:
+                        rec_dict = {
+                            "latencies": soak_protocol.Recorder().latencies,
+                            "errors": [f"the protocol users' process died (exit code {users.exitcode})"],
+                            "actions": 0,
+                        }
             monitor["load_samples"].append(os.getloadavg()[0])
             if pid is not None:
                 rss = tree_rss_bytes(pid)
@@ -459,6 +443,8 @@ async def _drive(
         )
         monitor.setdefault("busy_end", machine_busy_seconds())
         await browser.close()
+    users.join(timeout=30)
+    rec = soak_protocol.Recorder.from_dict(rec_dict)
     return stats, rec, monitor
 
 
@@ -704,7 +690,7 @@ def markdown(report: dict[str, Any]) -> str:
         ("page ready", "browser", b["page"], "p95 ≤ 8 s"),
         ("box selection → expression shown", "browser", b["select"], "p95 ≤ 1 s"),
         ("click → star card", "browser", b["card"], "p95 ≤ 1 s"),
-        ("page (pull_session + ready)", "protocol", p["page"], ""),
+        ("page (session + document + ready)", "protocol", p["page"], ""),
         ("box selection → reply", "protocol", p["box"], ""),
         ("expression + Apply → reply", "protocol", p["expression"], ""),
         ("click → star card", "protocol", p["click"], ""),

@@ -1,100 +1,75 @@
-"""Protocol-level users of the soak: Bokeh's websocket client driving a served page's model.
+"""Protocol-level users of the soak: Bokeh's server protocol driving a served page, in a process apart.
 
 A browser costs a CPU core of its own to lay out and paint the page; twenty of them on the
 server's machine measure the browsers, not the server (issue 16, item 7). A protocol user is what
-the server sees of a browser, for a fraction of its cost: ``bokeh.client.pull_session`` opens a
-session of the served ``/app`` (the server builds the page as for a browser), announces the
-document ready as a browser does when the page has loaded (the page's on-load work runs then),
-and then sends the events a person's browser sends:
+the server sees of a browser, for a fraction of its cost. It speaks Bokeh's server protocol on
+the page's websocket (``/app/ws``) as bokehjs does:
 
-* **box**: a ``SelectionGeometry`` (final, rectangle) on the UMAP figure, as the box-select tool
-  sends at the end of a drag; the reply is the new ``box(…)`` expression in the page's URL;
-* **expression**: types an expression into the selection box and clicks *Apply expression*
-  (a ``ButtonClick``); the reply is that expression in the page's URL;
-* **click**: a ``Tap`` on a star of the UMAP (a position read from the catalogue), as the view
-  sends on a click; the reply is the star card naming a new star.
+* opens a session (``ACK``, then ``PULL-DOC-REQ``: the server builds the page as for a browser
+  and sends the whole document), announces the document ready as a browser does once the page
+  has rendered (Panel then runs the page's on-load work), and waits for a ``SERVER-INFO`` round
+  trip, so the ready event has been handled: that is its page time;
+* then sends the events a person's browser sends, as ``PATCH-DOC`` messages:
 
-A user runs its session's event loop (``run_until_closed``) and acts from document callbacks:
-the server's patches are applied as they arrive, a change callback on the model that carries the
-reply ends the wait, and the latency is the time from sending the event to that patch (a
-``force_roundtrip`` poll would drop patches that arrive while it waits for its own reply). Every
-few rounds the user closes the session and opens a new one (a page reload). One thread per user;
-the load generator's CPU is measured by ``benchmarks/soak.py``.
+  - **box**: a ``SelectionGeometry`` (final, rectangle) on the UMAP figure, as the box-select
+    tool sends at the end of a drag; the reply is the new ``box(…)`` expression in the page's URL
+    (a ``ModelChanged`` of the ``Location`` model's ``search``);
+  - **expression**: types an expression into the selection box (a ``ModelChanged`` of its
+    ``value``) and clicks *Apply expression* (a ``ButtonClick``); the reply is the URL again;
+  - **click**: a ``Tap`` on a star of the UMAP (a position read from the catalogue), as the
+    view sends on a click; the reply is the star card's header naming a new star.
+
+Unlike Bokeh's Python client (``bokeh.client``), which decodes the document into Python models
+and applies every patch the server sends (1-2 s of CPU per page at 10^6 stars, and the GIL shared
+with the browsers' driver), a user here only parses the messages' JSON and finds the few model
+ids it needs: what the server does is the same, what the load generator costs is small. All
+users share one asyncio event loop in one process (``run_users``), apart from the process that
+drives the real browsers, whose timings must not wait for this one's work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import importlib
-import pkgutil
+import itertools
+import json
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from bokeh.core.serialization import Serializable, Serializer
 
 #: How long one reply may take before the action counts as an error (``--timeout``).
 DEFAULT_TIMEOUT_S = 120.0
-
-
-def register_models() -> None:
-    """Import every model class the served page uses, so the client can decode the document.
-
-    Panel's own models, and the dashboard's components (their model names are made when their
-    classes are defined, in the same order as in the server).
-    """
-    import panel.models
-
-    for module in pkgutil.iter_modules(panel.models.__path__):
-        try:
-            importlib.import_module(f"panel.models.{module.name}")
-        except ImportError:  # an optional dependency's model (e.g. a plotting library) is absent
-            continue
-    importlib.import_module("dashboard.app")
-
-
-class UiEvent(Serializable):
-    """A UI event as a browser sends it (Bokeh's Python event classes send only their model).
-
-    ``name`` is the Bokeh event name (``selectiongeometry``, ``tap``, ``button_click``,
-    ``document_ready``), ``values`` its attributes; the server builds its own event class from them.
-    """
-
-    def __init__(self, name: str, model: Any = None, **values: Any) -> None:
-        self.name, self.model, self.values = name, model, values
-
-    def to_serializable(self, serializer: Serializer) -> dict[str, Any]:
-        values = {key: serializer.encode(value) for key, value in self.values.items()}
-        if self.model is not None:
-            # A reference to the server's model, as bokehjs sends it (encoding the model itself
-            # would send its definition, which the server would take for a second model).
-            values = {"model": {"id": self.model.id}, **values}
-        return {"type": "event", "name": self.name, "values": values}
+#: The largest message a user accepts (the whole document of a page at 10^6 stars is ~1 MB).
+MAX_MESSAGE_BYTES = 1 << 28
 
 
 @dataclass
 class Recorder:
-    """Latencies (s) per action and the errors of every protocol user; thread-safe."""
+    """Latencies (s) per action and the errors of every protocol user (one event loop: no lock)."""
 
     latencies: dict[str, list[float]] = field(
         default_factory=lambda: {"page": [], "box": [], "expression": [], "click": []}
     )
     errors: list[str] = field(default_factory=list)
     actions: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, action: str, seconds: float) -> None:
-        with self.lock:
-            self.latencies[action].append(seconds)
-            self.actions += action != "page"
+        self.latencies[action].append(seconds)
+        self.actions += action != "page"
 
     def error(self, text: str) -> None:
-        with self.lock:
-            self.errors.append(text[:400])
+        self.errors.append(text[:400])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"latencies": self.latencies, "errors": self.errors, "actions": self.actions}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recorder:
+        return cls(latencies=data["latencies"], errors=data["errors"], actions=data["actions"])
 
 
 @dataclass
@@ -109,43 +84,231 @@ class Stars:
         return float(self.x.min()), float(self.x.max()), float(self.y.min()), float(self.y.max())
 
 
-class Page:
-    """One protocol session of the served page: the models a person's actions go through."""
+def websocket_url(app_url: str) -> str:
+    """``http://host:port/app`` → ``ws://host:port/app/ws`` (``https`` → ``wss``)."""
+    if app_url.startswith("https:"):
+        return "wss:" + app_url[len("https:") :].rstrip("/") + "/ws"
+    if app_url.startswith("http:"):
+        return "ws:" + app_url[len("http:") :].rstrip("/") + "/ws"
+    raise ValueError(f"not an http(s) URL of a served app: {app_url!r}")
 
-    def __init__(self, url: str) -> None:
-        from bokeh.client import pull_session
 
-        self.session = pull_session(url=url)
-        doc = self.session.document
-        self.doc = doc
-        # What the browser sends once the page has rendered: Panel then runs the page's on-load
-        # work (the click lookups) and sends later changes straight to the socket.
-        doc.callbacks.send_event(UiEvent("document_ready"))
-        self.umap = self._one(
-            lambda m: type(m).__name__ == "figure" and m.title is not None and m.title.text.startswith("UMAP")
+def document_models(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every model definition of a serialised Bokeh document, by id (``{"type": "object", …}``)."""
+    models: dict[str, dict[str, Any]] = {}
+    stack: list[Any] = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "object" and "id" in item and "name" in item:
+                models[item["id"]] = item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return models
+
+
+class ServerError(RuntimeError):
+    """The server answered a message with ``ERROR``, or closed the session."""
+
+
+class Connection:
+    """One websocket session of Bokeh's server protocol: send messages, dispatch what arrives.
+
+    A message is three text frames (header, metadata, content) and, for each of the header's
+    ``num_buffers``, a buffer header and a binary payload; buffers are skipped (they carry
+    array data that no user looks at). ``on_patch`` is called with each ``PATCH-DOC``'s events.
+    """
+
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self._ids = (f"u{i}" for i in itertools.count(1))
+        self._waiting: dict[str, asyncio.Future] = {}
+        self.on_patch: Callable[[list[dict[str, Any]]], None] | None = None
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._reader: asyncio.Task | None = None
+
+    @classmethod
+    async def open(cls, app_url: str, timeout: float) -> tuple[Connection, dict[str, Any]]:
+        """Connect to ``app_url``'s websocket, pull the document; (connection, document)."""
+        from bokeh.util.token import generate_jwt_token, generate_session_id
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        token = generate_jwt_token(generate_session_id())
+        request = HTTPRequest(websocket_url(app_url), connect_timeout=timeout, request_timeout=timeout)
+        socket = await websocket_connect(
+            request, subprotocols=["bokeh", token], max_message_size=MAX_MESSAGE_BYTES
         )
-        self.location = self._one(lambda m: type(m).__name__ == "Location")
-        self.expression = self._css("selection-expression")
-        self.apply = self._css("apply-expression")
-        self.card = self._css("star-card-header")
+        conn = cls(socket)
+        header, _content = await asyncio.wait_for(conn._read(), timeout)
+        if header.get("msgtype") != "ACK":
+            raise ServerError(f"the server opened with {header.get('msgtype')!r}, not ACK")
+        conn._reader = asyncio.create_task(conn._read_forever())
+        reply = await conn.request("PULL-DOC-REQ", {}, timeout)
+        return conn, reply["doc"]
 
-    def _one(self, test: Callable[[Any], bool]) -> Any:
-        found = [m for m in self.doc.models if test(m)]
-        if not found:
+    async def _read(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """One whole message (header, content), or None when the socket closed."""
+        frames = []
+        for _ in range(3):
+            frame = await self.socket.read_message()
+            if frame is None:
+                return None
+            frames.append(frame)
+        header = json.loads(frames[0])
+        for _ in range(2 * int(header.get("num_buffers", 0))):
+            if await self.socket.read_message() is None:
+                return None
+        return header, json.loads(frames[2])
+
+    async def _read_forever(self) -> None:
+        try:
+            while (message := await self._read()) is not None:
+                header, content = message
+                kind, reqid = header.get("msgtype"), header.get("reqid")
+                waiter = self._waiting.pop(reqid, None) if reqid is not None else None
+                if kind == "ERROR":
+                    error = ServerError(f"server ERROR: {str(content.get('text', content))[:200]}")
+                    if waiter is not None and not waiter.done():
+                        waiter.set_exception(error)
+                    else:
+                        raise error
+                elif waiter is not None and not waiter.done():
+                    waiter.set_result(content)
+                if kind == "PATCH-DOC" and self.on_patch is not None:
+                    self.on_patch(content.get("events", []))
+        except Exception as exc:  # the reader's end is the session's end, with its reason
+            if not self.closed.done():
+                self.closed.set_exception(exc)
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(None)
+            for waiter in self._waiting.values():
+                if not waiter.done():
+                    waiter.set_exception(ServerError("the server closed the session"))
+
+    def send(self, msgtype: str, content: dict[str, Any]) -> str:
+        """Send one message (no buffers); its msgid, which the server's reply names as ``reqid``."""
+        msgid = next(self._ids)
+        for frame in (json.dumps({"msgid": msgid, "msgtype": msgtype}), "{}", json.dumps(content)):
+            self.socket.write_message(frame)
+        return msgid
+
+    async def request(self, msgtype: str, content: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a message and wait for the reply that names it."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[self.send(msgtype, content)] = future
+        return await asyncio.wait_for(future, timeout)
+
+    def patch(self, *events: dict[str, Any]) -> None:
+        """Send document events (``ModelChanged``, UI events) as one ``PATCH-DOC``."""
+        self.send("PATCH-DOC", {"events": list(events)})
+
+    async def close(self) -> None:
+        self.socket.close()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 10.0)
+
+
+def ui_event(name: str, model_id: str | None = None, **values: Any) -> dict[str, Any]:
+    """A UI event as bokehjs sends it: a ``MessageSent`` of ``bokeh_event`` naming its model by id."""
+    if model_id is not None:
+        values = {"model": {"id": model_id}, **values}
+    return {
+        "kind": "MessageSent",
+        "msg_type": "bokeh_event",
+        "msg_data": {"type": "event", "name": name, "values": values},
+    }
+
+
+def bokeh_map(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A dict as Bokeh's serialiser writes it (``{"type": "map", "entries": …}``)."""
+    return {"type": "map", "entries": [[key, value] for key, value in mapping.items()]}
+
+
+class Page:
+    """One protocol session of the served page and the model ids a person's actions go through.
+
+    ``replies`` maps what an action waits for (``"url"``, ``"card"``) to the future its reply
+    completes; the connection's patches complete it.
+    """
+
+    def __init__(self, conn: Connection, document: dict[str, Any]) -> None:
+        self.conn = conn
+        models = document_models(document)
+
+        def one(test: Callable[[dict[str, Any]], bool]) -> str:
+            for model_id, model in models.items():
+                if test(model):
+                    return model_id
             raise LookupError("the served page lacks a model this soak drives")
-        return found[0]
 
-    def _css(self, name: str) -> Any:
-        return self._one(lambda m: name in (getattr(m, "css_classes", None) or []))
+        def attrs(model: dict[str, Any]) -> dict[str, Any]:
+            return model.get("attributes", {})
+
+        def resolve(value: Any) -> dict[str, Any]:
+            return models.get(value.get("id"), value) if isinstance(value, dict) else {}
+
+        def css(name: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda m: name in (attrs(m).get("css_classes") or [])
+
+        def is_umap(model: dict[str, Any]) -> bool:
+            title = resolve(attrs(model).get("title"))
+            return model["name"] == "Figure" and str(attrs(title).get("text", "")).startswith("UMAP")
+
+        self.umap = one(is_umap)
+        umap = attrs(models[self.umap])
+        x_range, y_range = attrs(resolve(umap.get("x_range"))), attrs(resolve(umap.get("y_range")))
+        self.axes = (
+            float(x_range.get("start", 0.0)),
+            float(x_range.get("end", 1.0)),
+            float(y_range.get("start", 0.0)),
+            float(y_range.get("end", 1.0)),
+        )
+        self.location = one(lambda m: m["name"].endswith(".Location"))
+        self.expression = one(css("selection-expression"))
+        self.apply = one(css("apply-expression"))
+        self.card = one(css("star-card-header"))
+        self.watched = {(self.location, "search"): "url", (self.card, "text"): "card"}
+        self.replies: dict[str, asyncio.Future] = {}
+        conn.on_patch = self._patched
+
+    @classmethod
+    async def open(cls, app_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Page:
+        """A new session of the page, announced ready and answered (what a page load is)."""
+        conn, document = await Connection.open(app_url, timeout)
+        try:
+            page = cls(conn, document)
+            # What the browser sends once the page has rendered: Panel then runs the on-load work.
+            conn.patch(ui_event("document_ready"))
+            await conn.request("SERVER-INFO-REQ", {}, timeout)
+        except BaseException:
+            await conn.close()
+            raise
+        return page
+
+    def _patched(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if event.get("kind") != "ModelChanged":
+                continue
+            what = self.watched.get(((event.get("model") or {}).get("id"), event.get("attr")))
+            future = self.replies.get(what) if what else None
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def expect(self, what: str) -> asyncio.Future:
+        """A future completed by the next ``what`` (``"url"`` or ``"card"``) the server sends."""
+        future = asyncio.get_running_loop().create_future()
+        self.replies[what] = future
+        return future
 
     def bounds(self, stars: Stars | None) -> tuple[float, float, float, float]:
         """(x min, x max, y min, y max) of the stars, else of the UMAP figure's axes."""
-        if stars is not None:
-            return stars.bounds
-        x, y = self.umap.x_range, self.umap.y_range
-        return float(x.start), float(x.end), float(y.start), float(y.end)
+        return stars.bounds if stars is not None else self.axes
 
-    # --- the actions: each sends its events and names the model change that is its reply ------
+    # --- the actions: each sends its events and names the reply it waits for -----------------
     def box(self, stars: Stars | None, rng: random.Random) -> str:
         """Drag a box on the UMAP; the reply is the page's URL (its new ``box(…)`` expression)."""
         x_lo, x_hi, y_lo, y_hi = self.bounds(stars)
@@ -153,56 +316,26 @@ class Page:
         y0 = rng.uniform(y_lo, 0.6 * y_lo + 0.4 * y_hi)
         x1 = x0 + rng.uniform(0.15, 0.35) * (x_hi - x_lo)
         y1 = y0 + rng.uniform(0.15, 0.35) * (y_hi - y_lo)
-        geometry = {"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1}
-        self.doc.callbacks.send_event(UiEvent("selectiongeometry", self.umap, geometry=geometry, final=True))
+        geometry = bokeh_map({"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1})
+        self.conn.patch(ui_event("selectiongeometry", self.umap, geometry=geometry, final=True))
         return "url"
 
     def expression_(self, stars: Stars | None, rng: random.Random) -> str:
         """Type a (new) expression and click *Apply expression*; the reply is the page's URL."""
         x_lo, x_hi, y_lo, y_hi = self.bounds(stars)
         x0 = rng.uniform(x_lo, x_hi)
-        self.expression.value = (
-            f"box(umap_x, umap_y, {x0:.4f}, {x0 + 0.3 * (x_hi - x_lo):.4f}, {y_lo:.4f}, {y_hi:.4f})"
+        text = f"box(umap_x, umap_y, {x0:.4f}, {x0 + 0.3 * (x_hi - x_lo):.4f}, {y_lo:.4f}, {y_hi:.4f})"
+        self.conn.patch(
+            {"kind": "ModelChanged", "model": {"id": self.expression}, "attr": "value", "new": text}
         )
-        self.doc.callbacks.send_event(UiEvent("button_click", self.apply))
+        self.conn.patch(ui_event("button_click", self.apply))
         return "url"
 
     def click(self, stars: Stars, rng: random.Random) -> str:
         """Click a star of the UMAP (a different one each time); the reply is its star card."""
         i = rng.randrange(len(stars.x))
-        self.doc.callbacks.send_event(
-            UiEvent("tap", self.umap, x=float(stars.x[i]), y=float(stars.y[i]), sx=0.0, sy=0.0)
-        )
+        self.conn.patch(ui_event("tap", self.umap, x=float(stars.x[i]), y=float(stars.y[i]), sx=0.0, sy=0.0))
         return "card"
-
-
-#: Messages handled per turn of ``run_until_closed``'s loop (bounds the client's await chain).
-MESSAGES_PER_TURN = 100
-
-
-def run_until_closed(session: Any) -> None:
-    """Run ``session``'s event loop (its document callbacks and the server's patches) until it closes.
-
-    Bokeh's ``ClientSession._loop_until_closed`` awaits one nested coroutine per message received:
-    a session that receives a thousand patches dies of ``RecursionError`` (a soak user gets that
-    many in a few minutes at 10^6 stars). Its loop stops whenever its predicate holds, which unwinds
-    the chain, so the loop is run in turns of ``MESSAGES_PER_TURN`` messages (Bokeh 3.9's
-    ``ClientConnection._loop_until``: private, as ``_loop_until_closed`` itself).
-    """
-    from bokeh.client.states import DISCONNECTED
-
-    connection = session._connection
-    seen = [0]
-
-    def closed() -> bool:
-        return isinstance(connection._state, DISCONNECTED)
-
-    def turn_over() -> bool:
-        seen[0] += 1
-        return closed() or seen[0] % MESSAGES_PER_TURN == 0
-
-    while not closed():
-        connection._loop_until(turn_over)
 
 
 #: (recorded name, Page method) per action, in the order a user repeats them.
@@ -213,8 +346,8 @@ class User:
     """One protocol user: open the page, wait for the others, then act until ``clock.until``.
 
     ``clock`` has ``arrived()`` (called once this user's first page is open or failed),
-    ``warm`` (a ``threading.Event`` set once every user has arrived) and ``until`` (a
-    ``time.monotonic()`` deadline). ``think_s``: the pause before each action, drawn uniformly.
+    ``is_warm()`` (every user has arrived) and ``until`` (a ``time.monotonic()`` deadline, the
+    same clock in every process). ``think_s``: the pause before each action, drawn uniformly.
     ``stars``: positions to click on; None: no clicks.
     """
 
@@ -241,82 +374,152 @@ class User:
         self.rng = random.Random(1000 + index)
         # Without star positions (a server of unknown catalogue) there is nothing sure to click on.
         self.actions = ACTIONS if stars is not None else ACTIONS[:2]
-        self.page: Page | None = None
-        self._pending: tuple[str, str, float] | None = None  # (action, awaited reply, start)
-        self._timer: Any = None
-        self._done = 0  # actions on this page
 
-    def run(self) -> None:
-        """The thread's body: pages one after the other until the clock runs out."""
-        time.sleep(self.start_delay)
+    async def run(self) -> None:
+        """Pages one after the other until the clock runs out."""
+        await asyncio.sleep(self.start_delay)
         try:
-            page = self._open()
+            page = await self._open()
         finally:
             self.clock.arrived()
-        self.clock.warm.wait()
+        while not self.clock.is_warm():
+            await asyncio.sleep(0.2)
         try:
             while page is not None:
-                self._drive(page)
+                await self._drive(page)
                 if time.monotonic() >= self.clock.until:
                     break
-                page = self._open()  # a reload: a new session of the page
+                page = await self._open()  # a reload: a new session of the page
         except Exception as exc:  # a user that dies is an error of the run, not a crash of the soak
             self.rec.error(f"protocol {self.index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
 
-    def _open(self) -> Page | None:
+    async def _open(self) -> Page | None:
         start = time.perf_counter()
         try:
-            page = Page(self.url)
-            page.session.force_roundtrip()  # the server has the ready event and answered
+            page = await Page.open(self.url, self.timeout)
         except Exception as exc:  # a page that does not open is an error of the run
             self.rec.error(f"protocol {self.index}: page: {type(exc).__name__}: {exc}")
             return None
         self.rec.add("page", time.perf_counter() - start)
         return page
 
-    def _drive(self, page: Page) -> None:
-        """Act on ``page`` from its event loop until it is closed (reload or end of the run)."""
-        self.page, self._pending, self._done = page, None, 0
-        page.location.on_change("search", lambda _attr, _old, _new: self._reply("url"))
-        page.card.on_change("text", lambda _attr, _old, _new: self._reply("card"))
-        page.doc.add_timeout_callback(self._act, self._think_ms())
-        run_until_closed(page.session)
-        if self._pending is not None:
-            self.rec.error(f"protocol {self.index}: the server closed the session during {self._pending[0]}")
+    async def _drive(self, page: Page) -> None:
+        """Act on ``page`` until a reload is due or the clock runs out; then close it."""
+        try:
+            for done in itertools.count():
+                rounds = done // len(self.actions)
+                if done % len(self.actions) == 0 and (
+                    time.monotonic() >= self.clock.until or (rounds and rounds % self.reload_every == 0)
+                ):
+                    return
+                await asyncio.sleep(self.rng.uniform(*self.think_s))
+                if page.conn.closed.done():
+                    self.rec.error(f"protocol {self.index}: the server closed the session")
+                    return
+                name, send = self.actions[done % len(self.actions)]
+                start = time.perf_counter()
+                # Listen before sending: the reply may arrive before this coroutine runs again.
+                what = "card" if name == "click" else "url"
+                reply = page.expect(what)
+                send(page, self.stars, self.rng)
+                waited = asyncio.ensure_future(asyncio.wait_for(asyncio.shield(reply), self.timeout))
+                finished, _ = await asyncio.wait(
+                    {waited, page.conn.closed}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if waited in finished and waited.exception() is None:
+                    self.rec.add(name, time.perf_counter() - start)
+                elif waited in finished:
+                    self.rec.error(f"{name}: no reply within {self.timeout:.0f} s")
+                else:
+                    waited.cancel()
+                    self.rec.error(f"protocol {self.index}: the server closed the session during {name}")
+                    return
+        finally:
+            await page.conn.close()
 
-    def _think_ms(self) -> int:
-        return int(1000 * self.rng.uniform(*self.think_s))
 
-    def _act(self) -> None:
-        page = self.page
-        rounds = self._done // len(self.actions)
-        if self._done % len(self.actions) == 0 and (
-            time.monotonic() >= self.clock.until or (rounds and rounds % self.reload_every == 0)
-        ):
-            page.session.close()  # ends loop_until_closed
-            return
-        name, send = self.actions[self._done % len(self.actions)]
-        start = time.perf_counter()
-        self._pending = (name, send(page, self.stars, self.rng), start)
-        self._timer = page.doc.add_timeout_callback(self._expired, int(1000 * self.timeout))
+class SharedClock:
+    """The soak's arrival barrier and deadline, shared by the browser process and the users' process.
 
-    def _reply(self, what: str) -> None:
-        if self._pending is None or self._pending[1] != what:
-            return  # not the reply of the action in flight (e.g. the URL after a click)
-        name, _what, start = self._pending
-        self.rec.add(name, time.perf_counter() - start)
-        self._next()
+    Built from a ``multiprocessing`` context's primitives, so it can be handed to a spawned
+    process; ``time.monotonic()`` is the same clock in every process of the machine.
+    """
 
-    def _expired(self) -> None:
-        if self._pending is not None:
-            self.rec.error(f"{self._pending[0]}: no reply within {self.timeout:.0f} s")
-            self._next()
+    def __init__(self, ctx: Any, users: int, seconds: float) -> None:
+        self.users, self.seconds = users, seconds
+        self._arrived = ctx.Value("i", 0)
+        self._until = ctx.Value("d", float("inf"))
+        self._started = ctx.Value("d", float("nan"))
+        self.warm = ctx.Event()
 
-    def _next(self) -> None:
-        page = self.page
-        if self._timer is not None:
-            with contextlib.suppress(ValueError):  # it has just run
-                page.doc.remove_timeout_callback(self._timer)
-        self._pending, self._timer = None, None
-        self._done += 1
-        page.doc.add_timeout_callback(self._act, self._think_ms())
+    @property
+    def until(self) -> float:
+        return self._until.value
+
+    @property
+    def started(self) -> float | None:
+        value = self._started.value
+        return None if value != value else value  # NaN: not started
+
+    def is_warm(self) -> bool:
+        return self.warm.is_set()
+
+    def arrived(self) -> None:
+        with self._arrived.get_lock():
+            self._arrived.value += 1
+            if self._arrived.value == self.users:
+                now = time.monotonic()
+                self._started.value, self._until.value = now, now + self.seconds
+                self.warm.set()
+
+
+async def run_users(
+    url: str,
+    n_users: int,
+    stars: Stars | None,
+    clock: Any,
+    *,
+    timeout: float,
+    think_s: tuple[float, float],
+    reload_every: int,
+    first_delay: float,
+    ramp_s: float,
+) -> Recorder:
+    """Run ``n_users`` protocol users on this event loop until the clock runs out."""
+    rec = Recorder()
+    users = [
+        User(
+            url,
+            i,
+            stars,
+            rec,
+            clock,
+            timeout=timeout,
+            think_s=think_s,
+            reload_every=reload_every,
+            start_delay=first_delay + i * ramp_s,
+        )
+        for i in range(n_users)
+    ]
+    await asyncio.gather(*(user.run() for user in users))
+    return rec
+
+
+def users_process(queue: Any, url: str, n_users: int, stars: Stars | None, clock: Any, options: dict) -> None:
+    """The users' process: run them, then put the recorder's dict (or the failure) on ``queue``."""
+    try:
+        rec = asyncio.run(run_users(url, n_users, stars, clock, **options))
+        queue.put(rec.as_dict())
+    except BaseException as exc:  # the parent reports it as an error of the run
+        queue.put(
+            {"latencies": Recorder().latencies, "errors": [f"protocol users: {exc!r}"[:400]], "actions": 0}
+        )
+        raise
+
+
+async def warm_up(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> float:
+    """Open and close one page (the server's first session); seconds."""
+    start = time.perf_counter()
+    page = await Page.open(url, timeout)
+    await page.conn.close()
+    return time.perf_counter() - start

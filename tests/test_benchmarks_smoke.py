@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import benchmarks
-from benchmarks import report, run_all
+from benchmarks import common, report, run_all
 from benchmarks.common import write_result
 
 NO_BROWSER = [name for name in run_all.PROFILES["smoke"] if name != "browser"]
@@ -72,3 +75,34 @@ def test_browser_benchmark_runs(tmp_path: Path) -> None:
     write_result("browser", record, tmp_path)
     write_result("run", {"profile": "smoke", "hardware": {"cores": 2}, "versions": {}}, tmp_path)
     assert "Browser side" in report.render(tmp_path, ["browser"])
+
+
+def test_other_jobs_are_measured_not_read_from_the_load() -> None:
+    # The run's own children (a benchmark's server, browser, workers) are not "other jobs", however
+    # high they keep the load average: one that burns a second of CPU leaves the figure near 0.
+    busy, own, start = common.machine_busy_seconds(), common.children_cpu_seconds(), time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 1: pass",
+        ],
+        check=True,
+    )
+    measured = common.other_jobs(busy, own, time.perf_counter() - start)
+    busy_end = common.machine_busy_seconds()
+    if measured is None or busy is None or busy_end is None:
+        pytest.skip("no /proc/stat on this machine")
+    assert common.children_cpu_seconds() - own >= 0.9
+    # Other processes of a shared machine may run meanwhile; the child's own second is not theirs.
+    assert busy_end - busy - measured["other_cpu_s"] >= 0.85, (busy_end - busy, measured)
+    high_load = [9.0, 9.0, 9.0]
+    quiet = {"other_jobs": {"other_cpu_s": 0.3, "other_cores": 0.01}}
+    assert "No other jobs" in report._other_jobs_line(quiet, {}, 2, 9.0, high_load)
+    busy_run = {"other_jobs": {"other_cpu_s": 60.0, "other_cores": 0.5}}
+    line = report._other_jobs_line(
+        busy_run, {"embed": {"other_jobs": {"other_cores": 0.8}}}, 2, 0.5, [0.1] * 3
+    )
+    assert "Other jobs were running" in line and "embed 0.8 cores" in line
+    # A run recorded before the measurement existed: the load average, said as a guess.
+    assert "may have been running" in report._other_jobs_line({}, {}, 2, 9.0, high_load)
