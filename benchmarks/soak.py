@@ -79,6 +79,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "soak_results.json"
 #: How long one action may take before it counts as an error (``--timeout``).
 ACTION_TIMEOUT_MS = 120_000
+#: How long a click waits for a new star card before it counts as a miss (between stars).
+CARD_WAIT_MS = 60_000
 #: Seconds of RSS readings (one a second) whose median is the warm and the end memory.
 RSS_WINDOW_S = 30.0
 #: Stars whose UMAP positions the protocol users click on.
@@ -128,7 +130,29 @@ def desa_serve(
         env={"OMP_NUM_THREADS": "1"},
         start_timeout=600,
     ) as (base, pid):
+        wait_for_workers(log_path, num_procs)
         yield base + "/app", pid
+
+
+#: What each server worker logs once its warm-up page is built (dashboard/warm.py).
+WARM_LINE = re.compile(r"worker warm(ed up|-up failed)")
+
+
+def wait_for_workers(log_path: Path, num_procs: int, timeout: float = 600.0) -> int:
+    """Wait until each of the server's ``num_procs`` workers has logged its warm-up; how many did.
+
+    The server answers ``/liveness`` from the first worker that listens, while the others may
+    still be building their warm-up page: users who arrived then would time the server's start,
+    not its service. A server without the warm-up (none logged after ``timeout``) is not waited
+    for past it.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = len(WARM_LINE.findall(log_path.read_text(errors="replace"))) if log_path.is_file() else 0
+        if done >= num_procs:
+            return done
+        time.sleep(0.5)
+    return done
 
 
 def _tree(pid: int, exclude: int | None = None) -> list[int]:
@@ -216,11 +240,61 @@ async def _load(page: Any, url: str, stats: Stats) -> bool:
     return True
 
 
+#: In-page state of a browser user: the page's own elements found once (through the open shadow
+#: roots Bokeh and Panel render in) and read on every poll. Waiting is done by the page
+#: (``wait_for_function``), not by a loop of Playwright queries from here: a text search of the
+#: whole page every 50 ms costs Chromium more CPU than the page itself, on the core the other
+#: browser needs, and a slow reply then slows every browser of the run.
+_JS_PRELUDE = r"""
+const soak = window.__soak || (window.__soak = {});
+const deepFirst = (selector, root = document) => {
+  const found = root.querySelector(selector);
+  if (found) return found;
+  for (const el of root.querySelectorAll('*')) {
+    if (el.shadowRoot) {
+      const inner = deepFirst(selector, el.shadowRoot);
+      if (inner) return inner;
+    }
+  }
+  return null;
+};
+const cached = (key, find) => {
+  if (!soak[key] || !soak[key].isConnected) soak[key] = find();
+  return soak[key];
+};
+const deepText = (node) => {
+  let out = node.shadowRoot ? deepText(node.shadowRoot) : '';
+  for (const child of node.childNodes) out += child.nodeType === 3 ? child.textContent : deepText(child);
+  return out;
+};
+const expression = () => {
+  const el = cached('expression', () => {
+    const host = deepFirst('.selection-expression');
+    return host && (deepFirst('textarea', host.shadowRoot || host) || deepFirst('textarea', host));
+  });
+  return el ? el.value : null;
+};
+const cardTitle = () => {
+  const el = cached('card', () => deepFirst('.star-card-header'));
+  const match = el ? deepText(el).match(/KIC \d+ · row \d+/) : null;
+  return match ? match[0] : null;
+};
+"""
+_JS_EXPRESSION = f"() => {{ {_JS_PRELUDE} return expression(); }}"
+_JS_NEW_BOX = (
+    f"(before) => {{ {_JS_PRELUDE} const v = expression(); "
+    "return v !== null && v !== before && v.includes('box('); }"
+)
+_JS_CARD = f"() => {{ {_JS_PRELUDE} return cardTitle(); }}"
+_JS_NEW_CARD = f"(before) => {{ {_JS_PRELUDE} const t = cardTitle(); return t !== null && t !== before; }}"
+#: How often the page checks for a reply (ms).
+POLL_MS = 50
+
+
 async def _select(page: Any, rng: random.Random, stats: Stats) -> None:
     umap = page.locator(".bk-Canvas").nth(0)
     box = await umap.bounding_box()
-    expression = page.locator(".selection-expression textarea")
-    before = await expression.input_value() if await expression.count() else None
+    before = await page.evaluate(_JS_EXPRESSION)
     x0, y0 = rng.uniform(0.2, 0.45), rng.uniform(0.2, 0.45)
     x1, y1 = x0 + rng.uniform(0.15, 0.35), y0 + rng.uniform(0.15, 0.35)
     await page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
@@ -228,14 +302,14 @@ async def _select(page: Any, rng: random.Random, stats: Stats) -> None:
     await page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y1 * box["height"], steps=8)
     start = time.perf_counter()
     await page.mouse.up()
-    deadline = start + ACTION_TIMEOUT_MS / 1000
-    while time.perf_counter() < deadline:
-        value = await expression.input_value() if await expression.count() else None
-        if value is not None and value != before and "box(" in value:
-            stats.latencies["select"].append(time.perf_counter() - start)
-            return
-        await asyncio.sleep(0.05)
-    stats.errors.append(f"select: the expression did not change within {ACTION_TIMEOUT_MS} ms")
+    try:
+        await page.wait_for_function(_JS_NEW_BOX, arg=before, polling=POLL_MS, timeout=ACTION_TIMEOUT_MS)
+    except Exception as exc:  # playwright's TimeoutError, or the page went away
+        stats.errors.append(
+            f"select: the expression did not change within {ACTION_TIMEOUT_MS} ms ({type(exc).__name__})"
+        )
+        return
+    stats.latencies["select"].append(time.perf_counter() - start)
 
 
 def _star_pixel(png: bytes, rng: random.Random) -> tuple[float, float] | None:
@@ -254,21 +328,11 @@ def _star_pixel(png: bytes, rng: random.Random) -> tuple[float, float] | None:
     return float(xs[i]), float(ys[i])
 
 
-#: The star card's title line (D2: "KIC <id> · row <n>"); Markdown renders in a shadow root, which
-#: ``get_by_text`` pierces and ``inner_text`` of the card does not.
-CARD_TITLE = re.compile(r"KIC \d+ · row \d+")
-
-
-async def _card_title(page: Any) -> str | None:
-    title = page.get_by_text(CARD_TITLE)
-    return await title.first.inner_text() if await title.count() else None
-
-
 async def _card(page: Any, rng: random.Random, stats: Stats) -> None:
     if await page.locator(".star-card").count() == 0:
         stats.cards_skipped += 1  # the star card is not on this page (yet): nothing to time
         return
-    before = await _card_title(page)
+    before = await page.evaluate(_JS_CARD)
     umap = page.locator(".bk-Canvas").nth(0)
     box = await umap.bounding_box()
     x, y = _star_pixel(await umap.screenshot(), rng) or (
@@ -277,15 +341,13 @@ async def _card(page: Any, rng: random.Random, stats: Stats) -> None:
     )
     start = time.perf_counter()
     await page.mouse.click(box["x"] + x, box["y"] + y)
-    deadline = start + min(ACTION_TIMEOUT_MS / 1000, 60.0)
-    while time.perf_counter() < deadline:
-        title = await _card_title(page)
-        if title is not None and title != before:
-            stats.latencies["card"].append(time.perf_counter() - start)
-            return
-        await asyncio.sleep(0.05)
-    # A click can land between stars (none within the click radius) or on the card's own star.
-    stats.cards_missed += 1
+    try:
+        await page.wait_for_function(_JS_NEW_CARD, arg=before, polling=POLL_MS, timeout=CARD_WAIT_MS)
+    except Exception:  # playwright's TimeoutError: no new card
+        # A click can land between stars (none within the click radius) or on the card's own star.
+        stats.cards_missed += 1
+        return
+    stats.latencies["card"].append(time.perf_counter() - start)
 
 
 async def _browser_user(
@@ -428,6 +490,7 @@ async def _drive(
                     tree_cpu_seconds(pid) if pid else None,
                 )
                 monitor["busy_start"] = machine_busy_seconds()
+                monitor["protocol_cpu_start"] = tree_cpu_seconds(users.pid) if users.pid else 0.0
             if clock.started is not None and now - clock.started >= warm_at and "warm_bytes" not in monitor:
                 monitor["warm_bytes"], monitor["warm_at_s"] = (tree_rss_bytes(pid) if pid else None), warm_at
             if now >= clock.until and "end_bytes" not in monitor:
@@ -435,6 +498,7 @@ async def _drive(
                 monitor["end_bytes"] = tree_rss_bytes(pid) if pid else None
                 monitor["cpu_end"] = (now, tree_cpu_seconds(me, pid), tree_cpu_seconds(pid) if pid else None)
                 monitor["busy_end"] = machine_busy_seconds()
+                monitor["protocol_cpu_end"] = tree_cpu_seconds(users.pid) if users.pid else 0.0
             await asyncio.sleep(1.0)
         await asyncio.gather(*tasks)
         monitor.setdefault("end_bytes", tree_rss_bytes(pid) if pid else None)
@@ -597,6 +661,11 @@ def _report(
             "server_cpu_s": None if srv0 is None else round(srv1 - srv0, 1),
             "server_cores": None if srv0 is None else round((srv1 - srv0) / wall, 2),
         }
+        if "protocol_cpu_end" in monitor:
+            # The protocol users' process apart: the rest of the load generator is the browsers.
+            protocol_cpu = monitor["protocol_cpu_end"] - monitor["protocol_cpu_start"]
+            cpu["protocol_users_cpu_s"] = round(protocol_cpu, 1)
+            cpu["browsers_cpu_s"] = round(me1 - me0 - protocol_cpu, 1)
         busy0, busy1 = monitor.get("busy_start"), monitor.get("busy_end")
         if busy0 is not None and busy1 is not None and srv0 is not None:
             # What neither the server nor the load generator used: other jobs on the machine.
@@ -708,7 +777,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report.get('warm_up_page_s') or 'none'} s",
         f"- CPU over the {cpu.get('load_phase_s', '?')} s of load: server {cpu.get('server_cpu_s', '?')} s "
         f"({cpu.get('server_cores', '?')} cores), load generator {cpu.get('load_generator_cpu_s', '?')} s "
-        f"({cpu.get('load_generator_cores', '?')} cores, browsers included)"
+        f"({cpu.get('load_generator_cores', '?')} cores: browsers and their driver "
+        f"{cpu.get('browsers_cpu_s', '?')} s, protocol users {cpu.get('protocol_users_cpu_s', '?')} s)"
         + (f", other processes {cpu['other_cpu_s']} s" if cpu.get("other_cpu_s") is not None else ""),
         MD_END,
     ]

@@ -7,6 +7,8 @@ browser session, so nothing heavy happens here outside the cached loader.
 
 from __future__ import annotations
 
+from typing import Any
+
 import panel as pn
 
 from dashboard.overlays import OverlaySettings
@@ -130,6 +132,25 @@ def serve_page() -> None:
     location = session_location()  # Panel's own would fail on some links (see TextLocation)
     with doc.models.freeze():
         build_app(location).servable(title=TITLE, location=True if location is None else location)
+    local_stylesheets(doc)
+
+
+def local_stylesheets(doc: Any) -> None:
+    """Point every stylesheet of the page's models at this server, never at Panel's CDN.
+
+    Panel writes its components' stylesheets with CDN addresses and rewrites them to the server's
+    own copies only when it serves the page's HTML. A session opened by a websocket alone is
+    never rewritten: with ``desa serve --num-procs`` > 1 a browser's websocket often reaches
+    another worker than its page request did, which then builds the page again from the
+    websocket (docs/DEPLOY.md §4), and the browser asked cdn.holoviz.org for 15 stylesheets,
+    which an offline observatory server cannot reach and which tells a third party who opened
+    the page.
+    """
+    from panel.io.resources import LOCAL_DIST, patch_model_css
+
+    dist_url = f"{pn.state.rel_path}/{LOCAL_DIST}" if pn.state.rel_path else LOCAL_DIST
+    for root in doc.roots:
+        patch_model_css(root, dist_url=dist_url)
 
 
 if __name__.startswith("bokeh"):

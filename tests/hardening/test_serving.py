@@ -380,3 +380,21 @@ def test_a_running_server_gives_each_new_session_the_current_generation(tmp_path
     # the old one (150 rows) would have failed the page ("150 rows for a catalogue of 90 stars").
     assert "· 90 stars" in after and "Selected: 0 / 90" in after, after[-300:]
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_a_session_opened_by_its_websocket_asks_no_cdn(open_server) -> None:
+    """A page built for a websocket alone (another worker than the page request's, with
+    ``--num-procs`` > 1) points its stylesheets at this server, not at cdn.holoviz.org."""
+    import asyncio
+    import json
+
+    from benchmarks.soak_protocol import Connection
+
+    async def pull() -> str:
+        conn, document = await Connection.open(open_server + "/app", timeout=120)
+        await conn.close()
+        return json.dumps(document)
+
+    document = asyncio.run(pull())
+    assert "static/extensions/panel/" in document
+    assert "cdn.holoviz.org" not in document
