@@ -91,7 +91,8 @@ class MeasuredIndices(nn.Module):
                 "the measured-index statistics are not fitted: fit them on the training split "
                 "(training.stages.align.encode_all does) before encoding"
             )
-        z = (np.asarray(raw, np.float64) - self.mean.numpy()) / self.std.numpy()
+        mean, std = self.mean.double().cpu().numpy(), self.std.double().cpu().numpy()
+        z = (np.asarray(raw, np.float64) - mean) / std
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def forward(self, flux: Tensor, mask: Tensor) -> Tensor:
