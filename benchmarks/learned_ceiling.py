@@ -59,7 +59,7 @@ def run(survey: Path, checkpoint: Path, *, steps: int = 1500, seed: int = 0) -> 
     label = "is_detectable_binary" if "is_detectable_binary" in labels else "is_binary"
     detectable = labels[label].astype(np.float32)
     det_t = torch.as_tensor(detectable)
-    width = model.config.lightcurve.embed_dim + model.config.spectrum.embed_dim
+    width = model.config.lightcurve.embed_dim + model.config.spectrum.pooled_dim
     head = nn.Sequential(nn.Linear(width, 256), nn.GELU(), nn.Linear(256, 5))
     params = [
         *model.lightcurve_encoder.parameters(),

@@ -156,6 +156,37 @@ SPEC_MIN_AA = float(10.0**SPEC_LOG10_START)  # 3729.0 Å
 SPEC_MAX_AA = float(10.0 ** (SPEC_LOG10_START + SPEC_LOG10_STEP * (SPEC_LENGTH - 1)))  # 9026.1 Å
 
 
+# --- spectral lines measured on the spectrum grid ----------------------------------------------
+# The two line indices of the synchronized-binary versus young-star case (SCIENCE.md 3.9): the
+# observer's recipes (``data.spectral_indices``) and the model's measured-index features
+# (``desa_core.line_indices``) read these, so both measure the same lines.
+C_KMS = 299792.458
+#: Li I 6708 (vacuum Å) and the LAMOST LRS resolving power its matched filter assumes.
+LI_VAC_AA = 6709.66
+LRS_RESOLUTION = 1800.0
+#: Line-free pseudo-continuum windows around Li 6708 (vacuum Å, rest frame).
+LI_CONTINUUM_AA = ((6686.0, 6702.0), (6716.0, 6736.0))
+#: Strong, isolated lines of FGK stars (vacuum Å) for the cross-correlation mask.
+CCF_MASK_AA = (
+    4227.9,
+    4384.7,
+    4405.9,
+    5168.8,
+    5174.1,
+    5185.0,
+    5271.0,
+    5329.5,
+    5372.9,
+    5398.6,
+    5891.6,
+    5897.6,
+    6496.8,
+    8500.4,
+    8544.4,
+    8664.5,
+)
+
+
 def grid_mismatch(model: Mapping[str, object], grids: Mapping[str, object]) -> str | None:
     """Why arrays on the store's ``grids`` cannot go into a model built for ``model``, or None.
 

@@ -21,30 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
-C_KMS = 299792.458
-LI_VAC_AA = 6709.66
-LRS_RESOLUTION = 1800.0
-#: Line-free pseudo-continuum windows around Li 6708 (vacuum Å, rest frame).
-LI_CONTINUUM_AA = ((6686.0, 6702.0), (6716.0, 6736.0))
-#: Strong, isolated lines of FGK stars (vacuum Å) for the cross-correlation mask.
-CCF_MASK_AA = (
-    4227.9,
-    4384.7,
-    4405.9,
-    5168.8,
-    5174.1,
-    5185.0,
-    5271.0,
-    5329.5,
-    5372.9,
-    5398.6,
-    5891.6,
-    5897.6,
-    6496.8,
-    8500.4,
-    8544.4,
-    8664.5,
-)
+from data.schema import C_KMS, CCF_MASK_AA, LI_CONTINUUM_AA, LI_VAC_AA, LRS_RESOLUTION
 
 
 def li6708_ew_ma(

@@ -42,6 +42,10 @@ class SpectrumEncoderConfig:
     :meth:`DesaConfig.input_grid`). Defaults are the LAMOST LRS sampling of ``data.schema``.
     ``patch`` pixels make one token; the stem's first convolution has stride ``stem_stride``.
     ``position_channels`` fixed sinusoids of log λ enter the stem as extra input channels.
+    ``measured_indices`` appends two line indices measured on each input spectrum (Li 6708 EW,
+    CCF width; ``desa_core.line_indices``), standardised, to the pooled vector, which is then
+    ``embed_dim + 2`` wide (:attr:`pooled_dim`). Off by default; checkpoints written before the
+    field existed load with it off.
     """
 
     length: int = schema.SPEC_LENGTH
@@ -56,6 +60,12 @@ class SpectrumEncoderConfig:
     heads: int = 4
     embed_dim: int = 64
     dropout: float = 0.0
+    measured_indices: bool = False
+
+    @property
+    def pooled_dim(self) -> int:
+        """Width of the spectrum side the fusion and the baselines read: encoder output (+ indices)."""
+        return self.embed_dim + (2 if self.measured_indices else 0)
 
 
 #: Fusion presets: the paper's DualFormer, and one that keeps what the encoders know (SCIENCE.md 1.5).

@@ -3,6 +3,7 @@
 light curve (B, C, T) --LightCurveEncoder--> (B, El) --+
                                                        +--DualFormer--> e_s, e_l (B, D)
 spectrum    (B, L)    --SpectrumEncoder----> (B, Es) --+
+  [ ⊕ 2 standardised measured line indices (B, 2), with SpectrumEncoderConfig.measured_indices ]
 p_s = W e_s, p_l = W^T e_l                       (alignment space, desa_core.alignment)
 embedding = (e_s + e_l) V, V = eigh((W + W^T)/2) (desa_core.eigen)
           or [e_s V, e_l V] (B, 2D) with DualFormerConfig.concat_embedding
@@ -22,6 +23,7 @@ from desa_core.dualformer import DualFormer
 from desa_core.eigen import EigenBasis, eigenbasis
 from desa_core.heads import HeadOutput, PropertyHeads
 from desa_core.lightcurve_encoder import LightCurveEncoder
+from desa_core.line_indices import MeasuredIndices
 from desa_core.pretraining import LightCurvePretrainer, SpectrumPretrainer
 from desa_core.spectrum_encoder import SpectrumEncoder
 
@@ -47,9 +49,13 @@ class DesaModel(nn.Module):
         d = config.fused_dim
         self.lightcurve_encoder = LightCurveEncoder(config.lightcurve)
         self.spectrum_encoder = SpectrumEncoder(config.spectrum)
+        spec = config.spectrum
+        self.spectrum_indices = (
+            MeasuredIndices(spec.length, spec.log10_start, spec.log10_step) if spec.measured_indices else None
+        )
         self.dualformer = DualFormer(
             config.dualformer,
-            spectrum_dim=config.spectrum.embed_dim,
+            spectrum_dim=config.spectrum.pooled_dim,
             lightcurve_dim=config.lightcurve.embed_dim,
         )
         self.projection = nn.Parameter(torch.eye(d) + 0.01 * torch.randn(d, d))
@@ -61,8 +67,17 @@ class DesaModel(nn.Module):
 
     # --- stages ----------------------------------------------------------------------------
     def encode(self, lc: Tensor, lc_mask: Tensor, spec: Tensor, spec_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Pooled light-curve (B, El) and spectrum (B, Es) embeddings."""
-        return self.lightcurve_encoder(lc, lc_mask).pooled, self.spectrum_encoder(spec, spec_mask).pooled
+        """Pooled light-curve (B, El) and spectrum (B, Es) embeddings.
+
+        With ``measured_indices`` the spectrum side is (B, Es + 2): the encoder's output followed by
+        the standardised line indices measured on ``spec`` (``desa_core.line_indices``). Every
+        consumer of the spectrum side (fusion, baselines, embed path) goes through here.
+        """
+        lc_pooled = self.lightcurve_encoder(lc, lc_mask).pooled
+        spec_pooled = self.spectrum_encoder(spec, spec_mask).pooled
+        if self.spectrum_indices is not None:
+            spec_pooled = torch.cat((spec_pooled, self.spectrum_indices(spec, spec_mask)), dim=-1)
+        return lc_pooled, spec_pooled
 
     def fuse(self, lc_pooled: Tensor, spec_pooled: Tensor) -> DesaOutput:
         """From pooled encoder outputs (possibly cached) to the embedding and head outputs."""

@@ -58,6 +58,8 @@ class AblationConfig:
     ``fraction`` is the evaluation's few-shot label fraction; ``extra_fractions`` add R² columns
     with more labels, which separate an embedding's content from its width on a small survey (a
     linear probe on 128 dimensions needs more than the 10 % of 1,200 stars that 2,000 give).
+    ``measured_indices`` gives every variant and baseline the two measured line indices as extra
+    spectrum features (``SpectrumEncoderConfig.measured_indices``), on the run's own encoders.
     """
 
     align_steps: int = 800
@@ -69,6 +71,7 @@ class AblationConfig:
     extra_fractions: tuple[float, ...] = ()
     seeds: int = 5
     variants: tuple[str, ...] = ()
+    measured_indices: bool = False
 
 
 @dataclass
@@ -154,6 +157,8 @@ def train_variant(
     model = DesaModel(config)
     model.lightcurve_encoder.load_state_dict(trained.lightcurve_encoder.state_dict())
     model.spectrum_encoder.load_state_dict(trained.spectrum_encoder.state_dict())
+    if trained.spectrum_indices is not None:  # the statistics the cached ``pooled`` were made with
+        model.spectrum_indices.load_state_dict(trained.spectrum_indices.state_dict())
     ctx = StageContext(folder, seed, MetricLog(folder / "metrics.jsonl"), progress)
     align.run(
         model, data, dataclasses.replace(align_config, info_weight=variant.info_weight), ctx, pooled=pooled
@@ -171,6 +176,21 @@ def train_variant(
 def _embedding(model: DesaModel, pooled: tuple[Tensor, Tensor]) -> np.ndarray:
     lc, spec = pooled
     return model.fuse(lc, spec).embedding.numpy()
+
+
+def with_measured_indices(trained: DesaModel) -> DesaModel:
+    """``trained``'s encoders in a model whose spectrum side carries the measured line indices.
+
+    The fusion, W and heads are not carried over (their input width changes); the ablation trains
+    a fresh fusion per variant anyway. The index statistics are fitted by ``align.encode_all``.
+    """
+    if trained.spectrum_indices is not None:
+        return trained
+    spectrum = dataclasses.replace(trained.config.spectrum, measured_indices=True)
+    model = DesaModel(dataclasses.replace(trained.config, spectrum=spectrum))
+    model.lightcurve_encoder.load_state_dict(trained.lightcurve_encoder.state_dict())
+    model.spectrum_encoder.load_state_dict(trained.spectrum_encoder.state_dict())
+    return model.eval()
 
 
 def _stage_configs(metadata: dict, config: AblationConfig) -> tuple[AlignConfig, FinetuneConfig | None]:
@@ -199,6 +219,8 @@ def run_ablation(
     Results go to ``<run folder>/ablation/<timestamp>/``, one sub-folder of metrics per variant.
     """
     trained, metadata = load_checkpoint(checkpoint)
+    if config.measured_indices:
+        trained = with_measured_indices(trained)
     df = _probe_frame(store)
     data = load_survey_tensors(store, schema.PROPERTY_NAMES)
     pooled = align.encode_all(trained, data, progress=progress)  # once, for every variant
@@ -219,6 +241,7 @@ def run_ablation(
         "n_train": len(train),
         "n_test": len(test),
         "config": dataclasses.asdict(config),
+        "measured_indices": trained.spectrum_indices is not None,
         "align": dataclasses.asdict(align_config),
         "finetune": dataclasses.asdict(finetune_config) if finetune_config else None,
         "variants": {},
@@ -285,7 +308,9 @@ def render_ablation(f: dict) -> str:
     lines = [
         f"# Fusion ablation ({f['n_test']} test stars, {f['n_train']} training stars; frozen probes "
         f"of training.evaluate, few-shot R² on {pct(f['config']['fraction'])} of training labels, "
-        f"{f['config']['seeds']} seeds)",
+        f"{f['config']['seeds']} seeds"
+        + ("; spectrum side = encoder output + 2 measured line indices" if f.get("measured_indices") else "")
+        + ")",
         "",
         f"| fusion | dim | optimiser steps | R² CMD | R² HR |{more} detectable AUC (probe) "
         "| is_binary AUC (probe) | is_binary AP (probe) | sync/young kNN purity |",

@@ -11,7 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from desa_core.config import DesaConfig
 
 STAGES = ("pretrain_lightcurve", "pretrain_spectrum", "align", "finetune")
 
@@ -70,17 +73,35 @@ class TrainConfig:
     name: str = "tiny"
     model: str = "tiny"
     fusion: str = "paper"
+    #: Append two line indices measured on each spectrum to the spectrum side of every method
+    #: (``desa_core.config.SpectrumEncoderConfig.measured_indices``); off by default.
+    measured_indices: bool = False
     seed: int = 0
     pretrain_lightcurve: StageConfig = field(default_factory=StageConfig)
     pretrain_spectrum: StageConfig = field(default_factory=StageConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
+    def model_config(self) -> DesaConfig:
+        """The ``desa_core.config.DesaConfig`` this run builds: preset, fusion and measured indices."""
+        from desa_core.config import DesaConfig
+
+        model = DesaConfig.preset(self.model, self.fusion)
+        if not self.measured_indices:
+            return model
+        spectrum = dataclasses.replace(model.spectrum, measured_indices=True)
+        return dataclasses.replace(model, spectrum=spectrum)
+
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "train config") -> TrainConfig:
+        """Build from ``to_dict`` output (a run's or a sidecar's); fields added since take defaults."""
+        return _build(cls, raw, where)
 
 
 def _build(klass: type, raw: dict[str, Any], where: str) -> Any:

@@ -225,7 +225,7 @@ def _initial_model(config: TrainConfig, checkpoint: Path) -> tuple[DesaModel, li
     if checkpoint.is_file():
         model, metadata = load_checkpoint(checkpoint)
         return model, list(metadata.get("stages_done", []))
-    return DesaModel(DesaConfig.preset(config.model, config.fusion)), []
+    return DesaModel(config.model_config()), []
 
 
 def _metadata(

@@ -129,7 +129,7 @@ def check_weights(name: str, *, folder: Path | None = None, grids: dict | None =
     if file_sha256(path) != sidecar.get("sha256"):
         raise ShippedWeightsError(path, f"sha256 differs from the one {SIDECAR_FILE} records")
     config = load_config(name)
-    current = DesaConfig.preset(config.model, config.fusion).to_dict()
+    current = config.model_config().to_dict()
     try:  # read by this code: fields added since take their defaults, removed ones are refused
         stored = DesaConfig.from_dict(sidecar["model_config"]).to_dict()
     except (ValueError, TypeError, KeyError) as exc:
@@ -138,7 +138,11 @@ def check_weights(name: str, *, folder: Path | None = None, grids: dict | None =
         raise ShippedWeightsError(
             path, "trained for another architecture than this code builds: " + "; ".join(differs)
         )
-    if differs := _differences(sidecar["train_config"], config.to_dict()):
+    try:  # fields added since the weights were written take their defaults
+        trained_with = TrainConfig.from_dict(sidecar["train_config"]).to_dict()
+    except (ValueError, TypeError, KeyError):
+        trained_with = sidecar["train_config"]
+    if differs := _differences(trained_with, config.to_dict()):
         log.warning("%s: trained with another %s config (%s)", path, name, "; ".join(differs))
     try:
         load_checkpoint(path, grids=grids)

@@ -33,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="also report R² with this fraction of training labels (repeatable), e.g. 1.0",
     )
+    parser.add_argument(
+        "--measured-indices",
+        action="store_true",
+        help="give every variant and baseline two line indices measured on each spectrum "
+        "(Li 6708 EW, CCF width) as extra spectrum features",
+    )
+    parser.add_argument(
+        "--wide", type=int, default=64, help="width of the wide / preserve variants (default 64)"
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="probe seeds (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batch-order seed")
 
 
@@ -47,6 +57,9 @@ def run(args: argparse.Namespace) -> None:
         info_weight=args.info_weight,
         variants=tuple(v for v in (args.variants or "").split(",") if v),
         extra_fractions=tuple(args.extra_fraction),
+        seeds=args.seeds,
+        wide=args.wide,
+        measured_indices=args.measured_indices,
     )
     survey = store(args).snapshot()  # one store generation, whatever desa ingest/embed do meanwhile
     report = run_ablation(survey, checkpoint(args), config, seed=args.seed, progress=not args.quiet)

@@ -27,8 +27,18 @@ NAME = "align"
 def encode_all(
     model: DesaModel, data: SurveyTensors, *, batch_size: int = 256, progress: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """Pooled light-curve and spectrum vectors of every star, frozen encoders in eval mode."""
+    """Pooled light-curve and spectrum vectors of every star, frozen encoders in eval mode.
+
+    The one place the cached encoder outputs of alignment, fine-tuning, the ablation and the
+    baselines come from. A model with measured line indices (``SpectrumEncoderConfig.
+    measured_indices``) first fits their standardisation on the training split's spectra, unless
+    its checkpoint already holds it; every row then gets the same standardised columns.
+    """
     model.eval()
+    indices = model.spectrum_indices
+    if indices is not None and not indices.fitted:
+        rows = data.rows("train")
+        indices.fit(indices.raw(data.spec[rows], data.spec_mask[rows]))
     lcs, specs = [], []
     n = len(data.lc)
     for start in tqdm(range(0, n, batch_size), desc="encoding", unit="batch", disable=not progress):
