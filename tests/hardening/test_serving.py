@@ -383,8 +383,10 @@ def test_a_running_server_gives_each_new_session_the_current_generation(tmp_path
 
 
 def test_a_session_opened_by_its_websocket_asks_no_cdn(open_server) -> None:
-    """A page built for a websocket alone (another worker than the page request's, with
-    ``--num-procs`` > 1) points its stylesheets at this server, not at cdn.holoviz.org."""
+    """A page built for a websocket alone points its stylesheets at this server, not a CDN.
+
+    (As another worker than the page request's builds it with ``--num-procs`` > 1.)
+    """
     import asyncio
     import json
 
