@@ -84,15 +84,6 @@ class Stars:
         return float(self.x.min()), float(self.x.max()), float(self.y.min()), float(self.y.max())
 
 
-def websocket_url(app_url: str) -> str:
-    """``http://host:port/app`` → ``ws://host:port/app/ws`` (``https`` → ``wss``)."""
-    if app_url.startswith("https:"):
-        return "wss:" + app_url[len("https:") :].rstrip("/") + "/ws"
-    if app_url.startswith("http:"):
-        return "ws:" + app_url[len("http:") :].rstrip("/") + "/ws"
-    raise ValueError(f"not an http(s) URL of a served app: {app_url!r}")
-
-
 def document_models(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every model definition of a serialised Bokeh document, by id (``{"type": "object", …}``)."""
     models: dict[str, dict[str, Any]] = {}
@@ -131,12 +122,15 @@ class Connection:
     @classmethod
     async def open(cls, app_url: str, timeout: float) -> tuple[Connection, dict[str, Any]]:
         """Connect to ``app_url``'s websocket, pull the document; (connection, document)."""
+        from bokeh.client.util import websocket_url_for_server_url
         from bokeh.util.token import generate_jwt_token, generate_session_id
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
         token = generate_jwt_token(generate_session_id())
-        request = HTTPRequest(websocket_url(app_url), connect_timeout=timeout, request_timeout=timeout)
+        request = HTTPRequest(
+            websocket_url_for_server_url(app_url), connect_timeout=timeout, request_timeout=timeout
+        )
         socket = await websocket_connect(
             request, subprotocols=["bokeh", token], max_message_size=MAX_MESSAGE_BYTES
         )
