@@ -52,9 +52,15 @@ def bin_edges(values: pd.Series) -> np.ndarray:
     return np.linspace(lo, hi, BINS + 1)
 
 
-def fractions(values: np.ndarray, edges: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Fraction of the finite ``values`` (of ``mask`` if given) in each bin; they sum to 1."""
-    keep = np.isfinite(values) if mask is None else np.isfinite(values) & mask
+def fractions(
+    values: np.ndarray, edges: np.ndarray, mask: np.ndarray | None = None, *, finite: np.ndarray | None = None
+) -> np.ndarray:
+    """Fraction of the finite ``values`` (of ``mask`` if given) in each bin; they sum to 1.
+
+    ``finite``: ``np.isfinite(values)`` when the caller keeps it (not recomputed then).
+    """
+    finite = np.isfinite(values) if finite is None else finite
+    keep = finite if mask is None else finite & mask
     counts, _ = np.histogram(values[keep], bins=edges)
     total = counts.sum()
     return counts / total if total else np.zeros(len(counts))
@@ -86,6 +92,9 @@ class HistogramView(pn.viewable.Viewer):
         self.selection = ColumnDataSource({"left": [], "right": [], "top": []})
         self.subsets = [ColumnDataSource({"x": [], "y": []}) for _ in range(MAX_SUBSETS)]
         self.figure = self._figure()
+        # column -> (values, finite, edges, base fractions): what a new selection does not change.
+        self._base: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._drawn_column: str | None = None
         self._doc = pn.state.curdoc
         self.fill()
         for name in ("mask", "subsets"):
@@ -126,33 +135,55 @@ class HistogramView(pn.viewable.Viewer):
         fig.on_event(SelectionGeometry, self._on_geometry)
         return fig
 
+    def _column_base(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The column's values, finite flags, bin edges and all-star fractions (kept per column)."""
+        if column not in self._base:
+            if len(self._base) >= 4:  # a few recent columns: 10^6 stars cost 9 MB each
+                self._base.pop(next(iter(self._base)))
+            values = self.state.catalog[column].to_numpy(dtype=np.float64)
+            finite = np.isfinite(values)
+            edges = bin_edges(self.state.catalog[column])
+            self._base[column] = (values, finite, edges, fractions(values, edges))
+        return self._base[column]
+
     def fill(self) -> None:
-        """Draw the chosen column for all stars, each subset and the selection."""
+        """Draw the chosen column for all stars, each subset and the selection.
+
+        The all-star bars and the axes are sent only when the column changes; a new selection
+        bins only its own stars (np.histogram over the selected values).
+        """
         column = self._column.value
         if column is None:
             return
-        catalog = self.state.catalog
-        values = catalog[column].to_numpy(dtype=np.float64)
-        edges = bin_edges(catalog[column])
+        values, finite, edges, base = self._column_base(column)
         left, right = edges[:-1], edges[1:]
-        base = fractions(values, edges)
-        self.base.data = {"left": left, "right": right, "top": base}
+        new_column = column != self._drawn_column
+        if new_column:
+            self.base.data = {"left": left, "right": right, "top": base}
         mask = self.state.mask
-        chosen = fractions(values, edges, mask) if mask is not None and mask.any() else np.empty(0)
+        chosen = (
+            fractions(values, edges, mask, finite=finite) if mask is not None and mask.any() else np.empty(0)
+        )
         self.selection.data = {"left": left[: chosen.size], "right": right[: chosen.size], "top": chosen}
         tops = [base.max(), chosen.max(initial=0.0)]
         for source, (mask, _colour) in zip(self.subsets, self._subset_layers(), strict=True):
             if mask is None:
-                source.data = {"x": [], "y": []}
+                if len(source.data["x"]):
+                    source.data = {"x": [], "y": []}
                 continue
-            part = fractions(values, edges, mask)
+            part = fractions(values, edges, mask, finite=finite)
             source.data = {"x": edges, "y": np.append(part, part[-1:])}
             tops.append(part.max(initial=0.0))
-        self.figure.x_range.update(start=edges[0], end=edges[-1], reset_start=edges[0], reset_end=edges[-1])
+        if new_column:
+            self.figure.x_range.update(
+                start=edges[0], end=edges[-1], reset_start=edges[0], reset_end=edges[-1]
+            )
+            self.figure.xaxis.axis_label = column_label(column)
+            self.figure.title.text = "Histogram: drag a range to select it"
+            self._drawn_column = column
         top = 1.05 * max(tops) or 1.0
-        self.figure.y_range.update(start=0.0, end=top, reset_start=0.0, reset_end=top)
-        self.figure.xaxis.axis_label = column_label(column)
-        self.figure.title.text = "Histogram: drag a range to select it"
+        if (self.figure.y_range.start, self.figure.y_range.end) != (0.0, top):
+            self.figure.y_range.update(start=0.0, end=top, reset_start=0.0, reset_end=top)
 
     def _subset_layers(self) -> list[tuple[np.ndarray | None, str | None]]:
         layers: list[tuple[np.ndarray | None, str | None]] = list(self.state.subset_layers())

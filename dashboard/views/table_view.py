@@ -1,8 +1,11 @@
 """The selected-stars table: paginated on the server, sortable; a click opens the star card.
 
-Only one page (``PAGE_SIZE`` rows) travels to the browser (Tabulator remote pagination), so the
-table stays light for a selection of 10^6 stars. Gaia ``source_id`` is shown as text: as a JS
-number it would lose its last digits (DASHBOARD.md section 2.4).
+Only the page on show (``PAGE_SIZE`` rows) is ever built: a new selection costs the rows' indices
+(``np.flatnonzero`` of the mask) and 25 rows of the catalogue, whatever its size, and sorting by a
+column header orders the whole selection here (a partial sort for the first pages), so a
+selection of 10^6 stars costs the server no more than one of 10 (issue 16: the table was half of
+a box selection's CPU when it held every selected row). Gaia ``source_id`` is shown as text: as a
+JS number it would lose its last digits (DASHBOARD.md section 2.4); it is sorted as the integer.
 """
 
 from __future__ import annotations
@@ -47,13 +50,59 @@ def table_columns(df: pd.DataFrame) -> list[str]:
     return [name for name in wanted if name in df.columns]
 
 
-def table_frame(state: DashboardState) -> pd.DataFrame:
-    """The selected rows' key columns, ids as they should read (source_id as text)."""
+def table_frame(state: DashboardState, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Key columns of catalogue ``rows`` (default: every selected row), ids as they should read."""
     columns = table_columns(state.catalog)
-    frame = state.selected_frame(columns).reset_index(drop=True)
+    if rows is None:
+        frame = state.selected_frame(columns)
+    else:
+        rows = np.asarray(rows, dtype=np.int64)  # a page: take each column's rows, not the catalogue's
+        frame = pd.DataFrame({c: state.catalog[c].array.take(rows) for c in columns}, columns=columns)
+    frame = frame.reset_index(drop=True)
     if "gaia_source_id" in frame.columns:
         frame = frame.assign(gaia_source_id=frame["gaia_source_id"].astype(str))
     return frame
+
+
+def _sort_key(values: np.ndarray, ascending: bool) -> np.ndarray:
+    """A numeric key that orders ``values`` (missing last in either direction)."""
+    if values.dtype.kind in "biuf":
+        key = values.astype(np.float64)
+    else:  # text or categories: their rank among the values present
+        codes, _ = pd.factorize(pd.Series(values), sort=True, use_na_sentinel=True)
+        key = np.where(codes < 0, np.nan, codes).astype(np.float64)
+    return key if ascending else -key
+
+
+def sorted_page(
+    catalog: pd.DataFrame, rows: np.ndarray, sorters: list[dict[str, Any]], start: int, stop: int
+) -> np.ndarray:
+    """Rows ``start:stop`` of ``rows`` (catalogue order) once ordered by Tabulator ``sorters``.
+
+    ``sorters`` are Tabulator's ``[{"field": name, "dir": "asc" | "desc"}, ...]``, the first the
+    primary key; fields not in ``catalog`` are ignored. Ties and missing values keep catalogue
+    order (missing last), as a stable sort of the whole selection would. One key and an early
+    page use a partial sort: O(n) for the first pages of 10^6 stars instead of O(n log n).
+    """
+    keys = [
+        _sort_key(catalog[s["field"]].to_numpy()[rows], s.get("dir", "asc") != "desc")
+        for s in sorters
+        if s.get("field") in catalog.columns
+    ]
+    if not keys:
+        return rows[start:stop]
+    stop = min(stop, len(rows))
+    if len(keys) == 1 and stop < len(rows) // 4:
+        key = np.nan_to_num(keys[0], nan=np.inf)  # missing after every number, as in a full sort
+        first = np.argpartition(key, stop - 1)[:stop] if stop > 0 else np.empty(0, np.int64)
+        # Everything tied with the last kept key competes by catalogue order, as a stable sort.
+        edge = key[first].max() if len(first) else np.inf
+        candidates = np.union1d(first, np.flatnonzero(key == edge))
+        order = candidates[np.lexsort((candidates, key[candidates]))]
+        return rows[order[start:stop]]
+    # lexsort: the last key is the primary one; row position breaks the remaining ties.
+    order = np.lexsort((np.arange(len(rows)), *[np.nan_to_num(k, nan=np.inf) for k in reversed(keys)]))
+    return rows[order[start:stop]]
 
 
 def number_format(name: str) -> str:
@@ -71,18 +120,22 @@ def _title(name: str) -> str:
 
 
 class TableView(pn.viewable.Viewer):
-    """Tabulator of the selected stars; clicking a row sets ``state.focused_row``."""
+    """The selected stars, one page at a time; clicking a row sets ``state.focused_row``.
+
+    The Tabulator holds only the page on show; the pager (previous / page number / next) and the
+    column headers' sorting are served here over the whole selection.
+    """
 
     state = param.ClassSelector(class_=DashboardState, doc="The session's shared state.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        frame = table_frame(self.state)
+        self._selected = self._selected_rows()
+        frame = table_frame(self.state, self._selected[:0])
         floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
         self._table = pn.widgets.Tabulator(
             frame,
-            pagination="remote",
-            page_size=PAGE_SIZE,
+            pagination=None,
             show_index=False,
             disabled=True,
             selectable=1,
@@ -95,8 +148,22 @@ class TableView(pn.viewable.Viewer):
             css_classes=["selected-table"],
         )
         self._table.on_click(self._on_click)
+        self._table.param.watch(self._on_sort, "sorters")
         self._title = pn.pane.Markdown(self._heading(), css_classes=["selected-table-title"])
+        self._previous = pn.widgets.Button(label="‹ Previous", width=100, css_classes=["table-previous"])
+        self._next = pn.widgets.Button(label="Next ›", width=100, css_classes=["table-next"])
+        self._page = pn.widgets.IntInput(value=1, start=1, end=1, width=90, css_classes=["table-page"])
+        self._range = pn.pane.Str("", css_classes=["table-range"], margin=(12, 10))
+        self._previous.on_click(lambda _event: self.go_to_page(self._page.value - 1))
+        self._next.on_click(lambda _event: self.go_to_page(self._page.value + 1))
+        self._page.param.watch(lambda event: self.go_to_page(event.new), "value")
+        self._show_page(1)
         self.state.param.watch(self._on_mask, "mask")
+
+    @property
+    def n_pages(self) -> int:
+        """Pages of ``PAGE_SIZE`` rows in the current selection (at least 1)."""
+        return max(1, -(-len(self._selected) // PAGE_SIZE))
 
     def _heading(self) -> str:
         n = self.state.n_selected
@@ -104,19 +171,45 @@ class TableView(pn.viewable.Viewer):
             return "### Selected stars\n*Select stars in a plot or type an expression to list them here.*"
         return f"### Selected stars ({n:,}; click a row for its star card)"
 
+    def _selected_rows(self) -> np.ndarray:
+        mask = self.state.mask
+        return np.empty(0, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+
     def _on_mask(self, _event: param.parameterized.Event) -> None:
-        self._table.value = table_frame(self.state)
+        self._selected = self._selected_rows()
         self._title.object = self._heading()
+        self._show_page(1)
+
+    def _on_sort(self, _event: param.parameterized.Event) -> None:
+        self._show_page(1)
+
+    def go_to_page(self, page: int) -> None:
+        """Show page ``page`` (1-based; clipped to the selection's pages)."""
+        page = min(max(int(page), 1), self.n_pages)
+        if page != self._page.value or page != self._shown_page:
+            self._show_page(page)
+
+    def _show_page(self, page: int) -> None:
+        self._shown_page = page
+        n = len(self._selected)
+        start = (page - 1) * PAGE_SIZE
+        rows = sorted_page(self.state.catalog, self._selected, self._table.sorters, start, start + PAGE_SIZE)
+        self._table.value = table_frame(self.state, rows)
+        self._page.param.update(end=self.n_pages, value=page)
+        self._previous.disabled = page <= 1
+        self._next.disabled = page >= self.n_pages
+        self._range.object = f"stars {start + 1:,}–{start + len(rows):,} of {n:,}" if n else ""
 
     def _on_click(self, event: Any) -> None:
         self.focus_table_row(event.row)
 
     def focus_table_row(self, position: int) -> None:
-        """Focus the star shown at ``position`` of the table's (unsorted) frame."""
+        """Focus the star shown at ``position`` of the page on show (its frame's order)."""
         value = self._table.value
         if "row" not in value.columns or not 0 <= position < len(value):
             return
         self.state.focused_row = int(np.int64(value["row"].iloc[position]))
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self._title, self._table, sizing_mode="stretch_width")
+        pager = pn.Row(self._previous, self._page, self._next, self._range, css_classes=["table-pager"])
+        return pn.Column(self._title, self._table, pager, sizing_mode="stretch_width")

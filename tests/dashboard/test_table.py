@@ -1,16 +1,17 @@
-"""Selected-stars table: key columns, remote pagination, a row click focuses the star; the controls."""
+"""Selected-stars table: key columns, pages and sorting served here, a row click focuses the star."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.views.controls import Controls
-from dashboard.views.table_view import PAGE_SIZE, TableView, table_columns, table_frame
+from dashboard.views.table_view import PAGE_SIZE, TableView, sorted_page, table_columns, table_frame
 
 
 @pytest.fixture
@@ -34,15 +35,75 @@ def test_key_columns_and_ids_as_text(state: DashboardState) -> None:
 def test_table_follows_the_selection_and_a_click_focuses_the_star(state: DashboardState) -> None:
     view = TableView(state=state)
     table = view._table
-    assert table.pagination == "remote" and 20 <= table.page_size == PAGE_SIZE <= 50
+    assert 20 <= PAGE_SIZE <= 50
     assert len(table.value) == 0 and "Select stars" in view._title.object
     state.apply_expression("true_population == 'young'")
-    assert len(table.value) == state.n_selected and f"({state.n_selected:,};" in view._title.object
-    # Sorting happens in the browser page by page; a click reports the position in `value`.
+    n = state.n_selected
+    assert n > 2 * PAGE_SIZE and f"({n:,};" in view._title.object
+    # Only the page on show is built: the first PAGE_SIZE selected rows, in catalogue order.
+    selected = np.flatnonzero(state.mask)
+    assert table.value["row"].tolist() == selected[:PAGE_SIZE].tolist()
+    assert view._range.object == f"stars 1–{PAGE_SIZE} of {n:,}" and view._previous.disabled
+    view._next.clicks += 1
+    assert table.value["row"].tolist() == selected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
+    view._page.value = view.n_pages  # typed page number: the last, partial page
+    assert table.value["row"].tolist() == selected[(view.n_pages - 1) * PAGE_SIZE :].tolist()
+    assert view._next.disabled and not view._previous.disabled
+    view.go_to_page(10_000)  # beyond the end: the last page
+    assert view._page.value == view.n_pages
+    # A click reports the position in the page's frame.
     view.focus_table_row(2)
     assert state.focused_row == int(table.value["row"].iloc[2])
     view.focus_table_row(10_000)  # outside the table: ignored
     assert state.focused_row == int(table.value["row"].iloc[2])
+    state.apply_expression("row in [3, 1]")  # a new selection starts at its first page
+    assert table.value["row"].tolist() == [1, 3] and view._page.value == 1 == view.n_pages
+
+
+def test_a_header_sort_orders_the_whole_selection(state: DashboardState) -> None:
+    view = TableView(state=state)
+    state.apply_expression("true_population == 'young'")
+    teff = state.catalog["pred_teff_k"].to_numpy()
+    selected = np.flatnonzero(state.mask)
+    view._table.sorters = [{"field": "pred_teff_k", "dir": "desc"}]  # as a header click sends it
+    expected = selected[np.argsort(-teff[selected], kind="stable")]
+    assert view._table.value["row"].tolist() == expected[:PAGE_SIZE].tolist()
+    view._next.clicks += 1
+    assert view._table.value["row"].tolist() == expected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sorted_page_equals_a_stable_sort_of_the_whole_selection(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    catalog = pd.DataFrame(
+        {
+            "mag": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 30, n) / 2.0),  # ties, NaN
+            "source_id": rng.integers(2**62, 2**63 - 1, n, dtype=np.int64),
+            "population": pd.Series(rng.choice(["young", "field", "sync_binary", None], n), dtype="str"),
+        }
+    )
+    rows = np.sort(rng.choice(n, 1_500, replace=False))
+    for sorters in (
+        [{"field": "mag", "dir": "asc"}],
+        [{"field": "mag", "dir": "desc"}],
+        [{"field": "source_id", "dir": "desc"}],
+        [{"field": "population", "dir": "asc"}, {"field": "mag", "dir": "desc"}],
+        [{"field": "not_a_column", "dir": "asc"}],
+    ):
+        known = [s for s in sorters if s["field"] in catalog]
+        frame = catalog.iloc[rows]
+        if known:
+            frame = frame.sort_values(
+                [s["field"] for s in known],
+                ascending=[s["dir"] == "asc" for s in known],
+                kind="stable",
+                na_position="last",
+            )
+        expected = frame.index.to_numpy()
+        for start in (0, 25, 300, 1_475, 1_490):  # partial-sort pages and full-sort pages
+            page = sorted_page(catalog, rows, sorters, start, start + 25)
+            assert page.tolist() == expected[start : start + 25].tolist(), (sorters, start)
 
 
 def test_controls_apply_a_typed_expression_and_show_errors(state: DashboardState) -> None:
@@ -74,3 +135,9 @@ def test_controls_find_similar_of_the_focused_star_or_the_selection(state: Dashb
 def test_controls_without_an_embedding_disable_find_similar(catalog: pd.DataFrame) -> None:
     controls = Controls(state=DashboardState(catalog=catalog))
     assert controls._similar.disabled
+
+
+def test_a_table_made_after_the_selection_shows_it(state: DashboardState) -> None:
+    state.apply_expression("row in [5, 2]")  # e.g. a link's expression, applied before the page
+    view = TableView(state=state)
+    assert view._table.value["row"].tolist() == [2, 5] and view._range.object == "stars 1–2 of 2"

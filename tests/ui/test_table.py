@@ -22,3 +22,22 @@ def test_table_row_click_opens_the_star_card(page: Page, app_url: str) -> None:
     # The synthetic KIC id is 1,000,000 + row.
     expect(page.locator(".star-card").first).to_contain_text("KIC 1000042", timeout=30_000)
     expect(page).to_have_url(re.compile(r"focused_row=42"), timeout=30_000)
+
+
+@pytest.mark.ui
+def test_header_sort_and_pager_cover_the_whole_selection(page: Page, app_url: str) -> None:
+    page.goto(app_url + "?expression=" + urllib.parse.quote("row < 100"), timeout=90_000)
+    expect(page.locator(".selected-count")).to_have_text(f"Selected: 100 / {N_STARS}", timeout=60_000)
+    rows = page.locator(".selected-table .tabulator-row")
+    expect(rows).to_have_count(25, timeout=30_000)  # one page on show
+    expect(page.locator(".table-range")).to_contain_text("stars 1–25 of 100")
+    page.locator(".table-next button").click()
+    expect(rows.first).to_contain_text("25", timeout=30_000)
+    expect(page.locator(".table-range")).to_contain_text("stars 26–50 of 100")
+    # Two clicks on the "row" header sort descending: the whole selection, not the page on show.
+    header = page.locator(".selected-table .tabulator-col[tabulator-field='row']")
+    header.click()
+    expect(page.locator(".table-range")).to_contain_text("stars 1–25 of 100", timeout=30_000)
+    header.click()
+    expect(rows.first.locator("[tabulator-field='row']")).to_have_text("99", timeout=30_000)
+    expect(rows.nth(24).locator("[tabulator-field='row']")).to_have_text("75")
