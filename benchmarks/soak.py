@@ -19,6 +19,9 @@ cores). Here:
 * every user pauses ``--think`` seconds before each action (a person looks at the result) and
   reloads the page every ``--reload-every`` rounds (a new server session; the old one is
   cleaned up); users arrive ``--ramp`` seconds apart, and the clock starts once all have arrived;
+  from there each user starts at a random point of its first round and has a reload round of
+  its own (not in step: released together, 20 users acted and reloaded as a herd, a wave of
+  reloads queueing ten page builds on the server at once — soak14 in benchmarks/RESULTS.md);
 * the server runs on its own CPUs (``taskset -c --server-cpus``, default CPU 1) and this load
   generator, browsers included, on others (``--client-cpus``, default CPU 0); both CPU times
   are reported, with the machine's load average.
@@ -138,6 +141,10 @@ def desa_serve(
         yield base + "/app", pid
 
 
+#: A server log line of a page arriving or leaving (its websocket), with its local timestamp.
+SERVER_EVENT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) (WebSocket connection \w+|ServerConnection \w+)"
+)
 #: What each server worker logs once its warm-up page is built (dashboard/warm.py).
 WARM_LINE = re.compile(r"worker warm(ed up|-up failed)")
 
@@ -220,6 +227,13 @@ class Stats:
     """Browser users: latencies (s) per action and their errors."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"page": [], "select": [], "card": []})
+    #: (wall-clock time of the reply, action, latency) of every sample: the report's timeline.
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
+
+    def add(self, action: str, seconds: float) -> None:
+        self.latencies[action].append(seconds)
+        self.timeline.append((time.time(), action, seconds))
+
     errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     cards_skipped: int = 0
@@ -240,7 +254,7 @@ async def _load(page: Any, url: str, stats: Stats) -> bool:
     except Exception as exc:  # a load that fails is an error of the run, not a crash of the script
         stats.errors.append(f"load: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return False
-    stats.latencies["page"].append(time.perf_counter() - start)
+    stats.add("page", time.perf_counter() - start)
     return True
 
 
@@ -313,7 +327,7 @@ async def _select(page: Any, rng: random.Random, stats: Stats) -> None:
             f"select: the expression did not change within {ACTION_TIMEOUT_MS} ms ({type(exc).__name__})"
         )
         return
-    stats.latencies["select"].append(time.perf_counter() - start)
+    stats.add("select", time.perf_counter() - start)
 
 
 def _star_pixel(png: bytes, rng: random.Random) -> tuple[float, float] | None:
@@ -351,7 +365,7 @@ async def _card(page: Any, rng: random.Random, stats: Stats) -> None:
         # A click can land between stars (none within the click radius) or on the card's own star.
         stats.cards_missed += 1
         return
-    stats.latencies["card"].append(time.perf_counter() - start)
+    stats.add("card", time.perf_counter() - start)
 
 
 async def _browser_user(
@@ -387,6 +401,10 @@ async def _browser_user(
         finally:  # a user that fails to load must not hold the others at the barrier
             clock.arrived()
         await asyncio.to_thread(clock.warm.wait)
+        # Not in step with the other users (soak_protocol.User): a start within one round and a
+        # reload round of its own.
+        phase = rng.randrange(max(1, reload_every))
+        await asyncio.sleep(rng.uniform(0.0, 2 * think_s[1]))
         n = 0
         while loaded:
             await asyncio.sleep(rng.uniform(*think_s))
@@ -397,7 +415,7 @@ async def _browser_user(
             n += 1
             if time.monotonic() >= clock.until:
                 break  # at least one round each, then until the clock runs out
-            if n % reload_every == 0:
+            if (n + phase) % reload_every == 0:
                 loaded = await _load(page, url, stats)
     except Exception as exc:
         stats.errors.append(f"browser {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -605,6 +623,7 @@ def run(
                 stats, rec, monitor = asyncio.run(_drive(app_url, plan, click, pid))
                 time.sleep(2.0)  # let the server log the sessions' last events
                 logged = _server_errors(log_path)  # before shutdown: its messages don't count
+                log_text = log_path.read_text(errors="replace")
             # A page reload closes its websocket while the server may still be writing to it:
             # tornado logs WebSocketClosedError/StreamClosedError. A client-side disconnect, counted
             # apart from errors.
@@ -614,8 +633,9 @@ def run(
         else:
             print(f"{sessions} users against {url} for {seconds:.0f} s (server memory and CPU not measured)")
             stats, rec, monitor = asyncio.run(_drive(url, plan, click, None))
-            server_errors, disconnects = [], []
+            server_errors, disconnects, log_text = [], [], ""
     report = _report(started, load_start, plan, stats, rec, monitor, server_errors, disconnects)
+    report["timeline"] = _timeline(stats, rec, log_text)
     report.update(
         survey=survey if url is None else url,
         stars=n_stars,
@@ -630,6 +650,27 @@ def run(
     tmp_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp_out, out)
     return report
+
+
+def _timeline(stats: Stats, rec: soak_protocol.Recorder, log_text: str) -> list[list[Any]]:
+    """Samples and the server's session events in time order (seconds since the first sample).
+
+    Rows ``[t, "browser" | "protocol", action, latency]`` (``t``: when the reply arrived) and
+    ``[t, "server", event]`` (a websocket opened or closed: a page arriving or leaving), to read a
+    tail against what the server was doing then.
+    """
+    rows: list[tuple[Any, ...]] = [(t, "browser", a, x) for t, a, x in stats.timeline]
+    rows += [(t, "protocol", a, x) for t, a, x in rec.timeline]
+    rows.sort()
+    t0 = rows[0][0] if rows else 0.0
+    out: list[list[Any]] = [[round(t - t0, 2), who, action, round(x, 3)] for t, who, action, x in rows]
+    for line in log_text.splitlines():
+        stamp = SERVER_EVENT.match(line)
+        if stamp:
+            local = time.mktime(time.strptime(stamp[1], "%Y-%m-%d %H:%M:%S")) + int(stamp[2]) / 1000
+            out.append([round(local - t0, 2), "server", stamp[3]])
+    out.sort(key=lambda row: row[0])
+    return out
 
 
 def _report(

@@ -56,20 +56,33 @@ class Recorder:
     )
     errors: list[str] = field(default_factory=list)
     actions: int = 0
+    #: (wall-clock time the reply arrived, action, latency) of every sample: the report's timeline.
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
 
     def add(self, action: str, seconds: float) -> None:
         self.latencies[action].append(seconds)
+        self.timeline.append((time.time(), action, seconds))
         self.actions += action != "page"
 
     def error(self, text: str) -> None:
         self.errors.append(text[:400])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"latencies": self.latencies, "errors": self.errors, "actions": self.actions}
+        return {
+            "latencies": self.latencies,
+            "errors": self.errors,
+            "actions": self.actions,
+            "timeline": self.timeline,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recorder:
-        return cls(latencies=data["latencies"], errors=data["errors"], actions=data["actions"])
+        return cls(
+            latencies=data["latencies"],
+            errors=data["errors"],
+            actions=data["actions"],
+            timeline=[tuple(row) for row in data.get("timeline", [])],
+        )
 
 
 @dataclass
@@ -368,6 +381,12 @@ class User:
         self.rng = random.Random(1000 + index)
         # Without star positions (a server of unknown catalogue) there is nothing sure to click on.
         self.actions = ACTIONS if stars is not None else ACTIONS[:2]
+        # People do not act in step: each user starts at its own point of a round and reloads at
+        # its own round (its first reload after 1..reload_every rounds, then every reload_every).
+        # Users released together at the barrier would otherwise act and reload as a herd, every
+        # page build of a reload wave queued on the server at once.
+        self.phase = self.rng.randrange(max(1, reload_every))
+        self.first_wait = self.rng.uniform(0.0, think_s[1] * len(self.actions))
 
     async def run(self) -> None:
         """Pages one after the other until the clock runs out."""
@@ -378,9 +397,12 @@ class User:
             self.clock.arrived()
         while not self.clock.is_warm():
             await asyncio.sleep(0.2)
+        await asyncio.sleep(self.first_wait)
+        rounds = self.reload_every - self.phase  # of the first page
         try:
             while page is not None:
-                await self._drive(page)
+                await self._drive(page, rounds)
+                rounds = self.reload_every
                 if time.monotonic() >= self.clock.until:
                     break
                 page = await self._open()  # a reload: a new session of the page
@@ -397,13 +419,12 @@ class User:
         self.rec.add("page", time.perf_counter() - start)
         return page
 
-    async def _drive(self, page: Page) -> None:
-        """Act on ``page`` until a reload is due or the clock runs out; then close it."""
+    async def _drive(self, page: Page, rounds: int) -> None:
+        """Act on ``page`` for ``rounds`` rounds (then a reload is due) or until the clock runs out."""
         try:
             for done in itertools.count():
-                rounds = done // len(self.actions)
                 if done % len(self.actions) == 0 and (
-                    time.monotonic() >= self.clock.until or (rounds and rounds % self.reload_every == 0)
+                    time.monotonic() >= self.clock.until or done // len(self.actions) >= rounds
                 ):
                     return
                 await asyncio.sleep(self.rng.uniform(*self.think_s))
