@@ -244,7 +244,17 @@ class Page:
 
     def __init__(self, conn: Connection, document: dict[str, Any]) -> None:
         self.conn = conn
-        models = document_models(document)
+        self.models = document_models(document)
+        self.replies: dict[str, asyncio.Future] = {}
+        self.watched: dict[tuple[str, str], str] = {}
+        # The page may send its views after it has loaded: they then arrive in patches.
+        self.complete = asyncio.get_running_loop().create_future()
+        self._resolve()
+        conn.on_patch = self._patched
+
+    def _resolve(self) -> bool:
+        """Find the models the actions go through; True (and ``complete`` set) once all are there."""
+        models = self.models
 
         def one(test: Callable[[dict[str, Any]], bool]) -> str:
             for model_id, model in models.items():
@@ -265,22 +275,26 @@ class Page:
             title = resolve(attrs(model).get("title"))
             return model["name"] == "Figure" and str(attrs(title).get("text", "")).startswith("UMAP")
 
-        self.umap = one(is_umap)
-        umap = attrs(models[self.umap])
-        x_range, y_range = attrs(resolve(umap.get("x_range"))), attrs(resolve(umap.get("y_range")))
-        self.axes = (
-            float(x_range.get("start", 0.0)),
-            float(x_range.get("end", 1.0)),
-            float(y_range.get("start", 0.0)),
-            float(y_range.get("end", 1.0)),
-        )
-        self.location = one(lambda m: m["name"].endswith(".Location"))
-        self.expression = one(css("selection-expression"))
-        self.apply = one(css("apply-expression"))
-        self.card = one(css("star-card-header"))
+        try:
+            self.umap = one(is_umap)
+            umap = attrs(models[self.umap])
+            x_range, y_range = attrs(resolve(umap.get("x_range"))), attrs(resolve(umap.get("y_range")))
+            self.axes = (
+                float(x_range.get("start", 0.0)),
+                float(x_range.get("end", 1.0)),
+                float(y_range.get("start", 0.0)),
+                float(y_range.get("end", 1.0)),
+            )
+            self.location = one(lambda m: m["name"].endswith(".Location"))
+            self.expression = one(css("selection-expression"))
+            self.apply = one(css("apply-expression"))
+            self.card = one(css("star-card-header"))
+        except LookupError:
+            return False
         self.watched = {(self.location, "search"): "url", (self.card, "text"): "card"}
-        self.replies: dict[str, asyncio.Future] = {}
-        conn.on_patch = self._patched
+        if not self.complete.done():
+            self.complete.set_result(None)
+        return True
 
     @classmethod
     async def open(cls, app_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Page:
@@ -290,6 +304,7 @@ class Page:
             page = cls(conn, document)
             # What the browser sends once the page has rendered: Panel then runs the on-load work.
             conn.patch(ui_event("document_ready"))
+            await asyncio.wait_for(asyncio.shield(page.complete), timeout)
             await conn.request("SERVER-INFO-REQ", {}, timeout)
         except BaseException:
             await conn.close()
@@ -297,6 +312,9 @@ class Page:
         return page
 
     def _patched(self, events: list[dict[str, Any]]) -> None:
+        if not self.complete.done():
+            self.models.update(document_models(events))
+            self._resolve()
         for event in events:
             if event.get("kind") != "ModelChanged":
                 continue

@@ -11,6 +11,7 @@ from typing import Any
 
 import panel as pn
 
+from dashboard.deferred import DeferredParts
 from dashboard.overlays import OverlaySettings
 from dashboard.safe_text import code_markdown, escape_markdown
 from dashboard.samp_web import SampWebView
@@ -24,7 +25,7 @@ from dashboard.views.export_view import ExportView
 from dashboard.views.free_view import FreeAxesView
 from dashboard.views.histogram_view import HistogramView
 from dashboard.views.hr_view import HrView
-from dashboard.views.side_panel import SidePanel, follow_up
+from dashboard.views.side_panel import SIDE_HEIGHT, SIDE_WIDTH, SidePanel, follow_up
 from dashboard.views.star_card import StarCard
 from dashboard.views.subsets_view import SubsetsView
 from dashboard.views.table_view import TableView
@@ -36,6 +37,8 @@ from data.settings import survey_dir
 TITLE = "DESA stellar embedding explorer"
 #: Sidebar width in pixels: with two views side by side and the side panel, a 1600 px screen.
 SIDEBAR_WIDTH = 290
+#: A view's size while it is being built (its frame, 300 x 250, plus axes, title and toolbar).
+VIEW_WIDTH, VIEW_HEIGHT = 400, 330
 
 
 def _no_web_font() -> None:
@@ -79,26 +82,41 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     )
     url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()
+    # The heavy parts arrive after the page has loaded, one per event-loop turn (dashboard/deferred.py).
+    later = DeferredParts()
+    view = {"min_width": VIEW_WIDTH, "min_height": VIEW_HEIGHT}
     views = pn.GridBox(
-        UmapView(state=state, overlays=overlays),
-        CmdView(state=state, overlays=overlays),
-        HrView(state=state, overlays=overlays),
+        later.part(lambda: UmapView(state=state, overlays=overlays), "the UMAP view", **view),
+        later.part(lambda: CmdView(state=state, overlays=overlays), "the colour-magnitude diagram", **view),
+        later.part(lambda: HrView(state=state, overlays=overlays), "the HR diagram", **view),
         # Only the shown tab is rendered (dynamic): a hidden figure would still cost the page.
-        pn.Tabs(
-            ("Histogram", HistogramView(state=state)),
-            ("Any two columns", FreeAxesView(state=state, overlays=overlays)),
-            dynamic=True,
+        later.part(
+            lambda: pn.Tabs(
+                ("Histogram", HistogramView(state=state)),
+                ("Any two columns", FreeAxesView(state=state, overlays=overlays)),
+                dynamic=True,
+            ),
+            "the histogram",
+            **view,
         ),
         ncols=2,
     )
-    followup_parts, followup_list = follow_up(state, folder)
-    # The card beside the views, where the eye already is, scrolling on its own so the views stay
-    # in sight (issue 18, item 0: below the table it appeared 1,500 pixels down).
-    side = SidePanel(
-        state=state,
-        star=[*followup_parts, StarCard(state=state, survey_dir=folder)],
-        tabs=[("Follow-up list", followup_list), ("Subsets", SubsetsView(state=state))],
+
+    def side_panel() -> SidePanel:
+        followup_parts, followup_list = follow_up(state, folder)
+        # The card beside the views, where the eye already is, scrolling on its own so the views
+        # stay in sight (issue 18, item 0: below the table it appeared 1,500 pixels down).
+        return SidePanel(
+            state=state,
+            star=[*followup_parts, StarCard(state=state, survey_dir=folder)],
+            tabs=[("Follow-up list", followup_list), ("Subsets", SubsetsView(state=state))],
+        )
+
+    side = later.part(side_panel, "the star card", min_width=SIDE_WIDTH, min_height=SIDE_HEIGHT)
+    table = later.part(
+        lambda: TableView(state=state), "the selected-stars table", sizing_mode="stretch_width"
     )
+    templates = later.part(lambda: TemplatesView(state=state), "the population templates")
     template = pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[
@@ -108,7 +126,7 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
             SampWebView(state=state, survey_dir=folder),
         ],
         sidebar_width=SIDEBAR_WIDTH,
-        main=[pn.Row(views, side), TableView(state=state), TemplatesView(state=state)],
+        main=[pn.Row(views, side), table, templates],
         accent="#0072B2",
     )
     if url is not None and url.problems:
@@ -116,6 +134,7 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         problems = "\n\n".join(escape_markdown(problem) for problem in url.problems)
         template.main.insert(0, pn.pane.Alert(problems, alert_type="warning", css_classes=["url-problems"]))
     template.main.append(pn.pane.Markdown(f"Survey: {code_markdown(folder)} · {len(catalog):,} stars"))
+    later.start()
     return template
 
 

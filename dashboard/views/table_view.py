@@ -25,6 +25,8 @@ from data import schema
 from data.schema import TRUTH_PREFIX
 
 PAGE_SIZE = 25
+#: Catalogue identifiers, shown as text.
+ID_COLUMNS = ("kic_id", "gaia_source_id")
 
 #: Predicted properties shown with their 68 % interval (our choice of the schema's, for width).
 KEY_PREDICTIONS = (schema.TEFF_K, schema.LOGG, schema.FEH, schema.AGE_GYR, schema.PROT_D)
@@ -59,9 +61,10 @@ def table_frame(state: DashboardState, rows: np.ndarray | None = None) -> pd.Dat
         rows = np.asarray(rows, dtype=np.int64)  # a page: take each column's rows, not the catalogue's
         frame = pd.DataFrame({c: state.catalog[c].array.take(rows) for c in columns}, columns=columns)
     frame = frame.reset_index(drop=True)
-    if "gaia_source_id" in frame.columns:
-        frame = frame.assign(gaia_source_id=frame["gaia_source_id"].astype(str))
-    return frame
+    # Identifiers as text: read and copied as the archives write them (no digit grouping, no
+    # rounding of 19-digit Gaia ids in JavaScript); sorting uses the catalogue's integers.
+    ids = {c: frame[c].astype(str) for c in ID_COLUMNS if c in frame.columns}
+    return frame.assign(**ids)
 
 
 def _sort_key(values: np.ndarray, ascending: bool) -> np.ndarray:

@@ -30,6 +30,7 @@ def test_key_columns_and_ids_as_text(state: DashboardState) -> None:
     frame = table_frame(state)
     assert frame["row"].tolist() == [1, 3]
     assert frame["gaia_source_id"].tolist() == [str(v) for v in state.catalog["gaia_source_id"].iloc[[1, 3]]]
+    assert frame["kic_id"].tolist() == [str(v) for v in state.catalog["kic_id"].iloc[[1, 3]]]
 
 
 def test_table_follows_the_selection_and_a_click_focuses_the_star(state: DashboardState) -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.urlstate import KEYS
 
-from .test_star_card import figure_titles
+from .test_star_card import wait_for_title
 
 PAYLOADS = (
     '<img src=x onerror="window.__pwned=1">',
@@ -66,10 +66,9 @@ def assert_nothing_injected(page: Page, payload: str) -> None:
 
 
 def assert_plots_drawn(page: Page) -> None:
-    expect(page.locator(".bk-Canvas").first).to_be_visible(timeout=60_000)
-    titles = figure_titles(page)
-    assert "UMAP of DESA embeddings" in titles, titles
-    assert any(t.startswith("Gaia CMD") for t in titles), titles
+    # The views arrive after the page, one at a time (dashboard/deferred.py).
+    wait_for_title(page, r"^UMAP of DESA embeddings$", 60_000)
+    wait_for_title(page, r"^Gaia CMD", 60_000)
 
 
 @pytest.mark.ui
