@@ -92,8 +92,8 @@ class HistogramView(pn.viewable.Viewer):
         self.selection = ColumnDataSource({"left": [], "right": [], "top": []})
         self.subsets = [ColumnDataSource({"x": [], "y": []}) for _ in range(MAX_SUBSETS)]
         self.figure = self._figure()
-        # column -> (values, finite, edges, base fractions): what a new selection does not change.
-        self._base: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        # column -> (bin edges, all-star fractions): what a new selection does not change.
+        self._base: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._drawn_column: str | None = None
         self._doc = pn.state.curdoc
         self.fill()
@@ -135,16 +135,22 @@ class HistogramView(pn.viewable.Viewer):
         fig.on_event(SelectionGeometry, self._on_geometry)
         return fig
 
-    def _column_base(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The column's values, finite flags, bin edges and all-star fractions (kept per column)."""
+    def _column_base(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The column's values (the catalogue's own array, no copy), bin edges and all-star fractions.
+
+        Only the edges and fractions (41 + 40 numbers) are kept per column: a float64 copy of the
+        values held by every session would cost 8 MB a session at 10^6 stars.
+        """
+        series = self.state.catalog[column]
+        values = series.to_numpy()
+        if values.dtype.kind != "f":  # integers, nullable or Arrow-backed columns: as floats
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         if column not in self._base:
-            if len(self._base) >= 4:  # a few recent columns: 10^6 stars cost 9 MB each
+            if len(self._base) >= 16:
                 self._base.pop(next(iter(self._base)))
-            values = self.state.catalog[column].to_numpy(dtype=np.float64)
-            finite = np.isfinite(values)
             edges = bin_edges(self.state.catalog[column])
-            self._base[column] = (values, finite, edges, fractions(values, edges))
-        return self._base[column]
+            self._base[column] = (edges, fractions(values, edges))
+        return (values, *self._base[column])
 
     def fill(self) -> None:
         """Draw the chosen column for all stars, each subset and the selection.
@@ -155,7 +161,8 @@ class HistogramView(pn.viewable.Viewer):
         column = self._column.value
         if column is None:
             return
-        values, finite, edges, base = self._column_base(column)
+        values, edges, base = self._column_base(column)
+        finite = np.isfinite(values)
         left, right = edges[:-1], edges[1:]
         new_column = column != self._drawn_column
         if new_column:
