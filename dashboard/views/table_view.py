@@ -52,15 +52,11 @@ def table_columns(df: pd.DataFrame) -> list[str]:
     return [name for name in wanted if name in df.columns]
 
 
-def table_frame(state: DashboardState, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """Key columns of catalogue ``rows`` (default: every selected row), ids as they should read."""
+def table_frame(state: DashboardState, rows: np.ndarray) -> pd.DataFrame:
+    """Key columns of catalogue ``rows`` (a page: each column's rows taken, not the catalogue's)."""
     columns = table_columns(state.catalog)
-    if rows is None:
-        frame = state.selected_frame(columns)
-    else:
-        rows = np.asarray(rows, dtype=np.int64)  # a page: take each column's rows, not the catalogue's
-        frame = pd.DataFrame({c: state.catalog[c].array.take(rows) for c in columns}, columns=columns)
-    frame = frame.reset_index(drop=True)
+    rows = np.asarray(rows, dtype=np.int64)
+    frame = pd.DataFrame({c: state.catalog[c].array.take(rows) for c in columns}, columns=columns)
     # Identifiers as text: read and copied as the archives write them (no digit grouping, no
     # rounding of 19-digit Gaia ids in JavaScript); sorting uses the catalogue's integers.
     ids = {c: frame[c].astype(str) for c in ID_COLUMNS if c in frame.columns}

@@ -27,7 +27,7 @@ def test_key_columns_and_ids_as_text(state: DashboardState) -> None:
     )
     assert "kepler_path" not in columns
     state.apply_expression("row in [3, 1]")
-    frame = table_frame(state)
+    frame = table_frame(state, np.flatnonzero(state.mask))
     assert frame["row"].tolist() == [1, 3]
     assert frame["gaia_source_id"].tolist() == [str(v) for v in state.catalog["gaia_source_id"].iloc[[1, 3]]]
     assert frame["kic_id"].tolist() == [str(v) for v in state.catalog["kic_id"].iloc[[1, 3]]]
