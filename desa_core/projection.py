@@ -9,11 +9,18 @@ at 10^5 stars it is ~10× faster than following it with umap's 30 optimisation e
 benchmark's synthetic embeddings, no less trustworthy (``benchmarks/bench_umap.py`` measures it).
 ``transform_epochs=None`` adds the epochs as umap's ``transform`` runs them. The choice and its
 parameters are recorded in ``params_`` for the manifest.
+
+Under umap's small-data size (``SMALL``, 4096) umap finds the exact neighbours from all pairwise
+distances, computed by sklearn calling umap's numba metric once per pair from Python: ~24 s for the
+2,500 stars of the demo survey, most of ``make demo``'s layout time. A fit of all stars under that
+size is given the same exact neighbours from sklearn's brute-force search instead (vectorised,
+0.04 s), as umap's ``precomputed_knn``; the fuzzy graph and the layout are umap's own.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -21,6 +28,31 @@ import scipy.sparse
 
 #: Stars placed per chunk: bounds the memory of the neighbour graph and paces the progress bar.
 CHUNK = 50_000
+#: umap-learn 0.5's small-data size: below it a fit uses exact neighbours (all pairwise distances).
+SMALL = 4096
+
+
+def exact_neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest rows of ``x`` (itself first), Euclidean: (indices int32, distances float32).
+
+    What umap's small-data path finds from its full distance matrix, by sklearn's brute-force search.
+    """
+    return _neighbours(x, x, k)
+
+
+def _neighbours(queries: np.ndarray, fitted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest ``fitted`` rows of each query: (indices int32, distances float32).
+
+    sklearn's brute-force search (float64) picks them; their distances are then taken directly
+    (the search's |a|² + |b|² - 2a·b leaves a star ~1e-3 from itself in float32, and umap's
+    memberships start from each star's first non-zero distance).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted.astype(np.float64))
+    idx = search.kneighbors(queries.astype(np.float64), return_distance=False)
+    dists = np.linalg.norm(queries[:, None, :].astype(np.float64) - fitted[idx].astype(np.float64), axis=2)
+    return idx.astype(np.int32), dists.astype(np.float32)
 
 
 class Projector:
@@ -71,9 +103,11 @@ class Projector:
             min_dist=self.min_dist,
             random_state=self.random_state,
             init="spectral" if n > 10 else "random",
+            n_jobs=1,  # what a random_state makes umap use anyway (it warns when told otherwise)
             verbose=self.verbose,
         )
         epochs = None
+        neighbours = "umap"
         start = time.perf_counter()
         if n > self.max_fit:
             rng = np.random.default_rng(self.random_state)
@@ -87,6 +121,16 @@ class Projector:
             epochs = self._epochs(int(rest.sum()))
             coords[rest] = self._place(x[rest], epochs)
             mode = "sample_and_transform"
+        elif n < SMALL and n > self.umap_.n_neighbors:
+            self.umap_.precomputed_knn = exact_neighbours(x, self.umap_.n_neighbors)
+            with warnings.catch_warnings():
+                # "precomputed_knn[2] is not an NNDescent object": the flag below keeps transform
+                warnings.filterwarnings("ignore", message="precomputed_knn")
+                coords = self.umap_.fit_transform(x)
+            self.exact_fit_ = x  # placements search these stars exactly too (_graph)
+            neighbours = "exact"
+            fitted = time.perf_counter()
+            mode = "fit_all"
         else:
             coords = self.umap_.fit_transform(x)
             fitted = time.perf_counter()
@@ -102,6 +146,7 @@ class Projector:
             "min_dist": self.min_dist,
             "random_state": self.random_state,
             "standardised": True,
+            "neighbours": neighbours,
         }
         if epochs is not None:
             self.params_["transform_epochs"] = epochs
@@ -134,6 +179,31 @@ class Projector:
             out[start:stop] = self._place_chunk(x[start:stop], epochs)
         return out
 
+    def _graph(self, x: np.ndarray) -> scipy.sparse.coo_matrix:
+        """The (M, n_fit) fuzzy membership graph of standardised stars against the fitted ones.
+
+        umap's ``transform`` in graph mode, or, after a fit given exact neighbours (which leaves umap
+        no search index), the same steps as umap's small-data ``transform``: exact neighbours among
+        the fitted stars, ``smooth_knn_dist`` with one less local connectivity, bipartite memberships.
+        """
+        model = self.umap_
+        fitted = getattr(self, "exact_fit_", None)
+        if fitted is None:
+            mode = model.transform_mode
+            model.transform_mode = "graph"
+            try:
+                return scipy.sparse.coo_matrix(model.transform(x))
+            finally:
+                model.transform_mode = mode
+        from umap.umap_ import compute_membership_strengths, smooth_knn_dist
+
+        k = model._n_neighbors
+        idx, dists = _neighbours(np.asarray(x, dtype=np.float32), fitted, k)
+        connectivity = max(0.0, model.local_connectivity - 1.0)
+        sigmas, rhos = smooth_knn_dist(dists, float(k), local_connectivity=connectivity)
+        rows, cols, vals, _ = compute_membership_strengths(idx, dists, sigmas, rhos, bipartite=True)
+        return scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(x), len(fitted)))
+
     def _place_chunk(self, x: np.ndarray, epochs: int) -> np.ndarray:
         """umap's ``transform`` for one chunk, through its public pieces only.
 
@@ -149,12 +219,7 @@ class Projector:
         from umap.umap_ import find_ab_params
 
         model = self.umap_
-        mode = model.transform_mode
-        model.transform_mode = "graph"
-        try:
-            graph = scipy.sparse.coo_matrix(model.transform(x))
-        finally:
-            model.transform_mode = mode
+        graph = self._graph(x)
         fitted = np.asarray(model.embedding_, dtype=np.float32)
         start = weighted_mean_placement(graph.tocsr(), fitted)
         if epochs == 0 or graph.nnz == 0:

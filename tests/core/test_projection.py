@@ -50,12 +50,27 @@ def test_fit_all_is_plain_umap_and_the_placement_is_seeded_and_chunk_free() -> N
     import umap
 
     x, label = _clusters(700)
+    wide, _ = _clusters(300, dim=128, seed=1)  # as wide as an embedding: float32 round-off shows
     small = Projector(max_fit=1000, random_state=7)
-    coords = small.fit_transform(x[:300])
-    std = (x[:300] - x[:300].mean(axis=0)) / (x[:300].std(axis=0) + 1e-6)
-    plain = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=7, init="spectral").fit_transform(std)
-    np.testing.assert_array_equal(coords, plain.astype(np.float32))
+    coords = small.fit_transform(wide)
+    std = (wide - wide.mean(axis=0)) / (wide.std(axis=0) + 1e-6)
+    plain = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=7, init="spectral")
+    plain_coords = plain.fit_transform(std)
     assert small.params_["mode"] == "fit_all" and "transform_epochs" not in small.params_
+    # Under umap's small-data size the exact neighbours come from sklearn (not umap's per-pair
+    # numba metric): the same fuzzy graph as umap's own small-data fit, and a layout as good.
+    assert small.params_["neighbours"] == "exact"
+    assert abs(small.umap_.graph_ - plain.graph_).max() < 1e-4
+    assert coords.shape == (300, 2) and coords.dtype == np.float32
+    from sklearn.manifold import trustworthiness
+
+    ours, theirs = (trustworthiness(std, c, n_neighbors=15) for c in (coords, plain_coords))
+    assert ours >= theirs - 0.01
+    # Placing stars in an exact fit: umap's small-data transform graph, without its search index.
+    plain.transform_mode = "graph"
+    placed_theirs = plain.transform(std[:40] + 0.1).toarray()
+    placed_ours = small._graph(std[:40] + 0.1).toarray()
+    np.testing.assert_allclose(placed_ours, placed_theirs, atol=1e-4)
 
     # Umap's optimisation epochs (transform_epochs=None): seeded; with exact neighbours (a fit under
     # 4096 stars) each star's placement depends on that star alone, not on its chunk.
