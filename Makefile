@@ -35,10 +35,13 @@ help:
 	@echo "make soak   - 20 users (18 protocol, 2 Chromium) x 10 min, 10^6 stars, against desa serve -> benchmarks/soak_results.json"
 	@echo "data root: $(DESA_DATA_DIR) (set DESA_DATA_DIR to move it)"
 
+# --no-compile: pip would byte-compile every module of every package (torch, scipy, bokeh, ...),
+# ~60 of its ~105 s on 2 cores; Python compiles the modules we import, once, on first import
+# (.venv is ours and writable). A read-only shared install should be byte-compiled by its owner.
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_FILTER)
-	$(BIN)/python -m pip install -q -e '.[test,dev]' 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q --no-compile --upgrade pip 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q --no-compile -e '.[test,dev]' 2>&1 | $(PIP_FILTER)
 	@$(BIN)/python -c "import torch; assert '+cpu' in torch.__version__ or torch.cuda.is_available(), torch.__version__"
 	@touch $@
 
@@ -46,14 +49,14 @@ install: $(BIN)/.installed
 
 # The optional HATS writer (desa embed --format hats) and LSDB, for the tests (about 15 s to install).
 $(BIN)/.installed-hats: $(BIN)/.installed
-	$(BIN)/python -m pip install -q -e '.[hats]' 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q --no-compile -e '.[hats]' 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 install-hats: $(BIN)/.installed-hats
 
 # SQLAlchemy, for the follow-up lists by database URL and their tests (about 4 s to install).
 $(BIN)/.installed-db: $(BIN)/.installed
-	$(BIN)/python -m pip install -q -e '.[db]' 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q --no-compile -e '.[db]' 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 install-db: $(BIN)/.installed-db
