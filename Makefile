@@ -13,7 +13,7 @@ DEMO_CONFIG ?= demo
 # Seed of the simulated survey (and of its star-level split); pick a fresh one to check a figure.
 SIM_SEED ?= 0
 # The demo model: `shipped` embeds with the weights in training/weights/$(DEMO_CONFIG) when they fit
-# this code and survey (`desa ship-weights --check`), else trains them; `train` always trains.
+# this code and survey (`desa embed --shipped` checks them), else trains them; `train` always trains.
 DEMO_WEIGHTS ?= shipped
 PORT ?= 5006
 SURVEY_DIR := $(DESA_DATA_DIR)/$(SURVEY)
@@ -71,7 +71,10 @@ chromium:
 # --- demo artefacts: each step runs only when its output is missing ---------------------------
 # Order-only prerequisites (after `|`): `desa embed` rewrites the store, and timestamps must
 # not make a second `make demo` retrain or re-embed.
+# umap-learn's first import in a new .venv compiles pynndescent's numba functions (~20 s on one
+# core, cached in .venv): done in the background here, while simulate starts up on the other core.
 $(SURVEY_DIR)/raw/truth.parquet: | $(BIN)/.installed
+	@$(BIN)/python -c "import umap" >/dev/null 2>&1 &
 	$(BIN)/desa simulate --survey $(SURVEY) --n-stars $(DEMO_STARS) --seed $(SIM_SEED)
 
 $(SURVEY_DIR)/store/ingest.complete: | $(SURVEY_DIR)/raw/truth.parquet
@@ -81,16 +84,18 @@ $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/ingest.comp
 	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
 	@touch $@
 
-# Shipped weights that do not fit (another architecture or grid: the check says which) are trained.
+# Shipped weights that do not fit (another architecture or grid: `desa embed --shipped` says which
+# and exits with status 3 before embedding anything) are trained; any other error stops here.
 $(SURVEY_DIR)/store/embed.complete: | $(SURVEY_DIR)/store/ingest.complete
-	@if [ "$(DEMO_WEIGHTS)" = shipped ] && \
-		$(BIN)/desa ship-weights --check --config $(DEMO_CONFIG) --survey $(SURVEY); then \
-		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG) --shipped; \
-	else \
+	@status=3; \
+	if [ "$(DEMO_WEIGHTS)" = shipped ]; then \
+		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG) --shipped && status=0 || status=$$?; \
+	fi; \
+	if [ $$status = 3 ]; then \
 		echo "training the $(DEMO_CONFIG) model on $(SURVEY) (about 15 minutes on 2 cores)"; \
 		$(MAKE) --no-print-directory $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete; \
 		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG); \
-	fi
+	elif [ $$status != 0 ]; then exit $$status; fi
 
 demo-data: $(SURVEY_DIR)/store/embed.complete
 

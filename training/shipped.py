@@ -65,7 +65,13 @@ REBUILD = "run `make demo-weights` (or `desa ship-weights`) to retrain and rewri
 
 
 class ShippedWeightsError(ValueError):
-    """Shipped weights that cannot be used, printed as ``path: problem; fix``."""
+    """Shipped weights that cannot be used, printed as ``path: problem; fix``.
+
+    ``desa`` exits with ``EXIT_STATUS`` on it (not 1), so ``make demo`` can run ``desa embed
+    --shipped`` at once and train only when the weights were refused, not on any other error.
+    """
+
+    EXIT_STATUS = 3
 
     def __init__(self, path: Path | str, problem: str) -> None:
         self.path = Path(path)

@@ -149,3 +149,21 @@ def test_ship_weights_writes_files_that_check_and_reproduce(tmp_path: Path) -> N
     assert shipped.compare_figures(recorded, measured) == []
     with pytest.raises(shipped.ShippedWeightsError, match=r"not the survey to ship from.*seed 7"):
         shipped.ship_weights(store, load_config("tiny"), n_stars=40, seed=7, out_dir=out, retrain=False)
+
+
+def test_refused_weights_exit_with_their_own_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``make demo`` trains only on status 3 (weights refused), never on another error (status 1)."""
+    from training.cli import main
+
+    preset = DesaConfig.preset
+
+    def wider(name: str, fusion: str = "paper") -> DesaConfig:
+        config = preset(name, fusion)
+        return dataclasses.replace(config, dualformer=dataclasses.replace(config.dualformer, width=48))
+
+    assert main(["ship-weights", "--check", "--config", "demo"]) == 0
+    missing = ["embed", "--survey-dir", str(tmp_path / "none"), "--run", "demo", "--shipped"]
+    assert main(missing) == 1  # no survey there: an error, not a refusal
+    monkeypatch.setattr(DesaConfig, "preset", staticmethod(wider))
+    refused = main(["ship-weights", "--check", "--config", "demo"])
+    assert refused == shipped.ShippedWeightsError.EXIT_STATUS == 3

@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one ``desa`` command; the exit status (1 on an error, 130 on Ctrl-C)."""
+    """Run one ``desa`` command; the exit status (1 on an error, 130 on Ctrl-C).
+
+    An error class may name its own status (``EXIT_STATUS``): 3 for shipped weights that do not fit.
+    """
     args = build_parser().parse_args(argv)
     args.argv = argv
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -79,5 +82,5 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"desa: error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "EXIT_STATUS", 1))
     return 0

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default=None, help="output folder (default: the package's training/weights/<config>)"
     )
     parser.add_argument(
-        "--check", action="store_true", help="only check the shipped weights; exit 1 if refused"
+        "--check", action="store_true", help="only check the shipped weights; exit 3 if refused"
     )
     parser.add_argument(
         "--verify",
