@@ -11,6 +11,15 @@ from playwright.sync_api import Page, expect
 N_STARS = 3000
 
 
+def wait_for_parts(page: Page, timeout_ms: int = 60_000) -> None:
+    """Wait until every deferred part of the page has replaced its placeholder (dashboard/deferred.py).
+
+    A part arriving re-renders its place in the page; a click aimed at a part built just before it
+    could be lost on a loaded machine (once in a full run), as a person's could while the page loads.
+    """
+    expect(page.locator(".deferred-placeholder")).to_have_count(0, timeout=timeout_ms)
+
+
 @pytest.mark.ui
 def test_table_row_click_opens_the_star_card(page: Page, app_url: str) -> None:
     page.goto(app_url + "?expression=" + urllib.parse.quote("row in [42, 7, 1234]"), timeout=90_000)
@@ -18,6 +27,7 @@ def test_table_row_click_opens_the_star_card(page: Page, app_url: str) -> None:
     rows = page.locator(".selected-table .tabulator-row")
     expect(rows).to_have_count(3, timeout=30_000)
     expect(rows.nth(1)).to_contain_text("42")
+    wait_for_parts(page)
     rows.nth(1).click()  # rows are in catalogue order: 7, 42, 1234
     # The synthetic KIC id is 1,000,000 + row.
     expect(page.locator(".star-card").first).to_contain_text("KIC 1000042", timeout=30_000)
