@@ -163,11 +163,14 @@ def local_stylesheets(doc: Any) -> None:
     another worker than its page request did, which then builds the page again from the
     websocket (docs/DEPLOY.md §4), and the browser asked cdn.holoviz.org for 15 stylesheets,
     which an offline observatory server cannot reach and which tells a third party who opened
-    the page.
+    the page. The models made later in the session (the deferred parts, dashboard/deferred.py,
+    and any widget made on an event) take their address from the document's ``dist_url`` when
+    they are made, as after Panel's HTML path; set here, it is this server's too.
     """
     from panel.io.resources import LOCAL_DIST, patch_model_css
 
     dist_url = f"{pn.state.rel_path}/{LOCAL_DIST}" if pn.state.rel_path else LOCAL_DIST
+    doc._template_variables["dist_url"] = dist_url
     for root in doc.roots:
         patch_model_css(root, dist_url=dist_url)
 

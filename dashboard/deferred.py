@@ -79,9 +79,8 @@ class DeferredParts:
             message = f"**{escape_markdown(label)} could not be built**: {escape_markdown(str(exc))}"
             with set_curdoc(doc):
                 box.objects = [pn.pane.Alert(message, alert_type="danger")]
-        from dashboard.app import local_stylesheets
-
-        local_stylesheets(doc)
+        # Its stylesheets already point at this server: Panel reads the page's dist_url when it
+        # makes the part's models (set for every session by dashboard.app.local_stylesheets).
         self.timings.append((label, time.process_time() - start))
         log.debug("page part %r built in %.2f s of CPU", label, self.timings[-1][1])
         if self._queue:
