@@ -22,7 +22,7 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install install-hats install-db chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
+.PHONY: help install compile install-hats install-db chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey, embed it with the shipped model, serve on 127.0.0.1:$(PORT)"
@@ -35,9 +35,11 @@ help:
 	@echo "make soak   - 20 users (18 protocol, 2 Chromium) x 10 min, 10^6 stars, against desa serve -> benchmarks/soak_results.json"
 	@echo "data root: $(DESA_DATA_DIR) (set DESA_DATA_DIR to move it)"
 
-# --no-compile: pip would byte-compile every module of every package (torch, scipy, bokeh, ...),
-# ~60 of its ~105 s on 2 cores; Python compiles the modules we import, once, on first import
-# (.venv is ours and writable). A read-only shared install should be byte-compiled by its owner.
+# --no-compile: pip byte-compiles every module of every package (torch, scipy, bokeh, ...) one
+# at a time, ~60 of its ~105 s on 2 cores. `make demo` runs without: Python compiles what it
+# imports (or, with PYTHONDONTWRITEBYTECODE set, compiles it again in each process; the demo's
+# measured times include that). `make test`, `bench` and `soak` start many processes: they
+# byte-compile .venv first, on every core (`compile`, ~30 s).
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --no-compile --upgrade pip 2>&1 | $(PIP_FILTER)
@@ -47,16 +49,24 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# -qq: a few packages ship files that are not Python 3 (templates, test data); they stay as they are.
+$(BIN)/.compiled: $(BIN)/.installed
+	$(BIN)/python -m compileall -qq -j 0 desa_core training data dashboard benchmarks \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
+	@touch $@
+
+compile: $(BIN)/.compiled
+
 # The optional HATS writer (desa embed --format hats) and LSDB, for the tests (about 15 s to install).
 $(BIN)/.installed-hats: $(BIN)/.installed
-	$(BIN)/python -m pip install -q --no-compile -e '.[hats]' 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q -e '.[hats]' 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 install-hats: $(BIN)/.installed-hats
 
 # SQLAlchemy, for the follow-up lists by database URL and their tests (about 4 s to install).
 $(BIN)/.installed-db: $(BIN)/.installed
-	$(BIN)/python -m pip install -q --no-compile -e '.[db]' 2>&1 | $(PIP_FILTER)
+	$(BIN)/python -m pip install -q -e '.[db]' 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 install-db: $(BIN)/.installed-db
@@ -78,7 +88,8 @@ $(SURVEY_DIR)/raw/truth.parquet: | $(BIN)/.installed
 	$(BIN)/desa simulate --survey $(SURVEY) --n-stars $(DEMO_STARS) --seed $(SIM_SEED)
 
 # Likewise the dashboard's stack (Panel, HoloViews, Bokeh, datashader) is imported once in the
-# background while ingest starts, so that `desa serve` finds it byte-compiled (pip --no-compile).
+# background while ingest starts, so that `desa serve` finds it byte-compiled (unless
+# PYTHONDONTWRITEBYTECODE is set: then it only warms the file cache).
 $(SURVEY_DIR)/store/ingest.complete: | $(SURVEY_DIR)/raw/truth.parquet
 	@$(BIN)/python -c "import dashboard.app" >/dev/null 2>&1 &
 	$(BIN)/desa ingest --survey $(SURVEY) --seed $(SIM_SEED)
@@ -134,7 +145,7 @@ evaluate-20k:
 	$(MAKE) evaluate SURVEY=eval20k-$(SIM_SEED) DEMO_STARS=20000 SIM_SEED=$(SIM_SEED)
 
 # --- tests ----------------------------------------------------------------------------------
-test: install install-hats install-db chromium lint
+test: install compile install-hats install-db chromium lint
 	$(BIN)/python -m pytest --durations=30
 
 test-fast: install
@@ -146,10 +157,10 @@ lint: install
 	$(BIN)/ruff format --check desa_core training data dashboard tests benchmarks
 
 # --- benchmarks: figures against stock baselines in the same run, never asserted in tests -----
-bench: install chromium
+bench: install compile chromium
 	$(BIN)/python -m benchmarks.run_all --profile quick
 
-bench-full: install chromium
+bench-full: install compile chromium
 	$(BIN)/python -m benchmarks.run_all --profile full
 
 # --- load test: SOAK_SESSIONS users (SOAK_BROWSERS of them Chromium, the others Bokeh protocol
@@ -162,7 +173,7 @@ SOAK_STARS ?= 1000000
 SOAK_SERVER_CPUS ?= 1
 SOAK_CLIENT_CPUS ?= 0
 SOAK_NUM_PROCS ?= 1
-soak: install chromium
+soak: install compile chromium
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.soak --sessions $(SOAK_SESSIONS) --browsers $(SOAK_BROWSERS) \
 		--minutes $(SOAK_MINUTES) --stars $(SOAK_STARS) --num-procs $(SOAK_NUM_PROCS) \
 		--server-cpus '$(SOAK_SERVER_CPUS)' --client-cpus '$(SOAK_CLIENT_CPUS)' --results-md benchmarks/RESULTS.md
