@@ -30,6 +30,8 @@ import scipy.sparse
 CHUNK = 50_000
 #: umap-learn 0.5's small-data size: below it a fit uses exact neighbours (all pairwise distances).
 SMALL = 4096
+#: Queries per block of the exact search (~30 MB of float64 differences at k=15, 128 dimensions).
+_QUERY_BLOCK = 2048
 
 
 def exact_neighbours(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,10 +51,16 @@ def _neighbours(queries: np.ndarray, fitted: np.ndarray, k: int) -> tuple[np.nda
     """
     from sklearn.neighbors import NearestNeighbors
 
-    search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted.astype(np.float64))
-    idx = search.kneighbors(queries.astype(np.float64), return_distance=False)
-    dists = np.linalg.norm(queries[:, None, :].astype(np.float64) - fitted[idx].astype(np.float64), axis=2)
-    return idx.astype(np.int32), dists.astype(np.float32)
+    fitted64 = fitted.astype(np.float64)
+    search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted64)
+    idx = np.empty((len(queries), k), dtype=np.int32)
+    dists = np.empty((len(queries), k), dtype=np.float32)
+    for start in range(0, len(queries), _QUERY_BLOCK):  # bounds the (block, k, dim) differences
+        block = queries[start : start + _QUERY_BLOCK].astype(np.float64)
+        near = search.kneighbors(block, return_distance=False)
+        idx[start : start + len(block)] = near
+        dists[start : start + len(block)] = np.linalg.norm(block[:, None, :] - fitted64[near], axis=2)
+    return idx, dists
 
 
 class Projector:
@@ -108,6 +116,7 @@ class Projector:
         )
         epochs = None
         neighbours = "umap"
+        self.exact_fit_: np.ndarray | None = None
         start = time.perf_counter()
         if n > self.max_fit:
             rng = np.random.default_rng(self.random_state)
@@ -124,7 +133,8 @@ class Projector:
         elif n < SMALL and n > self.umap_.n_neighbors:
             self.umap_.precomputed_knn = exact_neighbours(x, self.umap_.n_neighbors)
             with warnings.catch_warnings():
-                # "precomputed_knn[2] is not an NNDescent object": the flag below keeps transform
+                # "precomputed_knn[2] is not an NNDescent object": umap could not place new stars
+                # in this fit; _graph does, as umap's small-data transform would.
                 warnings.filterwarnings("ignore", message="precomputed_knn")
                 coords = self.umap_.fit_transform(x)
             self.exact_fit_ = x  # placements search these stars exactly too (_graph)

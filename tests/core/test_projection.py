@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from desa_core import projection
 from desa_core.projection import Projector, weighted_mean_placement
 
 
@@ -46,7 +47,9 @@ def test_rejects_negative_epochs() -> None:
 
 
 @pytest.mark.slow  # two small UMAP fits: ~20-60 s of numba JIT on 2 cores
-def test_fit_all_is_plain_umap_and_the_placement_is_seeded_and_chunk_free() -> None:
+def test_fit_all_is_plain_umap_and_the_placement_is_seeded_and_chunk_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import umap
 
     x, label = _clusters(700)
@@ -71,11 +74,16 @@ def test_fit_all_is_plain_umap_and_the_placement_is_seeded_and_chunk_free() -> N
     placed_theirs = plain.transform(std[:40] + 0.1).toarray()
     placed_ours = small._graph(std[:40] + 0.1).toarray()
     np.testing.assert_allclose(placed_ours, placed_theirs, atol=1e-4)
+    monkeypatch.setattr(projection, "_QUERY_BLOCK", 7)  # the search in blocks finds the same
+    np.testing.assert_array_equal(small._graph(std[:40] + 0.1).toarray(), placed_ours)
 
     # Umap's optimisation epochs (transform_epochs=None): seeded; with exact neighbours (a fit under
     # 4096 stars) each star's placement depends on that star alone, not on its chunk.
     proj = Projector(max_fit=300, random_state=7, chunk_size=64, transform_epochs=None)
+    proj.fit_transform(x[:100])  # an exact fit first: the next fit must not place against it
+    assert proj.exact_fit_ is not None
     placed = proj.fit_transform(x)
+    assert proj.exact_fit_ is None
     assert proj.params_["mode"] == "sample_and_transform"
     assert proj.params_["transform_epochs"] == 100  # umap's rule: 400 stars placed, <= 10,000
     assert placed.shape == (700, 2) and placed.dtype == np.float32 and np.isfinite(placed).all()
