@@ -202,7 +202,10 @@ _CODE = (
 _PREPARE = "import sys; from dashboard.store import prepare_catalog; prepare_catalog(sys.argv[1])"
 
 
-def _python(code: str, folder: Path, min_rows: int | str | None) -> str:
+def _python(code: str, folder: Path, min_rows: int | str | None, coarsest: int | None = None) -> str:
+    """Run ``code`` in a fresh process on ``folder``; ``coarsest``: the pyramid's coarsest level there."""
+    if coarsest is not None:
+        code = f"import dashboard.aggregates as _a; _a.COARSEST = {int(coarsest)}; {code}"
     env = dict(os.environ)
     if min_rows is not None:
         env["DESA_AGGREGATE_MIN_ROWS"] = str(min_rows)
@@ -224,9 +227,17 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def run(
-    sizes: tuple[int, ...] = (10_000_000,), workdir: Path | None = None, min_rows: int | None = None
+    sizes: tuple[int, ...] = (10_000_000,),
+    workdir: Path | None = None,
+    min_rows: int | None = None,
+    coarsest: int | None = None,
 ) -> dict[str, Any]:
-    """Each size: prepare, then serve one session with aggregates and without; ``min_rows``: threshold."""
+    """Each size: prepare, then serve one session with aggregates and without; ``min_rows``: threshold.
+
+    ``coarsest`` replaces ``dashboard.aggregates.COARSEST`` in the measuring processes (the smoke
+    profile's small pyramids: the default's finest level is 2,048² bins per pair and label,
+    ~600 MB whatever the number of stars).
+    """
     from data.storage import SurveyStore
 
     out = []
@@ -239,14 +250,14 @@ def run(
                 "write_s": time.perf_counter() - start,
             }
             start = time.perf_counter()
-            _python(_PREPARE, folder, min_rows)
+            _python(_PREPARE, folder, min_rows, coarsest)
             entry["prepare_s"] = time.perf_counter() - start
             data_dir = SurveyStore(folder).data_dir
             entry["disk_bytes"] = {
                 name: _folder_bytes(data_dir / name) for name in ("dashboard_columns", "dashboard_aggregates")
             }
             for mode, threshold in (("aggregates", min_rows), ("points", NEVER)):
-                entry[mode] = json.loads(_python(_CODE, folder, threshold).splitlines()[-1])
+                entry[mode] = json.loads(_python(_CODE, folder, threshold, coarsest).splitlines()[-1])
                 record = entry[mode]
                 renders = "; ".join(
                     f"{view} " + "/".join(f"{t:.2f}" for t in times.values())

@@ -83,7 +83,7 @@ PROFILES["smoke"] = {
     "selection": ("benchmarks.bench_selection", {"sizes": [1000], "repeats": 2}),
     "browser": ("benchmarks.bench_browser", {"n_rows": 3000, "repeats": 1, "warm_pages": 1}),
     "memory": ("benchmarks.bench_memory", {"sizes": [1000], "procs": 2}),
-    "aggregates": ("benchmarks.bench_aggregates", {"sizes": [3000], "min_rows": 1000}),
+    "aggregates": ("benchmarks.bench_aggregates", {"sizes": [3000], "min_rows": 1000, "coarsest": 32}),
     "embed": (
         "benchmarks.bench_embed",
         {
