@@ -6,7 +6,12 @@ Two tables that never mix (SCIENCE.md section 2 on why the old single table misl
     only (``aligned.pt``, the checkpoint saved after alignment, before fine-tuning), the four
     baselines of ``training.baselines`` (light curve only, spectrum only, concatenation, CLIP) and
     any variant passed in, each with exactly the probes of ``training.probes`` on the same test
-    stars, mean ± std over seeds, next to ORACLE ceilings.
+    stars, mean ± std over seeds, next to ORACLE ceilings. The two methods trained here without
+    labels, DESA's fusion + W and CLIP, are trained with ``train_seeds`` seeds (the run's seed
+    first: DESA's is the run's own ``aligned.pt``; the others retrain the fusion and W on the same
+    frozen encoder outputs with the run's alignment settings, ``training.ablation.train_variant``);
+    their figures pool every (training seed, probe seed) pair, so the spread shows what a training
+    seed alone moves, and the per-seed means are listed.
 (b) **Fine-tuned.** DESA's own fine-tuned model (its head predictions, the ``pred_*`` and
     ``binary_prob`` columns that ``desa embed`` wrote) and each baseline fine-tuned with the same
     ``PropertyHeads``, labels, loss, optimiser steps, batch size, lr and calibration
@@ -28,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,9 +56,9 @@ from desa_core.model import DesaModel
 from training.baselines import baseline_embeddings, clip_config, finetune_baseline
 from training.binary_metrics import auc_ap, binary_detection
 from training.budgets import run_budgets
-from training.config import FinetuneConfig
+from training.config import AlignConfig, FinetuneConfig
 from training.evaluation_report import render_markdown
-from training.probes import binary_labels, frozen_scores, label_column, oracle_scores, task_targets
+from training.probes import binary_labels, frozen_scores, label_column, oracle_scores, summary, task_targets
 from training.probes import embedding_scores as embedding_scores  # re-exported for training.ablation
 from training.probes import probe_targets as probe_targets
 from training.tensors import (
@@ -131,6 +137,82 @@ def _aligned(
     hits = sum(retrieval_accuracy(out.e_s[b], out.e_l[b]) * len(b) for b in batches)
     n = sum(len(b) for b in batches)
     return out.embedding.numpy(), (hits / n if n else None)
+
+
+@dataclass(frozen=True)
+class _Splits:
+    """The one part of ``SurveyTensors`` the alignment stage reads when given cached encoder outputs."""
+
+    split: np.ndarray
+
+    def rows(self, name: str) -> torch.Tensor:
+        return torch.as_tensor(np.flatnonzero(self.split == name))
+
+
+def _align_config(train_config: dict) -> AlignConfig:
+    """The run's own alignment settings (budget, batch, lr, patience, loss weights)."""
+    names = {f.name for f in dataclasses.fields(AlignConfig)}
+    return AlignConfig(**{k: v for k, v in train_config.get("align", {}).items() if k in names})
+
+
+def retrained_alignments(
+    model: DesaModel,
+    train_config: dict,
+    lc: np.ndarray,
+    spec: np.ndarray,
+    split: np.ndarray,
+    seeds: list[int],
+    *,
+    progress: bool = True,
+) -> tuple[dict[int, np.ndarray], list[int]]:
+    """DESA's frozen embedding retrained once per seed: a fresh fusion + W on ``model``'s encoders.
+
+    Each run is the alignment stage as the run trained it (its ``[align]`` settings, early stopping
+    included) on the cached encoder outputs ``lc``, ``spec``; only the seed (initialisation and
+    batch order) differs. Returns the embeddings by seed and the optimiser steps each took.
+    """
+    from training.ablation import Variant, train_variant  # training.ablation imports this module
+
+    config = _align_config(train_config)
+    variant = Variant("desa", "DESA", model.config.dualformer, config.info_weight)
+    pooled = (torch.as_tensor(lc), torch.as_tensor(spec))
+    out, steps = {}, []
+    with tempfile.TemporaryDirectory(prefix="desa-evaluate-") as tmp:
+        for seed in seeds:
+            folder = Path(tmp) / f"seed{seed}"
+            trained, taken = train_variant(
+                variant,
+                model,
+                _Splits(split),  # type: ignore[arg-type]  (only .rows is read with pooled given)
+                pooled,
+                align_config=config,
+                finetune_config=None,
+                folder=folder,
+                seed=seed,
+                progress=progress,
+            )
+            with torch.no_grad():
+                out[seed] = trained.fuse(*pooled).embedding.numpy()
+            steps.append(taken["align"])
+    return out, steps
+
+
+def pool_training_seeds(scores: list[dict]) -> dict:
+    """Frozen-probe summaries of one method trained with several seeds, merged into one.
+
+    Every ``summary`` entry (mean, std, values) becomes the summary of all (training seed, probe
+    seed) pairs, plus ``train_seed_means``: the mean over probe seeds for each training seed.
+    """
+    first = scores[0]
+    if isinstance(first, dict) and "values" in first and "mean" in first:
+        if any(s is None for s in scores):
+            return None  # type: ignore[return-value]
+        values = [v for s in scores for v in s["values"]]
+        extra = {k: v for k, v in first.items() if k not in ("mean", "std", "values")}
+        return summary(values) | extra | {"train_seed_means": [s["mean"] for s in scores]}
+    if isinstance(first, dict):
+        return {k: pool_training_seeds([s.get(k) for s in scores]) for k in first}
+    return first
 
 
 def evaluation_frame(store: SurveyStore) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
@@ -319,6 +401,7 @@ def evaluate_survey(
     seed: int = 0,
     fraction: float = 0.1,
     seeds: int = 3,
+    train_seeds: int = 1,
     baselines: bool = True,
     variants: dict[str, np.ndarray] | None = None,
     umap: bool = True,
@@ -330,7 +413,8 @@ def evaluate_survey(
     ``checkpoint`` (the model that embedded the catalogue) is needed for the frozen table and the
     baselines, which are built from its encoders; without it only DESA's fine-tuned row is
     computed. ``variants`` adds frozen embeddings (N, E) by name, catalogue order. ``seed`` seeds
-    the binary section's ORACLE; ``seeds`` is the number of probe seeds.
+    the binary section's ORACLE; ``seeds`` is the number of probe seeds; ``train_seeds`` the number
+    of training seeds of DESA's alignment and of CLIP (the run's seed, then the next ones).
     """
     df, train, val, test = evaluation_frame(store)
     result: dict = {
@@ -339,6 +423,7 @@ def evaluate_survey(
         "n_test": len(test),
         "fraction": fraction,
         "seeds": seeds,
+        "train_seeds": [],
         "checkpoint": str(checkpoint) if checkpoint else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "paper": PAPER,
@@ -347,6 +432,7 @@ def evaluate_survey(
     }
     finetuned = {"desa": head_scores(df.iloc[test])}
     frozen: dict[str, np.ndarray] = {}
+    repeats: dict[str, dict[int, np.ndarray]] = {}  # method -> its embedding with each further seed
     budgets: dict = {}
     seconds: dict[str, float] = {}
     aligned = None
@@ -358,16 +444,44 @@ def evaluate_survey(
         with _timed(seconds, "encoding"):
             lc, spec = pooled_vectors(store, checkpoint, progress=progress)
         align = train_config.get("align", {})
+        run_seed = int(train_config.get("seed", 0))
+        more_seeds = [run_seed + i for i in range(1, max(1, train_seeds))]
+        result["train_seeds"] = [run_seed, *more_seeds]
         aligned, retrieval = _aligned(checkpoint, lc, spec, val, int(align.get("batch_size", 128)))
         if aligned is not None:
             frozen["desa_aligned"] = aligned
+            if more_seeds:
+                with _timed(seconds, "DESA alignment, more seeds"):
+                    repeats["desa_aligned"], steps = retrained_alignments(
+                        model, train_config, lc, spec, training_splits(df), more_seeds, progress=progress
+                    )
+                budgets["align_seeds"] = {
+                    "trains": f"DualFormer + W again, seeds {', '.join(map(str, more_seeds))}",
+                    "batch_size": int(align.get("batch_size", 128)),
+                    "lr": float(align.get("lr", 1e-3)),
+                    "budget_steps": budgets.get("align", {}).get("budget_steps"),
+                    "steps": steps,
+                }
         if baselines:
-            clip = clip_config(align, dim=model.config.fused_dim, seed=int(train_config.get("seed", 0)))
+            clip = clip_config(align, dim=model.config.fused_dim, seed=run_seed)
             with _timed(seconds, "CLIP"):
                 vectors, clip_info = baseline_embeddings(lc, spec, train, val, clip, progress=progress)
             result["clip_training"] = clip_info | {"desa_aligned_val_retrieval": retrieval}
             budgets["clip"] = {"trains": "CLIP projections (InfoNCE)"} | _budget(clip_info)
             frozen |= vectors
+            if more_seeds:
+                repeats["clip"], infos = {}, []
+                with _timed(seconds, "CLIP, more seeds"):
+                    for s in more_seeds:
+                        config = clip_config(align, dim=model.config.fused_dim, seed=s)
+                        more, info = baseline_embeddings(lc, spec, train, val, config, progress=False)
+                        repeats["clip"][s] = more["clip"]
+                        infos.append(info)
+                budgets["clip_seeds"] = (
+                    {"trains": f"CLIP projections again, seeds {', '.join(map(str, more_seeds))}"}
+                    | _budget(infos[0])
+                    | {"steps": [i["steps"] for i in infos]}
+                )
             with _timed(seconds, "baseline fine-tuning"):
                 tuned = finetune_baselines(
                     store, vectors, df, (train, val, test), model=model, metadata=metadata, progress=progress
@@ -383,9 +497,13 @@ def evaluate_survey(
         result["frozen"] = {}
         for name, x in frozen.items():
             log.info("frozen probes: %s", name)
-            result["frozen"][name] = frozen_scores(
-                x, df, train, test, fraction=fraction, seeds=seeds, umap=umap
-            )
+            runs = [x, *repeats.get(name, {}).values()]
+            scores = [
+                frozen_scores(v, df, train, test, fraction=fraction, seeds=seeds, umap=umap) for v in runs
+            ]
+            if len(scores) > 1:
+                scores = [pool_training_seeds(scores) | {"train_seeds": result["train_seeds"][: len(runs)]}]
+            result["frozen"][name] = scores[0]
     result["finetuned"] = finetuned
     with _timed(seconds, "ORACLE and binary detection"):
         result["oracle"] = oracle_scores(df, train, test, fraction=fraction, seeds=seeds)

@@ -23,6 +23,8 @@ BUDGET_LABELS = {
     "align": "DESA alignment",
     "finetune": "DESA fine-tuning",
     "clip": "CLIP baseline",
+    "align_seeds": "DESA alignment, more training seeds",
+    "clip_seeds": "CLIP baseline, more training seeds",
 }
 #: Nominal coverage of the heads' intervals (median ± 1 σ).
 NOMINAL_COVERAGE = 0.6827
@@ -61,7 +63,9 @@ def _budgets(f: dict) -> list[str]:
     ]
     for key, b in budgets.items():
         name = BUDGET_LABELS.get(key) or f"fine-tuning: {_label(key.removeprefix('finetune_'))}"
-        taken = "n/a" if b.get("steps") is None else str(b["steps"])
+        steps = b.get("steps")  # a list for a stage trained once per training seed
+        taken = ", ".join(map(str, steps)) if isinstance(steps, list) else str(steps)
+        taken = "n/a" if steps is None else taken
         lines.append(
             f"| {name} | {b['trains']} | {b['batch_size']} | {b['lr']:g} | {b['budget_steps']} | {taken} |"
         )
@@ -81,7 +85,8 @@ def _frozen(f: dict) -> list[str]:
         "",
         "## (a) Frozen embeddings: the same probes on the same test stars",
         "",
-        f"No method here was trained on a label. Mean ± std over {f['seeds']} seeds. R²: linear probe "
+        f"No method here was trained on a label. Mean ± std over {f['seeds']} seeds{_train_note(f)}. "
+        "R²: linear probe "
         f"fitted on {pct} of the training stars (seed: which {pct}); CMD = ((BP-RP)0, M_G,0), "
         f"{convention}; HR = (Teff, log L). Binary AUC/AP: logistic probe; age and Prot: linear "
         "probe on log10 of the label (RMSE in Gyr; median |P/P_true − 1| over periods with ≥ 2 "
@@ -128,6 +133,54 @@ def _frozen(f: dict) -> list[str]:
             "(seed: UMAP's random_state). Boosting is not a linear probe and a plain "
             "distance weighs every quantity alike, so an embedding can exceed the purity ORACLE.",
         ]
+    return lines + _seed_table(frozen, labels)
+
+
+def _train_note(f: dict) -> str:
+    seeds = f.get("train_seeds") or []
+    if len(seeds) < 2:
+        return ""
+    return (
+        f"; DESA aligned and CLIP, trained here without labels, were trained with {len(seeds)} seeds "
+        f"({', '.join(map(str, seeds))}; DESA's first is the run's own `aligned.pt`, the others retrain "
+        "its DualFormer + W on the same frozen encoder outputs with the run's alignment settings): their "
+        "mean ± std is over every (training seed, probe seed) pair, and the table after this one gives "
+        "each training seed's mean"
+    )
+
+
+def _seed_table(frozen: dict, labels: tuple[str, ...]) -> list[str]:
+    """Per training seed, the mean over probe seeds, for every method trained with several seeds."""
+    trained = {k: m for k, m in frozen.items() if "train_seed_means" in (m.get("few_shot_r2_cmd") or {})}
+    if not trained:
+        return []
+
+    def means(entry: dict | None) -> list[str]:
+        return [f"{v:.3f}" for v in entry["train_seed_means"]] if entry else []
+
+    lines = [
+        "",
+        "Each training seed (mean over the probe seeds); the spread between these rows is what a "
+        "training seed alone moves:",
+        "",
+        "| method | training seed | R² CMD | R² HR |"
+        + "".join(f" `{n}` AUC | `{n}` AP |" for n in labels)
+        + " age RMSE (Gyr) | sync/young purity | sync/young purity (UMAP) |",
+        "|---|---|---|---|" + "---|---|" * len(labels) + "---|---|---|",
+    ]
+    for name, m in trained.items():
+        s = m.get("sync_vs_young") or {}
+        columns = [
+            means(m["few_shot_r2_cmd"]),
+            means(m["few_shot_r2_hr"]),
+            *(means(m.get(f"{n}_{kind}")) for n in labels for kind in ("auc", "ap")),
+            means(m.get("age_rmse_gyr")),
+            means(s.get("knn_purity")),
+            means(s.get("knn_purity_umap")),
+        ]
+        for i, seed in enumerate(m["train_seeds"]):
+            cells = " | ".join(c[i] if i < len(c) else "n/a" for c in columns)
+            lines.append(f"| {_label(name)} | {seed} | {cells} |")
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tests.training.conftest import paired_views
 from training.baselines import ClipConfig, baseline_embeddings, train_clip
@@ -281,3 +282,48 @@ def test_evaluate_compares_like_for_like(tmp_path, make_store) -> None:
     with pytest.raises(ValueError, match="fine-tuned on labels"):
         checkpoint_embedding(store, checkpoint)
     assert checkpoint_embedding(store, checkpoint.with_name("aligned.pt")).shape == (120, 32)
+
+    # Training seeds: DESA's alignment and CLIP again with seeds 1 and 2, pooled with the run's own.
+    more = evaluate_survey(
+        store, checkpoint=checkpoint, train_seeds=3, umap=False, figures=False, progress=False
+    ).figures
+    assert more["train_seeds"] == [0, 1, 2]
+    assert more["budgets"]["align_seeds"]["steps"] == more["budgets"]["clip_seeds"]["steps"] == [5, 5]
+    for name in ("desa_aligned", "clip"):
+        entry, single = more["frozen"][name]["few_shot_r2_cmd"], f["frozen"][name]["few_shot_r2_cmd"]
+        assert len(entry["values"]) == 9 and len(entry["train_seed_means"]) == 3, name
+        assert entry["train_seed_means"][0] == pytest.approx(single["mean"]), name  # the run's seed first
+        assert np.ptp(entry["train_seed_means"]) > 0, f"{name}: another seed trains another model"
+        assert entry["mean"] == pytest.approx(np.mean(entry["values"])), name
+    assert len(more["frozen"]["concat"]["few_shot_r2_cmd"]["values"]) == 3, "nothing to retrain"
+    seed_rows = _section(render_markdown(more), "## (a) Frozen")
+    assert "each training seed's mean" in seed_rows
+    for seed in (0, 1, 2):
+        assert f"| **DESA** aligned only (no fine-tuning) | {seed} |" in seed_rows
+        assert f"| CLIP-style contrastive alignment | {seed} |" in seed_rows
+
+
+@pytest.mark.slow
+def test_retraining_the_alignment_with_the_runs_seed_reproduces_aligned_pt(tmp_path, make_store) -> None:
+    """The further training seeds change only the seed: the run's seed gives back its aligned.pt."""
+    from desa_core.checkpoint import load_checkpoint
+    from training.config import load_config
+    from training.evaluate import pooled_vectors, retrained_alignments
+    from training.run import train
+    from training.tensors import training_splits
+
+    store = make_store(tmp_path / "survey", n=120)
+    config = load_config("tiny", ["align.max_steps=6", "finetune.max_steps=2"])
+    checkpoint = train(config, store, progress=False).checkpoint
+    model, metadata = load_checkpoint(checkpoint)
+    lc, spec = pooled_vectors(store, checkpoint, progress=False)
+    aligned, _ = load_checkpoint(checkpoint.with_name("aligned.pt"))
+    with torch.no_grad():
+        expected = aligned.eval().fuse(torch.as_tensor(lc), torch.as_tensor(spec)).embedding.numpy()
+    split = training_splits(store.read_catalog())
+    again, steps = retrained_alignments(
+        model, metadata["train_config"], lc, spec, split, [0, 1], progress=False
+    )
+    assert steps == [6, 6]
+    np.testing.assert_allclose(again[0], expected, atol=1e-5)
+    assert np.abs(again[1] - expected).max() > 1e-3

@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=int, default=3, help="probe seeds: each figure is a mean ± std over them (default 3)"
     )
     parser.add_argument(
+        "--train-seeds",
+        type=int,
+        default=3,
+        help="training seeds of DESA's alignment and of CLIP (the run's seed, then the next ones); "
+        "their figures pool every training and probe seed (default 3; 1 = the run's seed only)",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -34,6 +41,8 @@ def run(args: argparse.Namespace) -> None:
     """Evaluate on one store generation; print the report and where it was written."""
     from training.evaluate import checkpoint_embedding, evaluate_survey
 
+    if args.train_seeds < 1 or args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds} --train-seeds {args.train_seeds}: both must be at least 1")
     survey = store(args).snapshot()  # one store generation, whatever desa ingest/embed do meanwhile
     variants = {}
     for text in args.variant:
@@ -48,6 +57,7 @@ def run(args: argparse.Namespace) -> None:
         checkpoint=checkpoint(args),
         seed=args.seed,
         seeds=args.seeds,
+        train_seeds=args.train_seeds,
         baselines=not args.no_baselines,
         variants=variants,
         progress=not args.quiet,
