@@ -90,6 +90,12 @@ class DualFormerConfig:
       zero-initialised Linear(D -> D), so training starts from a linear map that is lossless when
       D >= E.
     - ``concat_embedding``: the embedding is [e_s V, e_l V] (2D) instead of (e_s + e_l) V (D).
+
+    ``rotary`` (``None`` follows ``fusion``: on for ``paper``, off for ``preserve``): rotary positions
+    over the feature index in the blocks' attention, as in the paper. With ``feature_tokens`` every
+    token already carries its feature's identity, and the rotation doubles the query and key
+    projections (``desa_core.layers.Attention``). Checkpoints written before the field existed
+    load with it on (``DesaConfig.from_dict``).
     """
 
     width: int = 32
@@ -102,6 +108,7 @@ class DualFormerConfig:
     attention_pool: bool | None = None
     residual: bool | None = None
     concat_embedding: bool | None = None
+    rotary: bool | None = None
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -109,6 +116,8 @@ class DualFormerConfig:
         for name in FUSION_FLAGS:
             if getattr(self, name) is None:  # resolved once, so to_dict stores booleans
                 object.__setattr__(self, name, self.fusion == "preserve")
+        if self.rotary is None:
+            object.__setattr__(self, "rotary", self.fusion == "paper")
 
 
 @dataclass(frozen=True)
@@ -158,10 +167,13 @@ class DesaConfig:
     def tiny(cls, fusion: str = "paper") -> DesaConfig:
         """Seconds per epoch on 2 CPU cores for a few thousand stars.
 
-        The ``preserve`` fusion is 64 wide, the encoders' E, so its residual path starts lossless.
+        The ``preserve`` fusion is 64 wide, the encoders' E, so its residual path starts lossless,
+        and one block deep: on two 20k-star surveys one block scored as two on every frozen probe
+        (training-seed spreads in docs/evaluation/readout.md) at half the fusion's cost.
         """
-        width = 64 if fusion == "preserve" else 32
-        return cls(dualformer=DualFormerConfig(width=width, fusion=fusion), name="tiny")
+        if fusion == "preserve":
+            return cls(dualformer=DualFormerConfig(width=64, depth=1, fusion=fusion), name="tiny")
+        return cls(dualformer=DualFormerConfig(width=32, fusion=fusion), name="tiny")
 
     @classmethod
     def paper(cls, fusion: str = "paper") -> DesaConfig:
@@ -208,5 +220,7 @@ class DesaConfig:
                 raise ValueError(f"unknown keys in model config [{key}]: {sorted(bad)}")
             if "properties" in section:
                 section["properties"] = tuple(section["properties"])
+            if key == "dualformer" and section and "rotary" not in section:
+                section["rotary"] = True  # written before the field existed: every fusion rotated
             kwargs[key] = klass(**section)
         return cls(**kwargs)

@@ -14,7 +14,9 @@ change at init, against 130 % for another star), and every e_s sums to zero over
 blocks and adds, per modality, feature-identity embeddings, attention pooling with a learned query
 (Lee et al. 2019, Set Transformer's PMA) and a residual linear path from the standardised encoder
 output, with the attention branch entering through a zero-initialised map (as in ReZero,
-Bachlechner et al. 2020), so that training starts from a lossless linear map.
+Bachlechner et al. 2020), so that training starts from a lossless linear map. Its blocks attend
+without rotary positions (``DualFormerConfig.rotary``): the feature-identity embeddings already
+tell the tokens apart, and the rotation doubles the query and key projections.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ class _Branch(nn.Module):
         super().__init__()
         w, h, p = config.width, config.heads, config.dropout
         self.norm_q, self.norm_kv, self.norm_ffn = nn.LayerNorm(w), nn.LayerNorm(w), nn.LayerNorm(w)
-        self.cross = Attention(w, h, dropout=p)
-        self.self_attn = Attention(w, h, dropout=p)
+        self.cross = Attention(w, h, dropout=p, rotary=config.rotary)
+        self.self_attn = Attention(w, h, dropout=p, rotary=config.rotary)
         self.ffn = FeedForward(w, mult=config.ffn_mult, dropout=p)
         self.drop = nn.Dropout(p)
 

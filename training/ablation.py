@@ -113,6 +113,12 @@ def build_variants(paper: DualFormerConfig, config: AblationConfig) -> list[Vari
         Variant("info", f"paper + InfoNCE {w:g} (d)", paper, w),
         Variant("preserve_noinfo", "preserve (a+b+c), no InfoNCE", preserve),
         Variant("preserve", f"preserve (a+b+c) + InfoNCE {w:g} (d)", preserve, w),
+        Variant(
+            "preserve_slim",
+            f"preserve + InfoNCE {w:g}, one block without rotary positions (e; the demo's)",
+            replace(preserve, depth=1, rotary=False),
+            w,
+        ),
     ]
     if not config.variants:
         return variants

@@ -17,6 +17,7 @@ from desa_core.alignment import dual_projection_loss, info_nce
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig, DualFormerConfig
 from desa_core.dualformer import DualFormer
+from desa_core.layers import Attention
 from desa_core.model import DesaModel
 from desa_core.serving import DesaService
 
@@ -56,7 +57,7 @@ def test_paper_fusion_matches_numbers_recorded_before_the_flags() -> None:
 
 def test_config_without_fusion_fields_loads_as_paper(tmp_path: Path) -> None:
     raw = DesaConfig.tiny().to_dict()
-    for key in ("fusion", "feature_tokens", "attention_pool", "residual", "concat_embedding"):
+    for key in ("fusion", "feature_tokens", "attention_pool", "residual", "concat_embedding", "rotary"):
         del raw["dualformer"][key]
     old = DesaConfig.from_dict(raw)
     assert old.dualformer == DualFormerConfig() and old.dualformer.fusion == "paper"
@@ -66,6 +67,28 @@ def test_config_without_fusion_fields_loads_as_paper(tmp_path: Path) -> None:
     assert DualFormerConfig(fusion="preserve", residual=False).residual is False
     with pytest.raises(ValueError, match="fusion"):
         DualFormerConfig(fusion="fancy")
+
+
+def _rotated(module: torch.nn.Module) -> list[bool]:
+    """Whether each attention inside ``module`` rotates queries and keys by position."""
+    return [m.rotary is not None for m in module.modules() if isinstance(m, Attention)]
+
+
+def test_preserve_attends_without_rotary_positions_and_older_checkpoints_keep_theirs() -> None:
+    tiny = DesaConfig.tiny("preserve").dualformer
+    assert (tiny.depth, tiny.rotary) == (1, False), "the demo's fusion: one block, no rotation"
+    assert DesaConfig.tiny().dualformer.rotary and DualFormerConfig(fusion="preserve", rotary=True).rotary
+    rotated = _rotated(DualFormer(tiny, spectrum_dim=E, lightcurve_dim=E).blocks)
+    assert rotated and not any(rotated)
+    assert all(_rotated(DualFormer(DualFormerConfig()).blocks)), "the paper's fusion rotates"
+    # A preserve checkpoint written before the field existed: two blocks, rotated.
+    raw = DesaConfig.tiny("preserve").to_dict()
+    raw["dualformer"]["depth"] = 2
+    del raw["dualformer"]["rotary"]
+    old = DesaConfig.from_dict(raw)
+    assert (old.dualformer.fusion, old.dualformer.depth, old.dualformer.rotary) == ("preserve", 2, True)
+    assert all(_rotated(DesaModel(old).dualformer.blocks))
+    assert DesaConfig.from_dict(old.to_dict()) == old
 
 
 def _permutation_sensitivity(fusion: DualFormer, s: torch.Tensor, l: torch.Tensor) -> float:  # noqa: E741

@@ -16,7 +16,7 @@ from training.cli import main
 from training.config import load_config
 from training.run import train
 
-VARIANTS = ("paper", "tokens", "residual", "wide", "info", "preserve_noinfo", "preserve")
+VARIANTS = ("paper", "tokens", "residual", "wide", "info", "preserve_noinfo", "preserve", "preserve_slim")
 
 
 def test_variants_switch_one_change_each() -> None:
@@ -26,7 +26,8 @@ def test_variants_switch_one_change_each() -> None:
     assert tuple(variants) == VARIANTS
     assert variants["residual"].dualformer == DualFormerConfig(residual=True)
     assert variants["info"].dualformer == paper and variants["info"].info_weight == 0.3
-    assert variants["preserve"].dualformer == DualFormerConfig(width=64, fusion="preserve")
+    assert variants["preserve"].dualformer == DualFormerConfig(width=64, fusion="preserve", rotary=True)
+    assert variants["preserve_slim"].dualformer == DesaConfig.tiny("preserve").dualformer  # the demo's
     assert variants["preserve_noinfo"].info_weight == 0.0
     with pytest.raises(ValueError, match="nope"):
         build_variants(paper, AblationConfig(variants=("nope",)))
@@ -45,6 +46,7 @@ def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyS
     assert dims == {"paper": 32, "tokens": 32, "residual": 32, "wide": 128, "info": 32} | {
         "preserve_noinfo": 128,
         "preserve": 128,
+        "preserve_slim": 128,
     }
     for entry in figures["variants"].values():
         assert entry["steps"] == {"align": 3, "finetune": 2}
