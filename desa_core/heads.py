@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from data import schema
 from desa_core.config import HeadsConfig
 
+#: Fraction of stars a ±1 σ interval holds for Gaussian errors (the calibration's target).
+NOMINAL_COVERAGE = 0.6827
 #: Properties modelled in log10 space (``data.schema.Property.log10``).
 LOG_PROPERTIES = frozenset(p.name for p in schema.PROPERTIES if p.log10)
 
@@ -89,10 +91,18 @@ class PropertyHeads(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, output: HeadOutput, targets: Tensor) -> Tensor:
-        """Scale each property's sigma so validation z-scores have unit RMS; returns the scale."""
+        """Scale each property's sigma so that ±1 σ holds 68.27 % of the validation stars.
+
+        The scale is the 68.27th percentile of |z| over the labelled validation stars (z: the
+        error in units of the predicted sigma); returns it. What the product shows and the
+        evaluation scores is the interval's coverage, and errors are heavy-tailed (a binary's
+        composite light moves its log g): a scale that gave z unit RMS made the intervals too wide
+        for the core of the distribution (test coverage 0.78 for log g on a 20k survey, 0.85 on
+        the demo survey).
+        """
         z = (self.standardise(targets) - output.mean) * torch.exp(-0.5 * output.log_var)
-        rms = torch.sqrt(torch.nanmean(z.pow(2), dim=0))
-        self.sigma_scale.copy_(torch.nan_to_num(rms, nan=1.0).clamp(0.1, 10.0))
+        scale = torch.nanquantile(z.abs().float(), NOMINAL_COVERAGE, dim=0)
+        self.sigma_scale.copy_(torch.nan_to_num(scale, nan=1.0).clamp(0.1, 10.0))
         return self.sigma_scale.clone()
 
     def to_physical(self, output: HeadOutput) -> Prediction:

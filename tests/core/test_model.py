@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from desa_core.config import DesaConfig
@@ -79,3 +81,27 @@ def test_config_round_trip_and_unknown_key() -> None:
         assert "widht" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("unknown key accepted")
+
+
+def test_calibration_gives_68_percent_intervals_for_heavy_tailed_errors() -> None:
+    """±1 σ holds 68 % of fresh stars after calibration, though the errors are far from Gaussian."""
+    from desa_core.config import HeadsConfig
+    from desa_core.heads import HeadOutput, PropertyHeads
+
+    heads = PropertyHeads(HeadsConfig(properties=("teff_k", "logg", "feh")), in_features=4)  # linear
+    p = len(heads.properties)
+    gen = torch.Generator().manual_seed(0)
+
+    def sample(n: int) -> tuple[HeadOutput, torch.Tensor]:
+        # Student's t with 2 degrees of freedom: most errors small, a few very large (binaries).
+        errors = torch.randn(n, p, generator=gen) / torch.sqrt(torch.rand(n, p, generator=gen) + 1e-3)
+        out = HeadOutput(torch.zeros(n, p), torch.full((n, p), 2 * math.log(0.5)), torch.zeros(n))
+        return out, errors  # targets in standardised units: target_mean 0, target_std 1
+
+    out, targets = sample(4000)
+    targets[:100, 0] = float("nan")  # unlabelled validation stars are left out
+    scale = heads.calibrate(out, targets)
+    fresh, truth = sample(20000)
+    sigma = 0.5 * scale  # the predicted sigma (0.5) times the calibration
+    coverage = ((truth - fresh.mean).abs() <= sigma).float().mean(dim=0)
+    assert torch.all((coverage > 0.66) & (coverage < 0.70)), coverage
