@@ -308,8 +308,9 @@ def test_retraining_the_alignment_with_the_runs_seed_reproduces_aligned_pt(tmp_p
     """The further training seeds change only the seed: the run's seed gives back its aligned.pt."""
     from desa_core.checkpoint import load_checkpoint
     from training.config import load_config
-    from training.evaluate import pooled_vectors, retrained_alignments
+    from training.evaluate import pooled_vectors
     from training.run import train
+    from training.seed_spread import retrained_alignments
     from training.tensors import training_splits
 
     store = make_store(tmp_path / "survey", n=120)
