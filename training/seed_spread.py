@@ -10,7 +10,6 @@ frozen-probe summaries of the seeds into one, over every (training seed, probe s
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from desa_core.model import DesaModel
-from training.config import AlignConfig
+from training.config import TrainConfig
 from training.probes import summary
 
 
@@ -31,12 +30,6 @@ class _Splits:
 
     def rows(self, name: str) -> torch.Tensor:
         return torch.as_tensor(np.flatnonzero(self.split == name))
-
-
-def _align_config(train_config: dict) -> AlignConfig:
-    """The run's own alignment settings (budget, batch, lr, patience, loss weights)."""
-    names = {f.name for f in dataclasses.fields(AlignConfig)}
-    return AlignConfig(**{k: v for k, v in train_config.get("align", {}).items() if k in names})
 
 
 def retrained_alignments(
@@ -57,7 +50,7 @@ def retrained_alignments(
     """
     from training.ablation import Variant, train_variant  # ablation -> evaluate -> this module
 
-    config = _align_config(train_config)
+    config = TrainConfig.from_dict(train_config).align  # the run's own [align], as it trained
     variant = Variant("desa", "DESA", model.config.dualformer, config.info_weight)
     pooled = (torch.as_tensor(lc), torch.as_tensor(spec))
     out, steps = {}, []
