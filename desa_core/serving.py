@@ -26,11 +26,11 @@ star).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from tqdm.auto import tqdm
 from desa_core.checkpoint import load_checkpoint
 from desa_core.model import DesaModel
 from desa_core.neighbours import NeighbourIndex, Neighbours
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _device(name: str) -> torch.device:
@@ -112,17 +115,9 @@ class DesaService:
             return out.embedding.float().cpu().numpy(), self._table(self.model.heads.to_physical(out.heads))
 
         batches = [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-        workers = min(self._workers(workers), len(batches))  # one batch alone keeps torch's threads
-        with _one_thread_each(workers), ThreadPoolExecutor(workers) as pool:
-            results = list(
-                tqdm(
-                    pool.map(run, batches),
-                    total=len(batches),
-                    desc="embedding",
-                    unit="batch",
-                    disable=not progress,
-                )
-            )
+        results = run_batches(
+            run, batches, workers=self._workers(workers), desc="embedding", progress=progress
+        )
         vectors = [vectors for vectors, _ in results]
         table = pd.concat([part for _, part in results], ignore_index=True)
         table["missing_modality"] = _missing(np.asarray(lc_mask), np.asarray(spec_mask))
@@ -169,6 +164,22 @@ class DesaService:
         if self._index is None:
             raise RuntimeError("call fit_neighbours(catalogue_vectors) before neighbours()")
         return self._index.query(vectors, k)
+
+
+def run_batches(
+    run: Callable[[T], R], batches: list[T], *, workers: int, desc: str, progress: bool = True
+) -> list[R]:
+    """``[run(b) for b in batches]``, ``workers`` batches side by side on one intra-op thread each.
+
+    The CPU pattern of the module docstring, shared by the embedding here and the training's
+    cached encoder outputs (``training.stages.align.encode_all``). Grad mode is thread-local:
+    ``run`` must set its own (``torch.inference_mode`` or ``torch.no_grad``) inside.
+    """
+    workers = max(1, min(workers, len(batches)))  # one batch alone keeps torch's threads
+    with _one_thread_each(workers), ThreadPoolExecutor(workers) as pool:
+        return list(
+            tqdm(pool.map(run, batches), total=len(batches), desc=desc, unit="batch", disable=not progress)
+        )
 
 
 @contextmanager

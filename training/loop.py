@@ -188,7 +188,7 @@ def run_loop(
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
-            stopped = bad_epochs >= config.patience
+            stopped = bad_epochs >= config.patience and global_step >= config.min_steps
         epoch, done_in_epoch = epoch + 1, 0
         checkpoint()
     bar.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,33 @@ def test_steps_taken_reads_the_global_step_not_the_record_count(tmp_path: Path) 
         "steps": 4,
     }
     assert budgets["finetune"]["budget_steps"] == 2 * 16 and set(budgets) == {"align", "finetune"}
+
+
+def _flat_loop(tmp_path: Path, config: StageConfig) -> int:
+    """A stage whose validation loss never improves after its first epoch; returns the steps taken."""
+    model = nn.Linear(2, 1)
+    x = torch.randn(50, 2)
+    metrics = tmp_path / f"metrics-{config.min_steps}.jsonl"
+    result = run_loop(
+        name="flat",
+        model=model,
+        trainable=[model],
+        step=lambda rows, gen: {"loss": (model(x[rows]) * 0).sum() + 1.0},  # constant: no improvement
+        train_rows=torch.arange(40),
+        val_rows=torch.arange(40, 50),
+        config=config,
+        state_path=tmp_path / f"state-{config.min_steps}.pt",
+        metrics=MetricLog(metrics),
+        seed=0,
+        progress=False,
+    )
+    assert result.stopped_early == (steps_taken(metrics, "flat") < config.max_steps)
+    return steps_taken(metrics, "flat")
+
+
+def test_early_stopping_waits_for_min_steps(tmp_path: Path) -> None:
+    """Patience counts short epochs (4 steps here); ``min_steps`` keeps the stage going until then."""
+    base = StageConfig(max_steps=60, batch_size=10, patience=2)
+    assert _flat_loop(tmp_path, base) == 12  # epoch 1 sets the best, epochs 2 and 3 do not: stop
+    assert _flat_loop(tmp_path, replace(base, min_steps=30)) == 32  # the first epoch end past 30
+    assert _flat_loop(tmp_path, replace(base, min_steps=100)) == 60  # never before the budget ends

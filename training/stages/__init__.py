@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
+    from desa_core.model import DesaModel
+    from training.tensors import SurveyTensors
+
 
 @dataclass
 class StageContext:
@@ -22,6 +26,26 @@ class StageContext:
     seed: int
     metrics: MetricLog
     progress: bool = True
+    _encoded: tuple[tuple, tuple[Tensor, Tensor]] | None = field(default=None, repr=False)
+
+    def encoded(self, model: DesaModel, data: SurveyTensors) -> tuple[Tensor, Tensor]:
+        """The frozen encoders' pooled outputs for every star, computed once per run.
+
+        Alignment and fine-tuning both train on them; the second stage reuses the first one's
+        while the encoders' weights are the same bytes (a digest of them, ~10 ms, is the key:
+        loading a best state rewrites the weights in place without changing them) and the
+        tensors are the same objects.
+        """
+        from training.stages.align import encode_all  # the stage modules import this one
+
+        digest = hashlib.sha1()
+        for module in (model.lightcurve_encoder, model.spectrum_encoder):
+            for tensor in module.state_dict().values():
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        key = (id(data), id(model), digest.hexdigest())
+        if self._encoded is None or self._encoded[0] != key:
+            self._encoded = (key, encode_all(model, data, progress=self.progress))
+        return self._encoded[1]
 
     def state_path(self, stage: str) -> Path:
         return self.run_dir / "state" / f"{stage}.pt"

@@ -41,7 +41,7 @@ def run(
     pooled: tuple[Tensor, Tensor] | None = None,
 ) -> StageResult:
     """Train the heads (with ``tune_fusion``, the DualFormer and W too), then calibrate them."""
-    lc_pooled, spec_pooled = pooled or encode_all(model, data, progress=ctx.progress)
+    lc_pooled, spec_pooled = pooled or ctx.encoded(model, data)
     tune_fusion = config.tune_fusion
     if not tune_fusion:
         with torch.no_grad():
