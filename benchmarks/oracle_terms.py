@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, s in result["scores"].items():
         print(f"| {name} | {s['auc']:.3f} | {s['ap']:.3f} |")
     p10, p50, p90 = result["measured_over_true_ellipsoidal_p10_p50_p90"]
-    print(
-        f"measured / true ellipsoidal amplitude, close binaries: {p50:.2f} (10-90 %: {p10:.2f}-{p90:.2f})"
-    )
+    print(f"measured / true ellipsoidal amplitude, close binaries: {p50:.2f} (10-90 %: {p10:.2f}-{p90:.2f})")
     print(json.dumps(result))
 
 
