@@ -97,6 +97,26 @@ def average_gradients(params: Iterable[nn.Parameter]) -> None:
         offset += n
 
 
+def gather_rows(local: Tensor | None, n: int, per: int) -> Tensor:
+    """All n rows, in order, on every process, from each process's contiguous share of ``per`` rows.
+
+    The last shares may be shorter or empty (``local`` None). ``local`` carries no grad and neither
+    does the result; at least one process must hold rows (their shape names the columns).
+    """
+    info = current()
+    shape = torch.tensor(list(local.shape[1:]) if local is not None else [-1], device=info.device)
+    shapes = [torch.empty_like(shape) for _ in range(info.world)]
+    dist.all_gather(shapes, shape)
+    cols = next(s.tolist() for s in shapes if s.tolist() != [-1])
+    dtype = local.dtype if local is not None else torch.float32
+    padded = torch.zeros((per, *cols), dtype=dtype, device=info.device)
+    if local is not None:
+        padded[: len(local)] = local
+    parts = [torch.empty_like(padded) for _ in range(info.world)]
+    dist.all_gather(parts, padded)
+    return torch.cat(parts)[:n]
+
+
 def mean_over_processes(value: float) -> float:
     """The mean of a float over processes (the value itself in a single process)."""
     info = current()

@@ -55,12 +55,17 @@ def _batches(rows: Tensor, batch_size: int, seed: int, epoch: int, world: int = 
     return [b for b in shuffled.split(batch_size) if _usable(b, world)]
 
 
+def _process_seed(seed: int, info: distributed.DistInfo) -> int:
+    """The seed of a process's random draws: the run's seed on rank 0 (and alone), another per rank."""
+    return seed + 1_000_003 * info.rank
+
+
 @torch.no_grad()
 def _validate(step: Step, rows: Tensor, batch_size: int, seed: int) -> float:
     info = distributed.current()
     if len(rows) < 2:
         return math.nan
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_process_seed(seed, info))
     losses = [
         (step(distributed.local_rows(b, info), gen)["loss"].item(), len(b))
         for b in rows.split(batch_size)
@@ -103,7 +108,9 @@ def run_loop(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
-    generator = torch.Generator().manual_seed(seed)
+    # Random masks and augmentations: each process draws its own for its own rows (rank 0 the
+    # single-process stream), or rows i and i + b of a global batch would share one draw.
+    generator = torch.Generator().manual_seed(_process_seed(seed, info))
 
     # Phase 1: resume from the last state file when there is one.
     epoch, done_in_epoch, global_step = 0, 0, 0

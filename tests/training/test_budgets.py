@@ -94,3 +94,14 @@ def test_early_stopping_waits_for_min_steps(tmp_path: Path) -> None:
     assert _flat_loop(tmp_path, base) == 12  # epoch 1 sets the best, epochs 2 and 3 do not: stop
     assert _flat_loop(tmp_path, replace(base, min_steps=30)) == 32  # the first epoch end past 30
     assert _flat_loop(tmp_path, replace(base, min_steps=100)) == 60  # never before the budget ends
+
+
+def test_each_process_draws_its_own_masks_and_rank_0_keeps_the_single_process_stream() -> None:
+    """Rows i and i + b of a global batch sit in different processes; one shared stream would give
+    them the same hidden pixels and augmentations (the spectrum encoder then trained slower)."""
+    from training.distributed import DistInfo
+    from training.loop import _process_seed
+
+    assert _process_seed(7, DistInfo(0, 1)) == _process_seed(7, DistInfo(0, 2)) == 7
+    seeds = {_process_seed(7, DistInfo(rank, 4)) for rank in range(4)}
+    assert len(seeds) == 4 and not seeds & {_process_seed(8, DistInfo(rank, 4)) for rank in range(4)}

@@ -15,6 +15,7 @@ from torch import Tensor
 from desa_core.alignment import dual_projection_loss, retrieval_accuracy
 from desa_core.model import DesaModel
 from desa_core.serving import run_batches
+from training import distributed
 from training.config import AlignConfig
 from training.loop import StageResult
 from training.stages import StageContext
@@ -47,11 +48,19 @@ def encode_all(
         with torch.no_grad():  # grad mode is per thread: set in the worker
             return model.encode(data.lc[sl], data.lc_mask[sl], data.spec[sl], data.spec_mask[sl])
 
+    # Under torchrun each process encodes its own contiguous share of the rows, then all gather.
+    info = distributed.current()
     n = len(data.lc)
-    batches = [slice(start, start + batch_size) for start in range(0, n, batch_size)]
+    per = -(-n // info.world)
+    lo, hi = min(n, info.rank * per), min(n, (info.rank + 1) * per)
+    batches = [slice(start, min(start + batch_size, hi)) for start in range(lo, hi, batch_size)]
     workers = torch.get_num_threads() if data.lc.device.type == "cpu" else 1
-    parts = run_batches(encode, batches, workers=workers, desc="encoding", progress=progress)
-    return torch.cat([lc for lc, _ in parts]), torch.cat([spec for _, spec in parts])
+    parts = run_batches(encode, batches, workers=workers, desc="encoding", progress=progress and info.is_main)
+    lc = torch.cat([lc for lc, _ in parts]) if parts else None
+    spec = torch.cat([spec for _, spec in parts]) if parts else None
+    if info.world == 1:
+        return lc, spec
+    return distributed.gather_rows(lc, n, per), distributed.gather_rows(spec, n, per)
 
 
 def run(
