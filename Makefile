@@ -16,6 +16,12 @@ SIM_SEED ?= 0
 # this code and survey (`desa embed --shipped` checks them), else trains them; `train` always trains.
 DEMO_WEIGHTS ?= shipped
 PORT ?= 5006
+# Training runs as TRAIN_PROCS data-parallel processes (torchrun, gloo), each on its share of the
+# cores: on 2 cores two one-thread processes train the demo config on 20,000 stars in ~10 min
+# against ~12 with one two-thread process (benchmarks/RESULTS.md). TRAIN_PROCS=1 trains in-process.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+TRAIN_PROCS ?= $(if $(filter 1,$(NPROC)),1,2)
+TRAIN_THREADS := $(shell echo $$(( $(NPROC) / $(TRAIN_PROCS) > 0 ? $(NPROC) / $(TRAIN_PROCS) : 1 )))
 SURVEY_DIR := $(DESA_DATA_DIR)/$(SURVEY)
 export DESA_DATA_DIR
 
@@ -95,7 +101,7 @@ $(SURVEY_DIR)/store/ingest.complete: | $(SURVEY_DIR)/raw/truth.parquet
 	$(BIN)/desa ingest --survey $(SURVEY) --seed $(SIM_SEED)
 
 $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete: | $(SURVEY_DIR)/store/ingest.complete
-	$(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/desa train --survey $(SURVEY) --config $(DEMO_CONFIG) --resume --nproc-per-node $(TRAIN_PROCS)
 	@touch $@
 
 # Shipped weights that do not fit (another architecture or grid: `desa embed --shipped` says which
