@@ -32,7 +32,7 @@ PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" ||
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey, embed it with the shipped model, serve on 127.0.0.1:$(PORT)"
-	@echo "make demo-train   - train the demo model on the demo survey (~12 min), embed with it, serve"
+	@echo "make demo-train   - train the demo model on the demo survey (~10 min), embed with it, serve"
 	@echo "make demo-weights - retrain the demo model and rewrite the shipped weights (training/weights/$(DEMO_CONFIG))"
 	@echo "make test   - set up .venv and Chromium, run the whole test suite (browser tests included)"
 	@echo "make lint   - ruff"
@@ -112,7 +112,7 @@ $(SURVEY_DIR)/store/embed.complete: | $(SURVEY_DIR)/store/ingest.complete
 		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG) --shipped && status=0 || status=$$?; \
 	fi; \
 	if [ $$status = 3 ]; then \
-		echo "training the $(DEMO_CONFIG) model on $(SURVEY) (about 12 minutes on 2 idle cores)"; \
+		echo "training the $(DEMO_CONFIG) model on $(SURVEY) (about 10 minutes on 2 idle cores)"; \
 		$(MAKE) --no-print-directory $(SURVEY_DIR)/models/$(DEMO_CONFIG)/.complete; \
 		$(BIN)/desa embed --survey $(SURVEY) --run $(DEMO_CONFIG); \
 	elif [ $$status != 0 ]; then exit $$status; fi
