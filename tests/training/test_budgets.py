@@ -97,8 +97,11 @@ def test_early_stopping_waits_for_min_steps(tmp_path: Path) -> None:
 
 
 def test_each_process_draws_its_own_masks_and_rank_0_keeps_the_single_process_stream() -> None:
-    """Rows i and i + b of a global batch sit in different processes; one shared stream would give
-    them the same hidden pixels and augmentations (the spectrum encoder then trained slower)."""
+    """Each process of a data-parallel run has its own random stream.
+
+    Rows i and i + b of a global batch sit in different processes; one shared stream would give
+    them the same hidden pixels and augmentations (the spectrum encoder then trained slower).
+    """
     from training.distributed import DistInfo
     from training.loop import _process_seed
 
