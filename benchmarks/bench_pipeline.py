@@ -204,7 +204,7 @@ def train_demo_full(folder: Path, config_name: str = "demo", procs: int = 1) -> 
         "label": f"measured, {procs} process{'es' if procs > 1 else ''}",
         "seconds": seconds,
         "processes": procs,
-        "stages": {name: t for name, t in timings.items()},
+        "stages": timings,
     }
 
 
