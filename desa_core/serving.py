@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from desa_core import allocator
 from desa_core.checkpoint import load_checkpoint
 from desa_core.model import DesaModel
 from desa_core.neighbours import NeighbourIndex, Neighbours
@@ -58,6 +59,8 @@ class DesaService:
         self, model: DesaModel, *, metadata: dict[str, Any] | None = None, device: str = "auto"
     ) -> None:
         self.device = _device(device)
+        if self.device.type == "cpu":
+            allocator.tune()  # large activations reused from the heap, not mapped per batch
         self.model = model.to(self.device).eval()
         self.metadata = metadata or {}
         self._index: NeighbourIndex | None = None

@@ -27,6 +27,7 @@ import torch
 from data import schema
 from data.atomic import clean_temp_files, exclusive_lock, fsync_dir
 from data.storage import SurveyStore, atomic_write_text
+from desa_core import allocator
 from desa_core.checkpoint import load_checkpoint, save_checkpoint
 from desa_core.config import DesaConfig
 from desa_core.model import DesaModel
@@ -103,6 +104,7 @@ def train(
     defaults to CUDA when present, else the CPU.
     """
     info = distributed.setup(device)
+    allocator.tune()  # a stem's large activations from the heap, not mapped per step (a CPU gain)
     store = store.snapshot()  # every read of the run sees one store generation
     final = run_dir(store, config)
     _check_grid(DesaConfig.preset(config.model), store)  # before any run state is written
