@@ -103,5 +103,21 @@ def test_detectable_label_is_learnable_and_is_binary_is_not(truth: pd.DataFrame)
     """
     detectable = _oracle_auc(truth, "is_detectable_binary", seed=2)
     everything = _oracle_auc(truth, "is_binary", seed=2)
-    assert detectable >= 0.97, detectable
+    # 0.972 before ΔRV reached the ORACLE weighted by the companion's light (profile_separation).
+    assert detectable >= 0.95, detectable
     assert everything < 0.92 and detectable - everything > 0.06, (detectable, everything)
+
+
+def test_the_oracles_delta_rv_is_what_the_composite_profile_shows(truth: pd.DataFrame) -> None:
+    """ΔRV reaches the ORACLE weighted by the companion's light: full for twins, none without light."""
+    rows = pd.DataFrame({"delta_rv_kms": [200.0, 200.0, 200.0, 0.0], "flux_ratio_g": [1.0, 0.25, 0.0, 0.0]})
+    np.testing.assert_allclose(binarity.profile_separation(rows), [200.0, 160.0, 0.0, 0.0])
+    seen = binarity.observable_features(truth, np.random.default_rng(5))["delta_rv_kms"].to_numpy(float)
+    noise = 166.6 / np.sqrt(truth["snr_g"].to_numpy(float))
+    residual = (seen - binarity.profile_separation(truth)) / noise  # the measurement noise alone
+    binary = truth["is_binary"].to_numpy(bool)
+    assert abs(residual[binary].mean()) < 0.15 and 0.85 < residual[binary].std() < 1.15
+    fr, drv = truth["flux_ratio_g"].to_numpy(float), truth["delta_rv_kms"].to_numpy(float)
+    faint = binary & (fr < 0.1) & (drv > 30)
+    assert faint.sum() >= 10
+    assert abs(residual[faint].mean()) < 0.75, residual[faint].mean()  # not ΔRV itself (≈ 2 here)
