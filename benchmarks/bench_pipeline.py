@@ -7,7 +7,8 @@ time (the config's step budgets, one validation pass per epoch) on the demo surv
 stars (goal, issue 15: ≤ 10 minutes on 2 idle cores), and extrapolates the 20,000-star simulation
 time; all are labelled. ``run(..., full=True)`` (``make bench-full``) measures them: it simulates
 and ingests 20,000 stars and trains the ``demo`` config on them as ``make demo-train`` does (two
-data-parallel processes on two cores or more). The projection is from a one-process short run.
+data-parallel processes on two cores or more). The short run trains the same way (two torchrun
+processes where there are two cores), so the projection is of the training ``make demo-train`` runs.
 
     python -m benchmarks.bench_pipeline --stars 2500 --steps 40
 """
@@ -91,6 +92,7 @@ def _stage_timings(path: Path) -> dict[str, dict[str, Any]]:
             "validations": sum(1 for r in rows if "val_loss" in r),
             "step_s": float(np.median(step_gaps)) if step_gaps else math.nan,
             "validation_s": float(np.median(val_gaps)) if val_gaps else math.nan,
+            "logged_s": rows[-1]["time"] - rows[0]["time"],  # first to last record of the stage
         }
     return out
 
@@ -103,10 +105,14 @@ def _steps_per_epoch(n_train: int, batch_size: int) -> int:
     return full + (1 if rest > 1 else 0)
 
 
-def train_short(folder: Path, steps: int, config_name: str = "demo") -> dict[str, Any]:
-    """Train ``config_name`` on the survey in ``folder`` with every stage cut to ``steps`` steps."""
+def train_short(folder: Path, steps: int, config_name: str = "demo", procs: int = 1) -> dict[str, Any]:
+    """Train ``config_name`` on the survey in ``folder`` with every stage cut to ``steps`` steps.
+
+    ``procs`` > 1 trains as :func:`train_demo_full` does, in ``procs`` torchrun processes (a run
+    file with the cut budgets is written for them); 1 trains in this process.
+    """
     from data.storage import SurveyStore
-    from training.config import STAGES, load_config
+    from training.config import STAGES, load_config, resolve_config_path
     from training.run import train
 
     base = load_config(config_name)
@@ -117,22 +123,32 @@ def train_short(folder: Path, steps: int, config_name: str = "demo") -> dict[str
     )
     store = SurveyStore(folder)
     start = time.perf_counter()
-    summary = train(short, store, restart=True, progress=False)
+    if procs > 1:
+        with tempfile.TemporaryDirectory(prefix="desa-bench-config-") as tmp:
+            path = Path(tmp) / f"{short.name}.toml"
+            path.write_text(_cut_config(resolve_config_path(config_name).read_text(), short.name, steps))
+            _train_processes(folder, str(path), procs)
+        summary = None
+    else:
+        summary = train(short, store, restart=True, progress=False)
     wall = time.perf_counter() - start
     timings = _stage_timings(store.models_dir / short.name / "metrics.jsonl")
     stages = {}
-    for result in summary.stages:
-        t = timings.get(result.name) or _NO_TIMINGS
-        stages[result.name] = {
-            "epochs": result.epochs,
-            "seconds": result.seconds,
+    for name in STAGES:
+        t = timings.get(name) or _NO_TIMINGS
+        result = next((r for r in summary.stages if r.name == name), None) if summary else None
+        seconds = result.seconds if result else t.get("logged_s", math.nan)
+        stages[name] = {
+            "epochs": result.epochs if result else None,
+            "seconds": seconds,
             **t,
             "steps_per_s_training": 1.0 / t["step_s"] if t["step_s"] > 0 else math.nan,
-            "steps_per_s_with_validation": t["steps"] / result.seconds if result.seconds else math.nan,
+            "steps_per_s_with_validation": t["steps"] / seconds if seconds > 0 else math.nan,
         }
     catalog = store.read_catalog(["split"])
     return {
         "config": config_name,
+        "processes": procs,
         "steps_per_stage": steps,
         "n_stars": len(catalog),
         "n_train": int((catalog["split"] == "train").sum()),
@@ -179,10 +195,6 @@ def train_demo_full(folder: Path, config_name: str = "demo", procs: int = 1) -> 
     cores, as the Makefile's ``TRAIN_PROCS``) in a subprocess and times its wall clock, launch
     included; 1 trains in this process.
     """
-    import os
-    import subprocess
-    import sys
-
     from data.storage import SurveyStore
     from training.config import load_config
     from training.run import train
@@ -191,11 +203,7 @@ def train_demo_full(folder: Path, config_name: str = "demo", procs: int = 1) -> 
     store = SurveyStore(folder)
     start = time.perf_counter()
     if procs > 1:
-        threads = max(1, (os.cpu_count() or 1) // procs)
-        command = [sys.executable, "-m", "training.cli", "train", "--survey-dir", str(folder)]
-        command += ["--config", config_name, "--restart", "--quiet", "--nproc-per-node", str(procs)]
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        subprocess.run(command, check=True, env=env, stdout=sys.stderr)  # stdout keeps the JSON
+        _train_processes(folder, config_name, procs)
     else:
         train(config, store, restart=True, progress=False)
     seconds = time.perf_counter() - start
@@ -206,6 +214,30 @@ def train_demo_full(folder: Path, config_name: str = "demo", procs: int = 1) -> 
         "processes": procs,
         "stages": timings,
     }
+
+
+def _train_processes(folder: Path, config: str, procs: int) -> None:
+    """``desa train --nproc-per-node procs`` of run file ``config`` in a subprocess (OpenMP threads split)."""
+    import os
+    import subprocess
+    import sys
+
+    threads = max(1, (os.cpu_count() or 1) // procs)
+    command = [sys.executable, "-m", "training.cli", "train", "--survey-dir", str(folder)]
+    command += ["--config", config, "--restart", "--quiet", "--nproc-per-node", str(procs)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    subprocess.run(command, check=True, env=env, stdout=sys.stderr)  # stdout keeps the JSON
+
+
+def _cut_config(text: str, name: str, steps: int) -> str:
+    """A run file's text with its name replaced and every stage's ``max_steps`` set to ``steps``."""
+    import re
+
+    text, named = re.subn(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"', text, count=1)
+    text, cut = re.subn(r"(?m)^max_steps\s*=\s*\d+", f"max_steps = {steps}", text)
+    if not named or not cut:
+        raise ValueError("the run file has no top-level name or no max_steps to cut")
+    return text
 
 
 def _train_procs() -> int:
@@ -233,7 +265,7 @@ def run(n_stars: int = DEMO_STARS, steps: int = 40, full: bool = False, workdir:
             "seconds": BIG_SIMULATION / rate,
         }
         out["ingest"] = ingest(small)
-        out["train_short"] = train_short(small, steps)
+        out["train_short"] = train_short(small, steps, procs=_train_procs())
         out["demo_training"] = estimate_demo(out["train_short"])
         out["training_20k"] = estimate_demo(out["train_short"], BIG_SIMULATION)
         if full:

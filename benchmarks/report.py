@@ -347,7 +347,7 @@ def _pipeline(rep: Report, rec: dict[str, Any]) -> None:
         f"| simulation, 20,000 stars | {big['seconds'] / 60:.1f} min ({big['label']}) |",
         f"| ingest, {ing['n_stars']} stars | {ing['stars_per_s']:.1f} stars/s ({ing['seconds']:.1f} s) |",
         f"| short training run: `{short['config']}` config, {short['steps_per_stage']} steps per stage, "
-        f"{short['n_stars']:,} stars | {short['wall_s']:.1f} s |",
+        f"{short['n_stars']:,} stars, {short.get('processes', 1)} process(es) | {short['wall_s']:.1f} s |",
     ]
     for stage, s in short["stages"].items():
         lines.append(

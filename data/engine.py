@@ -164,6 +164,7 @@ def _local_cluster(n: int) -> Iterator[Engine]:
     # Only on this machine: scheduler, workers and dashboard listen on 127.0.0.1 (random ports).
     dashboard = _dashboard_address()
     with (
+        _environ_restored(),
         _quiet("distributed"),
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}),
         LocalCluster(
@@ -179,6 +180,29 @@ def _local_cluster(n: int) -> Iterator[Engine]:
         link = client.dashboard_link if dashboard else None
         log.info("Dask local cluster: %d worker processes; dashboard %s", n, link or "off (no bokeh)")
         yield Engine(client.get_executor(pure=False), n, link)
+
+
+@contextmanager
+def _environ_restored() -> Iterator[None]:
+    """Restore the driver's environment once the cluster is gone.
+
+    distributed's nanny writes its workers' start-up variables (``OMP_NUM_THREADS=1``,
+    ``MKL_NUM_THREADS=1``, ``MALLOC_TRIM_THRESHOLD_=65536``, ...) into the *driver's* ``os.environ``
+    before spawning them and leaves them there. Every later subprocess of the driver (``desa
+    train`` under torchrun, say) then ran with one thread and glibc trimming its heap at 64 KiB,
+    and ``desa_core.allocator`` took the trim setting for the user's own and stood back: training
+    steps after a simulate and ingest in the same process took 0.17 s instead of 0.105 s
+    (``benchmarks/bench_pipeline.py``'s short run, 2026-12-06).
+    """
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 @contextmanager

@@ -141,3 +141,20 @@ def test_a_worker_killed_mid_task_is_replaced_and_every_star_is_ingested_once(
     ingest_survey(reference.raw_dir, store, progress=False, workers=2, chunk_stars=8)
     assert marker.exists(), "a worker died"
     _assert_same_store(store, reference)
+
+
+def test_a_local_cluster_leaves_this_processs_environment_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    """distributed's nanny writes its workers' variables into the driver's environment; we undo it."""
+    from data.engine import open_engine
+
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("DESA_TEST_KEPT", "yes")
+    before = dict(os.environ)
+    with open_engine(workers=2) as engine:
+        assert list(engine.map_chunks(_squares, [[1], [2, 3]])) == [[1], [4, 9]]
+    assert dict(os.environ) == before
+
+
+def _squares(chunk: list[int]) -> list[int]:
+    return [x * x for x in chunk]
