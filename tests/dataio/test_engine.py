@@ -153,8 +153,15 @@ def test_a_local_cluster_leaves_this_processs_environment_as_it_was(monkeypatch:
     before = dict(os.environ)
     with open_engine(workers=2) as engine:
         assert list(engine.map_chunks(_squares, [[1], [2, 3]])) == [[1], [4, 9]]
+        # The workers get one thread each, but not Dask's 64 KiB heap trim (desa_core.allocator).
+        seen = list(engine.map_chunks(_worker_environ, [["OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"]]))
+        assert seen == [["1", None]]
     assert dict(os.environ) == before
 
 
 def _squares(chunk: list[int]) -> list[int]:
     return [x * x for x in chunk]
+
+
+def _worker_environ(names: list[str]) -> list[str | None]:
+    return [os.environ.get(name) for name in names]
