@@ -17,7 +17,8 @@ adjustment of both, hence both). The cost is memory: the process keeps its peak 
 (a few hundred MB for the demo model's batches) instead of returning it between batches.
 
 It is called where DESA computes in bulk: :class:`desa_core.serving.DesaService` (``desa embed``,
-its Dask workers, ``desa evaluate``) and ``training.run.train``. It does nothing on other C
+its Dask workers, ``desa evaluate``), ``training.run.train`` and ``training.loop.run_loop`` (every
+training path: the stages, the baselines, ``desa ablate``). It does nothing on other C
 libraries, when ``DESA_MALLOC_TUNING=0``, or when the user has set glibc's own
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (theirs win).
 """

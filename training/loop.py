@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from desa_core import allocator
 from training import distributed
 from training.config import StageConfig
 from training.metrics import MetricLog
@@ -98,6 +99,7 @@ def run_loop(
     validation losses are averaged across processes and only rank 0 writes state and metrics.
     """
     info = distributed.current()
+    allocator.tune()  # every training path (stages, baselines, ablations): desa_core/allocator.py
     trainable = list(trainable)
     params = [p for m in trainable for p in m.parameters()] + list(extra_params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
