@@ -108,11 +108,11 @@ def _steps_per_epoch(n_train: int, batch_size: int) -> int:
 def train_short(folder: Path, steps: int, config_name: str = "demo", procs: int = 1) -> dict[str, Any]:
     """Train ``config_name`` on the survey in ``folder`` with every stage cut to ``steps`` steps.
 
-    ``procs`` > 1 trains as :func:`train_demo_full` does, in ``procs`` torchrun processes (a run
-    file with the cut budgets is written for them); 1 trains in this process.
+    ``procs`` > 1 trains as :func:`train_demo_full` does, in ``procs`` torchrun processes, the cut
+    budgets passed as ``desa train --set`` overrides; 1 trains in this process.
     """
     from data.storage import SurveyStore
-    from training.config import STAGES, load_config, resolve_config_path
+    from training.config import STAGES, load_config
     from training.run import train
 
     base = load_config(config_name)
@@ -124,10 +124,8 @@ def train_short(folder: Path, steps: int, config_name: str = "demo", procs: int 
     store = SurveyStore(folder)
     start = time.perf_counter()
     if procs > 1:
-        with tempfile.TemporaryDirectory(prefix="desa-bench-config-") as tmp:
-            path = Path(tmp) / f"{short.name}.toml"
-            path.write_text(_cut_config(resolve_config_path(config_name).read_text(), short.name, steps))
-            _train_processes(folder, str(path), procs)
+        overrides = [f'name="{short.name}"', *(f"{stage}.max_steps={steps}" for stage in STAGES)]
+        _train_processes(folder, config_name, procs, overrides)
         summary = None
     else:
         summary = train(short, store, restart=True, progress=False)
@@ -216,8 +214,11 @@ def train_demo_full(folder: Path, config_name: str = "demo", procs: int = 1) -> 
     }
 
 
-def _train_processes(folder: Path, config: str, procs: int) -> None:
-    """``desa train --nproc-per-node procs`` of run file ``config`` in a subprocess (OpenMP threads split)."""
+def _train_processes(folder: Path, config: str, procs: int, overrides: list[str] = ()) -> None:
+    """``desa train --nproc-per-node procs`` of ``config`` (``--set`` each override) in a subprocess.
+
+    The OpenMP threads are split between the processes, as the Makefile's ``TRAIN_THREADS``.
+    """
     import os
     import subprocess
     import sys
@@ -225,19 +226,9 @@ def _train_processes(folder: Path, config: str, procs: int) -> None:
     threads = max(1, (os.cpu_count() or 1) // procs)
     command = [sys.executable, "-m", "training.cli", "train", "--survey-dir", str(folder)]
     command += ["--config", config, "--restart", "--quiet", "--nproc-per-node", str(procs)]
+    command += [arg for override in overrides for arg in ("--set", override)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run(command, check=True, env=env, stdout=sys.stderr)  # stdout keeps the JSON
-
-
-def _cut_config(text: str, name: str, steps: int) -> str:
-    """A run file's text with its name replaced and every stage's ``max_steps`` set to ``steps``."""
-    import re
-
-    text, named = re.subn(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"', text, count=1)
-    text, cut = re.subn(r"(?m)^max_steps\s*=\s*\d+", f"max_steps = {steps}", text)
-    if not named or not cut:
-        raise ValueError("the run file has no top-level name or no max_steps to cut")
-    return text
 
 
 def _train_procs() -> int:
