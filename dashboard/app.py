@@ -82,7 +82,7 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     )
     url = None if location is None else UrlSync(state, location)
     overlays = OverlaySettings()
-    # The heavy parts arrive after the page has loaded, one per event-loop turn (dashboard/deferred.py).
+    # The heavy parts arrive after the page has loaded, when the loop is idle (dashboard/deferred.py).
     later = DeferredParts()
     view = {"min_width": VIEW_WIDTH, "min_height": VIEW_HEIGHT}
     views = pn.GridBox(

@@ -1,22 +1,35 @@
-"""Parts of a served page built after it has loaded, one per turn of the server's event loop.
+"""Parts of a served page built after it has loaded, when the server has nothing more urgent to do.
 
 A new session's page costs the server 2–4 s of CPU at 10^6 stars, almost all of it Bokeh and
 HoloViews making models (``benchmarks/bench_session.py --profile``), on the one event loop that
 also serves every other session's selections and clicks. Built at once, a page held all of them
-up for those seconds: in the soak, with 20 users reloading now and then, the server spent about
-half its time in page builds and the selections' p95 was the length of a page build
-(``benchmarks/RESULTS.md`` §5). Here the page is sent with light placeholders, and each heavy part
-(a view, the side panel, the table, the templates) replaces its placeholder in a callback of its
-own once the browser has the page: other sessions' requests are served between two parts, so
-they wait for at most one part (~0.5 s), not a page.
+up for those seconds (``benchmarks/RESULTS.md`` §5). Here the page is sent with light
+placeholders, and each heavy part (a view, the side panel, the table, the templates) replaces its
+placeholder in a callback of its own once the browser has the page.
+
+Which part runs when is decided by one queue per server process (``PageQueue``), not by each
+page: a part was once queued on the loop as soon as the one before it finished, so with three
+pages building, a click's reply, which passes through the loop's queue several times (the
+websocket message, the document lock, Panel's and HoloViews' callbacks, the patch sent back),
+waited behind a part of every page each time: 2–5 s at the 95th percentile in ``make soak`` (a
+``py-spy`` record of the server put half its time in page parts). Now:
+
+* a part starts only when nothing else waits on the loop (its ready queue is empty): a click
+  waits for at most the one part already running (~0.3 s), whatever the number of pages building;
+* pages are built oldest first, one part at a time, so each finishes as early as it can (three
+  pages arriving together are ready after one, two and three pages' work, not all after three);
+* a page never waits more than ``MAX_WAIT_S`` for an idle moment: under a stream of clicks its
+  parts still arrive.
 
 Outside a server session (tests, notebooks, the server's warm-up) every part is built at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,19 +40,105 @@ from dashboard.safe_text import escape_markdown
 
 log = logging.getLogger(__name__)
 
+#: How often the queue looks again while the loop is busy or a part is on its way [s].
+POLL_S = 0.01
+#: The longest a page waits for an idle loop before its next part runs anyway [s].
+MAX_WAIT_S = 2.0
+
+
+def loop_busy() -> bool:
+    """Whether other callbacks wait in the running asyncio loop's ready queue now.
+
+    ``_ready`` is CPython's ``BaseEventLoop`` queue (the loop Tornado, and so Bokeh and Panel, run
+    on); a loop without one counts as idle, which only makes parts run in arrival order.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return bool(getattr(loop, "_ready", None))
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> None:
+    asyncio.get_running_loop().call_later(delay, callback)
+
+
+class PageQueue:
+    """The pages of one server process with parts still to build, oldest first.
+
+    ``busy`` tells whether other work waits on the loop, ``call_later(delay, fn)`` schedules the
+    queue's next look and ``clock`` measures waits (all three replaceable for tests).
+    """
+
+    def __init__(
+        self,
+        busy: Callable[[], bool] = loop_busy,
+        call_later: Callable[[float, Callable[[], None]], None] = _call_later,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pages: deque[DeferredParts] = deque()
+        self._busy, self._call_later, self._clock = busy, call_later, clock
+        self._armed = False
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def add(self, page: DeferredParts) -> None:
+        """Queue a loaded page's parts behind the pages already waiting."""
+        page.ready_since = self._clock()
+        self._pages.append(page)
+        self._arm(0.0)
+
+    def _arm(self, delay: float) -> None:
+        if not self._armed:
+            self._armed = True
+            self._call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._armed = False
+        while self._pages and self._pages[0].finished:
+            self._pages.popleft()
+        if not self._pages:
+            return
+        page = self._pages[0]
+        waited = self._clock() - page.ready_since
+        if not page.in_flight and (waited >= MAX_WAIT_S or not self._busy()):
+            page.hand_next(on_built=self._clock)
+        self._arm(POLL_S)
+
+
+#: This process's queue (a server process serves all its sessions on one loop).
+PAGES = PageQueue()
+
 
 class DeferredParts:
     """The parts of one session's page still to build, in the order they were asked for."""
 
-    def __init__(self, doc: Any = None) -> None:
+    def __init__(self, doc: Any = None, queue: PageQueue | None = None) -> None:
         self._doc = pn.state.curdoc if doc is None else doc
+        self._pages = PAGES if queue is None else queue
         self._queue: list[tuple[pn.Column, Callable[[], Any], str]] = []
         self.timings: list[tuple[str, float]] = []
+        #: A part has been handed to the session's loop and has not run yet.
+        self.in_flight = False
+        #: When this page last became able to take its next part (``PageQueue``'s clock).
+        self.ready_since = 0.0
 
     @property
     def active(self) -> bool:
         """Whether parts wait for the page to load (a served session), or are built at once."""
         return self._doc is not None and self._doc.session_context is not None
+
+    @property
+    def gone(self) -> bool:
+        """Whether the page's session has ended (its parts will never be needed)."""
+        context = self._doc.session_context
+        return context is None or bool(getattr(context, "destroyed", False))
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left to build here: every part built, or the session gone."""
+        return self.gone or (not self._queue and not self.in_flight)
 
     def part(self, make: Callable[[], Any], label: str, **holder: Any) -> Any:
         """``make()`` now, or a placeholder that ``make()``'s part replaces after the page has loaded.
@@ -57,15 +156,30 @@ class DeferredParts:
         return box
 
     def start(self) -> None:
-        """Build the waiting parts once the browser has the page, one per event-loop turn."""
+        """Queue the waiting parts once the browser has the page (``PageQueue`` builds them)."""
         if self.active and self._queue:
-            doc = self._doc
-            pn.state.onload(lambda: doc.add_next_tick_callback(self._step))
+            pn.state.onload(lambda: self._pages.add(self))
 
     @property
     def pending(self) -> int:
         """How many parts are still to build."""
         return len(self._queue)
+
+    def hand_next(self, on_built: Callable[[], float] = time.monotonic) -> None:
+        """Hand the next part to the session (a callback under its document lock).
+
+        When it has run, ``ready_since`` is ``on_built()``: the page waits for the loop from then.
+        """
+        self.in_flight = True
+
+        def run() -> None:
+            try:
+                self._step()
+            finally:
+                self.in_flight = False
+                self.ready_since = on_built()
+
+        self._doc.add_next_tick_callback(run)
 
     def _step(self) -> None:
         box, make, label = self._queue.pop(0)
@@ -83,5 +197,3 @@ class DeferredParts:
         # makes the part's models (set for every session by dashboard.app.local_stylesheets).
         self.timings.append((label, time.process_time() - start))
         log.debug("page part %r built in %.2f s of CPU", label, self.timings[-1][1])
-        if self._queue:
-            doc.add_next_tick_callback(self._step)

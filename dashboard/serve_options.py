@@ -157,6 +157,11 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value:
             cmd += [f"--{name.replace('_', '-')}", value]
+    if args.num_procs != 1:
+        # A page request and its websocket are two connections that Tornado may hand to two
+        # workers. Panel's session reuse answers the page request from a page it keeps, and the
+        # one session is built where the websocket lands: each page costs one build, not two.
+        cmd += ["--reuse-sessions"]
     cmd += ["--plugins", SAMP_WEB_PLUGIN]
     if getattr(args, "warm", True):
         cmd += ["--setup", str(app.with_name("warm.py"))]

@@ -1,4 +1,8 @@
-"""A served page's heavy parts are built after it has loaded, one per event-loop turn."""
+"""A served page's heavy parts are built after it has loaded, when the server's loop is idle.
+
+``PageQueue`` is driven here by hand: its loop (the ready queue's state, its timers and clock) and
+the sessions' next-tick callbacks are recorded, so each test sees exactly which part would run when.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,62 @@ from typing import Any
 import panel as pn
 from bokeh.document import Document
 
-from dashboard.deferred import DeferredParts
+from dashboard import deferred
+from dashboard.deferred import DeferredParts, PageQueue
+
+
+class _Loop:
+    """A server process's loop as ``PageQueue`` sees it: busy or not, its timers and its clock."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.now = 0.0
+        self.timers: list[Any] = []
+
+    def queue(self) -> PageQueue:
+        return PageQueue(
+            busy=lambda: self.busy, call_later=lambda _d, f: self.timers.append(f), clock=lambda: self.now
+        )
+
+    def tick(self) -> None:
+        """The queue's pending look at the pages (one timer)."""
+        assert len(self.timers) == 1, "the queue keeps exactly one look pending while pages wait"
+        self.timers.pop()()
 
 
 class _Served(DeferredParts):
-    """Parts of a page as a server session builds them; the event loop's turns are recorded."""
+    """Parts of a page as a server session builds them; the session's callbacks are recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue: PageQueue, name: str = "page") -> None:
         doc = Document()
         self.turns: list[Any] = []
+        self.ended = False
+        self.made: list[str] = []
         doc.add_next_tick_callback = self.turns.append  # type: ignore[method-assign]
-        super().__init__(doc)
+        super().__init__(doc, queue=queue)
+        self.name = name
 
     @property
     def active(self) -> bool:
         return True
+
+    @property
+    def gone(self) -> bool:
+        return self.ended
+
+    def add_parts(self, *labels: str) -> list[pn.Column]:
+        def maker(label: str) -> Any:
+            return lambda: self.made.append(label) or pn.pane.Markdown(label)
+
+        return [self.part(maker(label), label, min_height=100) for label in labels]
+
+    def load(self) -> None:
+        """The browser has the page (outside a session Panel runs on-load work at once)."""
+        self.start()
+
+    def run_turns(self) -> None:
+        while self.turns:
+            self.turns.pop(0)()
 
 
 def test_outside_a_server_every_part_is_built_at_once() -> None:
@@ -30,37 +75,81 @@ def test_outside_a_server_every_part_is_built_at_once() -> None:
     assert isinstance(built, pn.pane.Markdown) and parts.pending == 0
 
 
-def test_parts_arrive_one_per_turn_after_the_page_has_loaded() -> None:
-    parts = _Served()
-    made: list[str] = []
-
-    def maker(name: str) -> Any:
-        return lambda: made.append(name) or pn.pane.Markdown(name)
-
-    holders = [parts.part(maker(name), name, min_height=100) for name in ("umap", "cmd", "table")]
-    assert made == [] and parts.pending == 3  # the page goes out with placeholders
+def test_parts_arrive_one_at_a_time_after_the_page_has_loaded() -> None:
+    loop = _Loop()
+    page = _Served(loop.queue())
+    holders = page.add_parts("umap", "cmd", "table")
+    assert page.made == [] and page.pending == 3  # the page goes out with placeholders
     assert all("Loading" in h.objects[0].object for h in holders)
-    parts.start()  # the page has loaded (outside a session Panel runs on-load work at once)
+    page.load()
     for n in range(1, 4):
-        assert len(parts.turns) == 1  # one part per turn: other sessions are served in between
-        parts.turns.pop()()
-        assert made == ["umap", "cmd", "table"][:n]
-        assert holders[n - 1].objects[0].object == made[-1]
-    assert parts.turns == [] and parts.pending == 0
-    assert [label for label, _ in parts.timings] == ["umap", "cmd", "table"]
+        loop.tick()
+        assert len(page.turns) == 1  # one part handed to the session
+        loop.tick()
+        assert len(page.turns) == 1, "no second part while the first has not run"
+        page.run_turns()
+        assert page.made == ["umap", "cmd", "table"][:n]
+        assert holders[n - 1].objects[0].object == page.made[-1]
+    loop.tick()
+    assert loop.timers == [] and page.pending == 0  # nothing left: the queue stops looking
+    assert [label for label, _ in page.timings] == ["umap", "cmd", "table"]
+
+
+def test_a_busy_loop_serves_other_users_first_but_a_page_waits_at_most_max_wait() -> None:
+    loop = _Loop()
+    page = _Served(loop.queue())
+    page.add_parts("umap", "cmd")
+    page.load()
+    loop.busy = True  # a click's reply is on its way through the loop
+    for _ in range(5):
+        loop.now += deferred.POLL_S
+        loop.tick()
+    assert page.turns == [], "a part started while other work waited"
+    loop.busy = False
+    loop.tick()
+    page.run_turns()
+    assert page.made == ["umap"]
+    loop.busy = True
+    loop.now += deferred.MAX_WAIT_S + deferred.POLL_S  # the loop never idles: the page is not starved
+    loop.tick()
+    page.run_turns()
+    assert page.made == ["umap", "cmd"]
+
+
+def test_the_oldest_page_is_built_first_and_ended_sessions_are_dropped() -> None:
+    loop = _Loop()
+    queue = loop.queue()
+    first, second, closed = _Served(queue, "first"), _Served(queue, "second"), _Served(queue, "closed")
+    for page in (closed, first, second):
+        page.add_parts("umap", "cmd")
+        page.load()
+    closed.ended = True  # its tab was closed before its parts were built
+    order = []
+    for _ in range(10):
+        if not loop.timers:
+            break
+        loop.tick()
+        for page in (first, second, closed):
+            if page.turns:
+                order.append(page.name)
+                page.run_turns()
+    assert order == ["first", "first", "second", "second"]
+    assert closed.made == [] and len(queue) == 0
 
 
 def test_a_part_that_fails_shows_why_and_the_others_still_arrive() -> None:
-    parts = _Served()
+    loop = _Loop()
+    page = _Served(loop.queue())
 
     def broken() -> Any:
         raise ValueError("no <b>column</b> umap_x")
 
-    first = parts.part(broken, "the UMAP view")
-    second = parts.part(lambda: pn.pane.Markdown("cmd"), "the CMD")
-    parts.start()
-    while parts.turns:
-        parts.turns.pop()()
+    first = page.part(broken, "the UMAP view")
+    second = page.part(lambda: pn.pane.Markdown("cmd"), "the CMD")
+    page.load()
+    while loop.timers:
+        loop.tick()
+        page.run_turns()
     assert isinstance(first.objects[0], pn.pane.Alert)
     assert "&lt;b&gt;column" in first.objects[0].object and "<b>" not in first.objects[0].object
     assert second.objects[0].object == "cmd"

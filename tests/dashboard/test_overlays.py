@@ -61,23 +61,29 @@ def test_unknown_kind_is_refused() -> None:
         OverlaySettings().layer("umap")
 
 
-def test_toggling_overlays_redraws_only_the_overlay_layer(catalog: pd.DataFrame) -> None:
+def test_overlays_switched_off_are_not_drawn_and_a_shown_one_redraws_alone(catalog: pd.DataFrame) -> None:
     settings = OverlaySettings()
     state = DashboardState(catalog=catalog)
     cmd, hr = CmdView(state=state, overlays=settings), HrView(state=state, overlays=settings)
-    cmd_plot, hr_plot = cmd._pane.object, hr._pane.object
     state.select(
         np.arange(len(catalog)) < 40, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}}
     )
-    assert [len(layer) for layer in cmd_plot[()]][-4:] == [0, 0, 0, 0]
-    settings.param.update(ages_gyr=[4.0], binary_sequence=True)
-    assert cmd._pane.object is cmd_plot and hr._pane.object is hr_plot, "the plots were rebuilt"
+    # Off, no overlay layer is in the plot (each would be a renderer made for every page).
+    assert not any(isinstance(layer, (hv.Path, hv.Labels, hv.Curve)) for layer in cmd._pane.object[()])
+    settings.param.update(ages_gyr=[4.0], binary_sequence=True)  # switched on: the plots take the layers
+    cmd_plot, hr_plot = cmd._pane.object, hr._pane.object
     assert state.n_selected == 40 and cmd._selected.n_selected == 40, "the selection was reset"
     layers = list(cmd_plot[()])
-    assert isinstance(layers[-4], hv.Path) and len(layers[-4].split()) == 1
-    assert len(layers[-1]) > 0 and len(list(hr_plot[()])[-1]) > 0
+    assert [type(layer) for layer in layers[-4:]] == [hv.Path, hv.Labels, hv.Curve, hv.Curve]
+    assert len(layers[-4].split()) == 1 and len(layers[-1]) > 0 and len(list(hr_plot[()])[-1]) > 0
+    settings.ages_gyr = [1.0, 4.0]  # while shown, a change redraws the overlay alone
+    assert cmd._pane.object is cmd_plot and hr._pane.object is hr_plot, "the plots were rebuilt"
+    assert len(list(cmd_plot[()])[-4].split()) == 2
     settings.binary_sequence = False
-    assert len(list(cmd_plot[()])[-1]) == 0
+    assert cmd._pane.object is cmd_plot and len(list(cmd_plot[()])[-1]) == 0
+    settings.ages_gyr = []  # all off: the layers leave the plot
+    assert not any(isinstance(layer, (hv.Path, hv.Curve)) for layer in cmd._pane.object[()])
+    assert cmd._selected.n_selected == 40
 
 
 def test_controls_are_bound_to_the_settings() -> None:
@@ -109,7 +115,7 @@ def test_the_contour_switch_draws_them_on_every_view(catalog: pd.DataFrame) -> N
 
     settings = OverlaySettings()
     view = UmapView(state=DashboardState(catalog=catalog), overlays=settings)
-    layer = view._overlay()
-    assert len(layer[()]) == 0  # off by default: an empty layer
+    assert view._overlay() is None  # off by default: no layer in the plot
     settings.contours = True
-    assert len(layer[()].split()) >= 4
+    contours = [layer for layer in view._pane.object[()] if isinstance(layer, hv.Contours)]
+    assert len(contours) == 1 and len(contours[0].split()) >= 4
