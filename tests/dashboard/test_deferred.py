@@ -153,3 +153,34 @@ def test_a_part_that_fails_shows_why_and_the_others_still_arrive() -> None:
     assert isinstance(first.objects[0], pn.pane.Alert)
     assert "&lt;b&gt;column" in first.objects[0].object and "<b>" not in first.objects[0].object
     assert second.objects[0].object == "cmd"
+
+
+def test_a_parts_new_models_are_known_to_the_document_as_after_bokehs_own_walk() -> None:
+    """``part_models`` walks the part alone; the document then knows what a full walk finds."""
+    import holoviews as hv
+
+    loop = _Loop()
+    page = _Served(loop.queue())
+    doc = page._doc
+    holders = [
+        page.part(lambda: pn.Column(pn.widgets.Button(label="go"), pn.pane.Markdown("x")), "widgets"),
+        page.part(lambda: pn.pane.HoloViews(hv.Curve([1, 3, 2])), "a plot"),
+        page.part(lambda: pn.Row(pn.widgets.Select(options=["a", "b"])), "the last part"),
+    ]
+    pn.Column(*holders).server_doc(doc)
+    page.load()
+
+    def reachable() -> set:
+        return set().union(*(root.references() for root in doc.roots))
+
+    while loop.timers:
+        loop.tick()
+        before = set(doc.models)
+        page.run_turns()
+        new = set(doc.models) - before
+        assert reachable() <= set(doc.models), "a model on the page is unknown to its document"
+        assert all(model.document is doc for model in new)
+        # Announced as new: the next patch sends them whole, not as references.
+        assert new <= doc.models._new_models
+    assert page.pending == 0 and set(doc.models) == reachable()  # the last part's full walk
+    assert any(type(model).__name__ == "Button" for model in doc.models)
