@@ -15,8 +15,11 @@ session adds ~70,000 objects, and a full collection, which blocks the event loop
 every user of the process, walked all of them: 0.4 s with one session at 10^6 stars, 1.7 s with
 twenty (``benchmarks/bench_session.py``). The young generations are collected less often too
 (``GC_THRESHOLD``): a page build makes objects by the hundred thousand, and collecting every 700
-new ones is mostly wasted walking. Panel's own full collection after each session ends is paced
-(``paced_collect``).
+new ones is mostly wasted walking. (Panel's own full collection about 5 s after a session ends
+is left as it is: paced to one in five, each stopped the loop for up to 3 s instead of ~0.3 s.)
+
+The datashader kernels a first selection or zoom would compile are compiled here too
+(``warm_kernels``).
 """
 
 from __future__ import annotations
@@ -28,44 +31,6 @@ import time
 log = logging.getLogger("desa.serve")
 #: The collector's thresholds in a serving process (Python's default: 700, 10, 10).
 GC_THRESHOLD = (20_000, 20, 10)
-#: Panel's collection after a session ends runs only every this many times ...
-COLLECT_EVERY = 5
-#: ... or when this many seconds have passed since the last one [s].
-COLLECT_INTERVAL_S = 60.0
-_collections = {"skipped": 0, "last": 0.0}
-
-
-def paced_collect() -> bool:
-    """Panel's full collection after a session ends, run one time in ``COLLECT_EVERY``.
-
-    Panel collects all generations about 5 s after each session ends; with twenty sessions open
-    that walks every object of every session (0.2–0.9 s with the loop stopped) once per reload,
-    6 % of the server's time in ``make soak``. Every ``COLLECT_EVERY``-th call (or after
-    ``COLLECT_INTERVAL_S``) still collects, so at most a few ended sessions' cycles wait for
-    it. Returns whether it collected.
-    """
-    now = time.monotonic()
-    if _collections["skipped"] + 1 < COLLECT_EVERY and now - _collections["last"] < COLLECT_INTERVAL_S:
-        _collections["skipped"] += 1
-        return False
-    gc.collect()
-    _collections.update(skipped=0, last=time.monotonic())
-    return True
-
-
-def pace_panel_collections() -> None:
-    """Make Panel's after-session collection ``paced_collect`` (``panel.io.document._garbage_collect``).
-
-    Panel schedules that module function by its name when a session's document is destroyed;
-    ``tests/dashboard/test_warm.py`` fails if a Panel release renames it.
-    """
-    from panel.io import document
-
-    if not hasattr(document, "_garbage_collect"):
-        log.warning("panel.io.document has no _garbage_collect: Panel's collections are not paced")
-        return
-    _collections["last"] = time.monotonic()
-    document._garbage_collect = paced_collect
 
 
 def settle_collector() -> int:
@@ -94,10 +59,42 @@ def warm_up() -> float:
     return time.process_time() - start
 
 
+def warm_kernels() -> float:
+    """Compile the datashader kernels a first selection or zoom would compile; seconds of CPU.
+
+    numba compiles a kernel on its first call: the selected stars' points and their spreading
+    (an RGBA image), and each spreading width (1–3 px) of a view's counts or means, which a zoom
+    or a sparse selection needs. A ``py-spy`` record of ``make soak`` caught one at 205 s: the
+    loop stopped for 3.6 s and every user with it. The warm-up page has no selection and no zoom,
+    so they are compiled here, on a few stars.
+    """
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+    from datashader import transfer_functions as tf
+
+    from dashboard.selected_layer import SelectedLayer
+
+    start = time.process_time()
+    rng = np.random.default_rng(0)
+    stars = pd.DataFrame({"x": rng.random(64, dtype=np.float32), "y": rng.random(64, dtype=np.float32)})
+    layer = SelectedLayer(stars, "x", "y", (0.0, 1.0), (0.0, 1.0), width=40, height=30)
+    for selected in (np.arange(64) < 32, np.arange(64) < 2):  # dense (no spreading), sparse (spread)
+        layer.update(selected)
+        layer.image((0.0, 1.0), (0.0, 1.0))
+    counts = xr.DataArray(np.zeros((9, 9), dtype=np.uint32), dims=("y", "x"))
+    counts[4, 4] = 1
+    tf.spread(tf.shade(counts, cmap=["#000000"]), px=1)  # RGBA: selections, categories
+    for px in (1, 2, 3):  # one kernel per width, per value type
+        for values in (counts, counts.astype(np.float32), counts.astype(np.float64)):
+            tf.spread(values, px=px)
+    return time.process_time() - start
+
+
 if __name__ == "panel_setup_module":  # run by `panel serve --setup`, not when imported
     try:
         log.warning("worker warmed up: one page built in %.1f s of CPU", warm_up())
+        log.info("datashader kernels compiled in %.1f s of CPU", warm_kernels())
     except Exception as exc:  # the served page reports a broken catalogue itself, with its traceback
         log.warning("worker warm-up failed (%s); the first session builds the page", type(exc).__name__)
     log.info("garbage collector: %d long-lived objects frozen", settle_collector())
-    pace_panel_collections()
