@@ -84,6 +84,9 @@ def test_command_has_auth_processes_liveness_and_proxy_flags(tmp_path: Path) -> 
     assert _flag(cmd, "--port") == "8080"
     assert _flag(cmd, "--basic-auth") == str(passwords)
     assert _flag(cmd, "--num-procs") == "4"
+    # Several workers: a page request is answered from a kept page and the session is built once,
+    # where its websocket lands (not twice when that is another worker); one worker has no need.
+    assert "--reuse-sessions" in cmd and "--reuse-sessions" not in serve_command(_args())
     # Our liveness plugin, not Panel's --liveness (which builds a page for anonymous callers).
     plugins = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--plugins"]
     assert LIVENESS_PLUGIN in plugins and "--liveness" not in cmd
