@@ -247,6 +247,8 @@ class Page:
         self.models = document_models(document)
         self.replies: dict[str, asyncio.Future] = {}
         self.watched: dict[tuple[str, str], str] = {}
+        #: The sample star clicked last (its card is on show: clicking it again changes nothing).
+        self.last_click: int | None = None
         # The page may send its views after it has loaded: they then arrive in patches.
         self.complete = asyncio.get_running_loop().create_future()
         self._resolve()
@@ -359,6 +361,11 @@ class Page:
     def click(self, stars: Stars, rng: random.Random) -> str:
         """Click a star of the UMAP (a different one each time); the reply is its star card."""
         i = rng.randrange(len(stars.x))
+        if i == self.last_click and len(stars.x) > 1:
+            # The same star again would send no reply: the soak counted it as an error (user 10
+            # of a 10-minute run drew star 1604 twice in a row).
+            i = (i + 1 + rng.randrange(len(stars.x) - 1)) % len(stars.x)
+        self.last_click = i
         self.conn.patch(ui_event("tap", self.umap, x=float(stars.x[i]), y=float(stars.y[i]), sx=0.0, sy=0.0))
         return "card"
 

@@ -52,3 +52,29 @@ def test_protocol_users_and_a_browser_select_and_click_without_errors(tmp_path: 
     assert protocol["page"]["n"] >= 3 and browser["page"]["n"] >= 1
     assert all(protocol[action]["n"] >= 3 for action in ("box", "expression", "click"))
     assert browser["select"]["n"] >= 1
+
+
+def test_a_protocol_user_never_clicks_the_star_whose_card_is_on_show() -> None:
+    """The same star twice in a row changes no card, so no reply comes: the soak counted an error."""
+    import itertools
+    import random
+
+    import numpy as np
+
+    from benchmarks.soak_protocol import Page, Stars
+
+    page = Page.__new__(Page)  # no connection: only the choice of star is checked
+    sent: list[tuple[float, float]] = []
+    page.umap, page.last_click = "umap", None
+
+    def patch(event: dict) -> None:
+        values = event["msg_data"]["values"]
+        sent.append((values["x"], values["y"]))
+
+    page.conn = type("Conn", (), {"patch": staticmethod(patch)})()
+    stars = Stars(np.arange(3.0), np.arange(3.0))
+    rng = random.Random(0)
+    for _ in range(300):
+        page.click(stars, rng)
+    assert all(a != b for a, b in itertools.pairwise(sent))
+    assert {x for x, _ in sent} == {0.0, 1.0, 2.0}
