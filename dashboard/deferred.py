@@ -104,7 +104,11 @@ class PageQueue:
         page = self._pages[0]
         waited = self._clock() - page.ready_since
         if not page.in_flight and (waited >= MAX_WAIT_S or not self._busy()):
-            page.hand_next(on_built=self._clock)
+            try:
+                page.hand_next(on_built=self._clock)
+            except Exception:  # a session torn down under us: its page is dropped, the others go on
+                log.exception("handing a page part to its session failed; the page is dropped")
+                self._pages.popleft()
         self._arm(POLL_S)
 
 
@@ -125,9 +129,7 @@ def part_models(doc: Any, box: pn.viewable.Viewable) -> Iterator[None]:
     Bokeh's manager without the expected fields gets its own ``freeze``.
     """
     manager = doc.models
-    if not all(
-        hasattr(manager, name) for name in ("_push_freeze", "_freeze_count", "_models", "_new_models")
-    ):
+    if not all(hasattr(manager, name) for name in _MANAGER_FIELDS):
         with manager.freeze():
             yield
         return

@@ -184,3 +184,22 @@ def test_a_parts_new_models_are_known_to_the_document_as_after_bokehs_own_walk()
         assert new <= doc.models._new_models
     assert page.pending == 0 and set(doc.models) == reachable()  # the last part's full walk
     assert any(type(model).__name__ == "Button" for model in doc.models)
+
+
+def test_a_session_that_cannot_take_a_part_is_dropped_and_the_next_page_goes_on() -> None:
+    loop = _Loop()
+    queue = loop.queue()
+    broken, fine = _Served(queue, "broken"), _Served(queue, "fine")
+
+    def refuse(_callback: Any) -> None:
+        raise AttributeError("the document was destroyed")
+
+    broken._doc.add_next_tick_callback = refuse  # type: ignore[method-assign]
+    for page in (broken, fine):
+        page.add_parts("umap")
+        page.load()
+    for _ in range(4):
+        if loop.timers:
+            loop.tick()
+        fine.run_turns()
+    assert fine.made == ["umap"] and broken.made == []
