@@ -226,27 +226,20 @@ def base_pyramid(df: pd.DataFrame, x: str, y: str) -> aggregates.Pyramid | None:
     return _pyramids(df).get((x, y))
 
 
-def _base(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    color_by: str,
-    limits: tuple[tuple[float, float], tuple[float, float]] | None = None,
-) -> hv.DynamicMap:
+def _base(df: pd.DataFrame, x: str, y: str, color_by: str, limits: tuple | None = None) -> hv.DynamicMap:
     """Base layer: density, the mean of a numeric column, or labels shaded by category.
 
     A large catalogue's counts come from its aggregates (``base_pyramid``) where they suffice.
-    ``limits`` ((x0, x1), (y0, y1), the view's axes) start the zoom streams of the operation at the
-    axes the view shows, so that its first frame is drawn once (see ``scatter_view``).
+    ``limits`` ((x0, x1), (y0, y1)): the view's axes, where the zoom streams start (``scatter_view``).
     """
     colour = color_by if color_by in df.columns else DENSITY
     columns = (x, y) if colour == DENSITY else tuple(dict.fromkeys([x, y, colour]))
     points = _points(df, columns)
     pyramid = base_pyramid(df, x, y)
     ranges = {} if limits is None else {"x_range": limits[0], "y_range": limits[1]}
-    counts = {} if pyramid is None else {"pyramid": pyramid}
+    counts = ranges if pyramid is None else {"pyramid": pyramid, **ranges}
     if colour == DENSITY:
-        image = _Rasterize(points, aggregator=ds.count(), **counts, **ranges).opts(
+        image = _Rasterize(points, aggregator=ds.count(), **counts).opts(
             cmap=["#cfcfcf", "#3b3b3b"],
             cnorm="eq_hist",
             colorbar=True,
@@ -256,9 +249,7 @@ def _base(
     elif isinstance(df[colour].dtype, pd.CategoricalDtype):
         key = category_colours([str(c) for c in df[colour].cat.categories])
         # HoloViews adds the categorical legend of a count_cat datashade itself.
-        image = _Datashade(
-            points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80, **counts, **ranges
-        )
+        image = _Datashade(points, aggregator=ds.count_cat(colour), color_key=key, min_alpha=80, **counts)
     else:
         image = _Rasterize(points, aggregator=ds.mean(colour), **ranges).opts(
             cmap="viridis", cnorm="eq_hist", colorbar=True, clabel=column_label(colour), **COLORBAR_OPTS
@@ -414,9 +405,7 @@ def scatter_view(
     for stream in streams:
         stream.source = base
         if isinstance(stream, hv.streams.RangeXY) and stream.x_range is None:
-            # HoloViews sets zoom streams to the axes' limits after the first frame and draws the
-            # plot again for them; started there, the second draw finds every layer as it is
-            # (~0.1 s less per page at 10^6 stars).
+            # At the axes, HoloViews' second draw after the first frame finds every layer as it is.
             stream.update(x_range=xlim, y_range=ylim)
     if selected is None:
         selected = selected_layer(df, x, y)
