@@ -227,6 +227,9 @@ def _page_ready(page: Any, url: str, n_rows: int, timeout_ms: int) -> float:
     page.evaluate(_JS_HELPERS)
     page.wait_for_function("() => window.__bench.ready()", timeout=timeout_ms, polling=100)
     elapsed = time.perf_counter() - start
+    # The page's last parts (star card, table, templates) may still be on their way
+    # (dashboard/deferred.py): drags start on the whole page, whose views no longer change.
+    page.locator(".deferred-placeholder").first.wait_for(state="detached", timeout=timeout_ms)
     total = page.evaluate("() => window.__bench.total()")
     if total != n_rows:
         raise RuntimeError(f"the page shows {total} stars, expected {n_rows}")
