@@ -49,17 +49,17 @@ CATEGORY_COLORS = (
 #: by side, each with its axes, toolbar above and legend below, leave a 1600 x 1000 screen room
 #: for the sidebar and the star card (issue 18, item 0).
 FRAME_WIDTH, FRAME_HEIGHT = 300, 250
-#: Legend below the frame, three labels a row in small type: a legend to the right took about a
-#: third of each view's width.
-#: Colour bars below the frame too, thin, for the same reason.
+#: Legend and colour bars below the frame, small and thin (to the right: a third of the width).
 COLORBAR_OPTS = {"colorbar_position": "bottom", "colorbar_opts": {"height": 8, "padding": 2}}
 LEGEND_OPTS = {"label_text_font_size": "8pt", "glyph_width": 12, "spacing": 0, "padding": 2, "margin": 2}
 TOOLS = ["box_select", "lasso_select"]
 
-# The views' figures are fixed by frame_width/frame_height (above), which Bokeh honours but its
-# validator ignores: it would log W-1005 for each of them on every served page. Giving them an
-# outer width or no sizing mode instead distorts or re-flows the frames, so that one check is off.
+# The views' figures are fixed by frame_width/frame_height, which Bokeh honours but its validator
+# ignores (W-1005 on every page); an outer width or no sizing mode distorts the frames.
 silence(FIXED_SIZING_MODE, True)
+# Canvas, not WebGL: the views are images, and without a GPU (a VM, a remote desktop) WebGL runs in
+# software: 16 % more browser CPU per box selection (docs/DEPLOY.md §4).
+hv.renderer("bokeh").webgl = False
 #: Hover tooltips appear once at most this many stars are in the visible range (zoomed in).
 HOVER_MAX_POINTS = 1500
 #: Columns shown in a hover tooltip when the catalogue has them (after the star id).

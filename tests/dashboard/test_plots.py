@@ -32,6 +32,12 @@ def test_views_are_overlays_of_rasters_with_select_tools(catalog: pd.DataFrame, 
         assert fig.frame_width <= 800 and fig.frame_height <= 600
 
 
+def test_views_draw_on_a_canvas_not_webgl(catalog: pd.DataFrame) -> None:
+    """WebGL draws images no faster, and without a GPU it runs in software (docs/DEPLOY.md §4)."""
+    for builder in (plots.umap_plot, plots.cmd_plot, plots.hr_plot):
+        assert _figure(builder(catalog, color_by="density")).output_backend == "canvas", builder.__name__
+
+
 def test_cmd_inverts_magnitude_axis_and_hr_inverts_teff(catalog: pd.DataFrame) -> None:
     cmd, hr, umap = (_figure(b(catalog)) for b in (plots.cmd_plot, plots.hr_plot, plots.umap_plot))
     assert cmd.y_range.start > cmd.y_range.end, "M_G axis should grow downwards"
