@@ -86,9 +86,14 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
     later = DeferredParts()
     view = {"min_width": VIEW_WIDTH, "min_height": VIEW_HEIGHT}
     views = pn.GridBox(
-        later.part(lambda: UmapView(state=state, overlays=overlays), "the UMAP view", **view),
-        later.part(lambda: CmdView(state=state, overlays=overlays), "the colour-magnitude diagram", **view),
-        later.part(lambda: HrView(state=state, overlays=overlays), "the HR diagram", **view),
+        later.part(lambda: UmapView(state=state, overlays=overlays), "the UMAP view", first=True, **view),
+        later.part(
+            lambda: CmdView(state=state, overlays=overlays),
+            "the colour-magnitude diagram",
+            first=True,
+            **view,
+        ),
+        later.part(lambda: HrView(state=state, overlays=overlays), "the HR diagram", first=True, **view),
         # Only the shown tab is rendered (dynamic): a hidden figure would still cost the page.
         later.part(
             lambda: pn.Tabs(
@@ -97,6 +102,7 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
                 dynamic=True,
             ),
             "the histogram",
+            first=True,
             **view,
         ),
         ncols=2,

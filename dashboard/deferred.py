@@ -18,6 +18,9 @@ waited behind a part of every page each time: 2–5 s at the 95th percentile in 
   waits for at most the one part already running (~0.3 s), whatever the number of pages building;
 * pages are built oldest first, one part at a time, so each finishes as early as it can (three
   pages arriving together are ready after one, two and three pages' work, not all after three);
+  but the parts a user needs to start (the views, ``first=True``) of every waiting page come
+  before the other parts (star card, table, templates) of any page: an older page's table does
+  not keep a newer page's views waiting;
 * a page never waits more than ``MAX_WAIT_S`` for an idle moment: under a stream of clicks its
   parts still arrive.
 
@@ -97,19 +100,27 @@ class PageQueue:
 
     def _tick(self) -> None:
         self._armed = False
-        while self._pages and self._pages[0].finished:
-            self._pages.popleft()
+        if any(page.finished for page in self._pages):
+            self._pages = deque(page for page in self._pages if not page.finished)
         if not self._pages:
             return
-        page = self._pages[0]
-        waited = self._clock() - page.ready_since
-        if not page.in_flight and (waited >= MAX_WAIT_S or not self._busy()):
-            try:
-                page.hand_next(on_built=self._clock)
-            except Exception:  # a session torn down under us: its page is dropped, the others go on
-                log.exception("handing a page part to its session failed; the page is dropped")
-                self._pages.popleft()
+        if not any(page.in_flight for page in self._pages):
+            page = self._next_page()
+            waited = self._clock() - page.ready_since
+            if waited >= MAX_WAIT_S or not self._busy():
+                try:
+                    page.hand_next(on_built=self._clock)
+                except Exception:  # a session torn down under us: its page is dropped, the others go on
+                    log.exception("handing a page part to its session failed; the page is dropped")
+                    self._pages.remove(page)
         self._arm(POLL_S)
+
+    def _next_page(self) -> DeferredParts:
+        """The oldest page whose next part is one of the first parts, else the oldest page."""
+        for page in self._pages:
+            if not page.finished and page.next_is_first:
+                return page
+        return next(page for page in self._pages if not page.finished)
 
 
 #: What ``part_models`` uses of Bokeh's ``DocumentModelManager`` (bokeh < 3.10, pyproject.toml).
@@ -169,7 +180,7 @@ class DeferredParts:
     def __init__(self, doc: Any = None, queue: PageQueue | None = None) -> None:
         self._doc = pn.state.curdoc if doc is None else doc
         self._pages = PAGES if queue is None else queue
-        self._queue: list[tuple[pn.Column, Callable[[], Any], str]] = []
+        self._queue: list[tuple[pn.Column, Callable[[], Any], str, bool]] = []
         self.timings: list[tuple[str, float]] = []
         #: A part has been handed to the session's loop and has not run yet.
         self.in_flight = False
@@ -192,11 +203,13 @@ class DeferredParts:
         """Nothing left to build here: every part built, or the session gone."""
         return self.gone or (not self._queue and not self.in_flight)
 
-    def part(self, make: Callable[[], Any], label: str, **holder: Any) -> Any:
+    def part(self, make: Callable[[], Any], label: str, *, first: bool = False, **holder: Any) -> Any:
         """``make()`` now, or a placeholder that ``make()``'s part replaces after the page has loaded.
 
-        ``holder``: layout options of the placeholder's column (e.g. ``min_height``,
-        ``sizing_mode``), so the page does not jump when the part arrives.
+        ``first``: a part the page is not usable without (a view); ``PageQueue`` builds these of
+        every waiting page before the other parts of any page. ``holder``: layout options of the
+        placeholder's column (e.g. ``min_height``, ``sizing_mode``), so the page does not jump
+        when the part arrives.
         """
         if not self.active:
             return make()
@@ -204,13 +217,18 @@ class DeferredParts:
             pn.pane.Markdown(f"*Loading {escape_markdown(label)}…*", css_classes=["deferred-placeholder"]),
             **holder,
         )
-        self._queue.append((box, make, label))
+        self._queue.append((box, make, label, first))
         return box
 
     def start(self) -> None:
         """Queue the waiting parts once the browser has the page (``PageQueue`` builds them)."""
         if self.active and self._queue:
             pn.state.onload(lambda: self._pages.add(self))
+
+    @property
+    def next_is_first(self) -> bool:
+        """Whether the next part to build is one of the page's first parts."""
+        return bool(self._queue) and self._queue[0][3]
 
     @property
     def pending(self) -> int:
@@ -234,7 +252,7 @@ class DeferredParts:
         self._doc.add_next_tick_callback(run)
 
     def _step(self) -> None:
-        box, make, label = self._queue.pop(0)
+        box, make, label, _first = self._queue.pop(0)
         doc = self._doc
         start = time.process_time()
         # The page's last part re-walks the whole document, as Bokeh does after any change; the

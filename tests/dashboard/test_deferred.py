@@ -54,11 +54,11 @@ class _Served(DeferredParts):
     def gone(self) -> bool:
         return self.ended
 
-    def add_parts(self, *labels: str) -> list[pn.Column]:
+    def add_parts(self, *labels: str, first: bool = False) -> list[pn.Column]:
         def maker(label: str) -> Any:
             return lambda: self.made.append(label) or pn.pane.Markdown(label)
 
-        return [self.part(maker(label), label, min_height=100) for label in labels]
+        return [self.part(maker(label), label, first=first, min_height=100) for label in labels]
 
     def load(self) -> None:
         """The browser has the page (outside a session Panel runs on-load work at once)."""
@@ -135,6 +135,30 @@ def test_the_oldest_page_is_built_first_and_ended_sessions_are_dropped() -> None
                 page.run_turns()
     assert order == ["first", "first", "second", "second"]
     assert closed.made == [] and len(queue) == 0
+
+
+def test_every_pages_views_come_before_any_pages_other_parts() -> None:
+    loop = _Loop()
+    queue = loop.queue()
+    older, newer = _Served(queue, "older"), _Served(queue, "newer")
+    for page in (older, newer):
+        page.add_parts("umap", "cmd", first=True)
+        page.add_parts("table")
+    older.load()
+    loop.tick()
+    older.run_turns()  # the older page's UMAP is built before the newer page arrives
+    newer.load()
+    order = []
+    for _ in range(20):
+        if not loop.timers:
+            break
+        loop.tick()
+        for page in (older, newer):
+            if page.turns:
+                order.append(f"{page.name} {page._queue[0][2]}")
+                page.run_turns()
+    assert order == ["older cmd", "newer umap", "newer cmd", "older table", "newer table"]
+    assert len(queue) == 0
 
 
 def test_a_part_that_fails_shows_why_and_the_others_still_arrive() -> None:
