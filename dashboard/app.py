@@ -11,7 +11,7 @@ from typing import Any
 
 import panel as pn
 
-from dashboard.deferred import DeferredParts
+from dashboard.deferred import DeferredParts, when_shown
 from dashboard.overlays import OverlaySettings
 from dashboard.safe_text import code_markdown, escape_markdown
 from dashboard.samp_web import SampWebView
@@ -98,7 +98,8 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         later.part(
             lambda: pn.Tabs(
                 ("Histogram", HistogramView(state=state)),
-                ("Any two columns", FreeAxesView(state=state, overlays=overlays)),
+                # Made only when its tab is first shown (``lazy``), like the rendering itself.
+                ("Any two columns", when_shown(lambda: FreeAxesView(state=state, overlays=overlays))),
                 dynamic=True,
             ),
             "the histogram",
@@ -115,7 +116,10 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         return SidePanel(
             state=state,
             star=[*followup_parts, StarCard(state=state, survey_dir=folder)],
-            tabs=[("Follow-up list", followup_list), ("Subsets", SubsetsView(state=state))],
+            tabs=[
+                ("Follow-up list", followup_list),
+                ("Subsets", when_shown(lambda: SubsetsView(state=state))),
+            ],
         )
 
     side = later.part(side_panel, "the star card", min_width=SIDE_WIDTH, min_height=SIDE_HEIGHT)

@@ -170,6 +170,15 @@ def _attach_new(doc: Any, box: pn.viewable.Viewable) -> None:
                 manager._models_by_name.add_value(model.name, model)
 
 
+def when_shown(make: Callable[[], Any]) -> pn.viewable.Viewable:
+    """``make()``'s view, made the first time it is rendered: for a hidden tab of dynamic ``Tabs``.
+
+    A tab the user may never open (another pair of columns, the follow-up list, the subsets)
+    then costs a new page nothing, neither its Python objects nor its Bokeh models.
+    """
+    return pn.param.ParamFunction(make, lazy=True)
+
+
 #: This process's queue (a server process serves all its sessions on one loop).
 PAGES = PageQueue()
 

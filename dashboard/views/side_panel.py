@@ -13,6 +13,7 @@ from typing import Any
 import panel as pn
 import param
 
+from dashboard.deferred import when_shown
 from dashboard.followup import FollowupDatabaseError, open_followup
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
@@ -43,7 +44,7 @@ class SidePanel(pn.viewable.Viewer):
         self._tabs = pn.Tabs(
             ("Star", tab),
             *others,
-            dynamic=False,
+            dynamic=True,  # a tab's models are made when it is shown: not on every new page
             width=SIDE_WIDTH,
             height=SIDE_HEIGHT,
             css_classes=["side-panel"],
@@ -76,4 +77,4 @@ def follow_up(state: DashboardState, folder: Path) -> tuple[list[Any], pn.viewab
     queue, labels = QueueView(actions=actions), LabelBar(actions=actions)
     keys = KeyListener()
     keys.on_msg(key_handler(labels.label, queue.next_candidate))
-    return [queue, labels, keys], FollowupView(actions=actions, survey_dir=folder)
+    return [queue, labels, keys], when_shown(lambda: FollowupView(actions=actions, survey_dir=folder))
