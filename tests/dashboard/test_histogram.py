@@ -39,17 +39,17 @@ def test_selection_and_subsets_are_drawn_as_fractions(catalog: pd.DataFrame) -> 
     state = DashboardState(catalog=catalog)
     view = HistogramView(state=state)
     view._column.value = "pred_teff_k"
-    assert len(view.selection.data["top"]) == 0 and all(len(s.data["x"]) == 0 for s in view.subsets)
+    assert len(view.selection.data["top"]) == 0 and len(view.subsets.data["xs"]) == 0
     state.apply_expression("binary_prob > 0.5")
     state.save_selection("binaries")
     state.apply_expression("binary_prob <= 0.5")
     edges = np.append(view.base.data["left"], view.base.data["right"][-1])
-    for top in (view.base.data["top"], view.selection.data["top"], view.subsets[0].data["y"][:-1]):
+    outline = view.subsets.data["ys"][0][::2]  # the step line's two points a bin
+    for top in (view.base.data["top"], view.selection.data["top"], outline):
         assert abs(np.sum(top) - 1.0) < 1e-9
     values = catalog["pred_teff_k"].to_numpy(dtype=np.float64)
-    np.testing.assert_allclose(
-        view.subsets[0].data["y"][:-1], fractions(values, edges, state.subset_mask("binaries"))
-    )
-    assert len(view.subsets[1].data["x"]) == 0
+    np.testing.assert_allclose(outline, fractions(values, edges, state.subset_mask("binaries")))
+    np.testing.assert_allclose(view.subsets.data["xs"][0][::2], edges[:-1])
+    assert len(view.subsets.data["xs"]) == 1  # one subset, one line
     view._column.value = "binary_prob"  # another column redraws every layer on its own axis
     assert view.figure.x_range.end <= 1.0 + 1e-6 and "binary" in view.figure.xaxis[0].axis_label
