@@ -110,6 +110,21 @@ def number_format(name: str) -> str:
     return "0" if decimals == 0 else "0." + "0" * decimals
 
 
+def column_width(name: str) -> int:
+    """Pixels for column ``name``: its title, or its widest value, whichever is longer.
+
+    Fixed widths spare the browser Tabulator's measuring of every cell on each new page of rows
+    (about 10 % of Chromium's CPU per box selection, docs/DEPLOY.md §4).
+    """
+    if name == "gaia_source_id":
+        chars = 19
+    elif name in ID_COLUMNS or name == "row":
+        chars = 9
+    else:
+        chars = 6 + column_decimals(name)  # e.g. 12345.678
+    return int(min(230, 34 + 8.5 * max(len(_title(name)), chars)))
+
+
 def _title(name: str) -> str:
     if name in _TITLES:
         return _TITLES[name]
@@ -135,6 +150,7 @@ class TableView(pn.viewable.Viewer):
         self._table = pn.widgets.Tabulator(
             frame,
             pagination=None,
+            widths={c: column_width(c) for c in frame.columns},
             show_index=False,
             disabled=True,
             selectable=1,

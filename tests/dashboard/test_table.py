@@ -11,7 +11,14 @@ import pytest
 from dashboard.similar import similar_for_survey
 from dashboard.state import DashboardState
 from dashboard.views.controls import Controls
-from dashboard.views.table_view import PAGE_SIZE, TableView, sorted_page, table_columns, table_frame
+from dashboard.views.table_view import (
+    PAGE_SIZE,
+    TableView,
+    _title,
+    sorted_page,
+    table_columns,
+    table_frame,
+)
 
 
 @pytest.fixture
@@ -31,6 +38,16 @@ def test_key_columns_and_ids_as_text(state: DashboardState) -> None:
     assert frame["row"].tolist() == [1, 3]
     assert frame["gaia_source_id"].tolist() == [str(v) for v in state.catalog["gaia_source_id"].iloc[[1, 3]]]
     assert frame["kic_id"].tolist() == [str(v) for v in state.catalog["kic_id"].iloc[[1, 3]]]
+
+
+def test_every_column_has_a_fixed_width_its_title_fits(state: DashboardState) -> None:
+    """Fixed widths: the browser does not measure every cell of each new page (DEPLOY.md §4)."""
+    table = TableView(state=state)._table
+    columns = table_columns(state.catalog)
+    assert set(table.widths) == set(columns)
+    for name in columns:
+        assert table.widths[name] >= 8 * len(_title(name)), name
+    assert table.widths["gaia_source_id"] >= 8 * 19  # all 19 digits
 
 
 def test_table_follows_the_selection_and_a_click_focuses_the_star(state: DashboardState) -> None:
