@@ -29,7 +29,6 @@ from dashboard.selected_layer import SELECTED_COLOR
 from dashboard.selection import expression_term, round_geometry, term_mask
 from dashboard.state import DashboardState
 from dashboard.store import column_label, continuous_columns
-from dashboard.subsets import MAX_SUBSETS, SUBSET_COLOURS
 
 BINS = 40
 #: Figure size: the frame of the other views plus axes and toolbar.
@@ -175,9 +174,7 @@ class HistogramView(pn.viewable.Viewer):
         self.selection.data = {"left": left[: chosen.size], "right": right[: chosen.size], "top": chosen}
         tops = [base.max(), chosen.max(initial=0.0)]
         outlines: dict[str, list[Any]] = {"xs": [], "ys": [], "color": []}
-        for (mask, _colour), colour in zip(self._subset_layers(), SUBSET_COLOURS, strict=True):
-            if mask is None:
-                continue
+        for mask, colour in self.state.subset_layers():  # each in the colour the views give it
             part = fractions(values, edges, mask, finite=finite)
             # The bins' tops as a step line: (e0, f0) (e1, f0) (e1, f1) (e2, f1) ...
             outlines["xs"].append(np.repeat(edges, 2)[1:-1])
@@ -196,10 +193,6 @@ class HistogramView(pn.viewable.Viewer):
         top = 1.05 * max(tops) or 1.0
         if (self.figure.y_range.start, self.figure.y_range.end) != (0.0, top):
             self.figure.y_range.update(start=0.0, end=top, reset_start=0.0, reset_end=top)
-
-    def _subset_layers(self) -> list[tuple[np.ndarray | None, str | None]]:
-        layers: list[tuple[np.ndarray | None, str | None]] = list(self.state.subset_layers())
-        return layers + [(None, None)] * (MAX_SUBSETS - len(layers))
 
     def brush(self, bounds: tuple[float, float]) -> None:
         """Select the stars whose column lies in ``bounds`` (combined by the selection mode)."""

@@ -51,5 +51,6 @@ def test_selection_and_subsets_are_drawn_as_fractions(catalog: pd.DataFrame) -> 
     np.testing.assert_allclose(outline, fractions(values, edges, state.subset_mask("binaries")))
     np.testing.assert_allclose(view.subsets.data["xs"][0][::2], edges[:-1])
     assert len(view.subsets.data["xs"]) == 1  # one subset, one line
+    assert list(view.subsets.data["color"]) == [colour for _mask, colour in state.subset_layers()]
     view._column.value = "binary_prob"  # another column redraws every layer on its own axis
     assert view.figure.x_range.end <= 1.0 + 1e-6 and "binary" in view.figure.xaxis[0].axis_label
