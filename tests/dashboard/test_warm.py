@@ -55,3 +55,41 @@ def test_the_warm_up_compiles_what_a_first_sparse_selection_or_zoom_needs(warmed
         assert compiled == 0, f"{compiled} kernels compiled on a user's first selection or zoom"
     else:  # the check can fail: without the warm-up the same calls compile
         assert compiled > 0
+
+
+def test_panel_collects_after_ended_sessions_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Panel's full collection after each ended session is paced, delayed and never dropped."""
+    import datetime as dt
+    import time
+
+    from panel.io import document
+    from panel.io.state import state
+
+    from dashboard import warm
+
+    monkeypatch.setattr(document, "_garbage_collect", document._garbage_collect)  # restored after
+    warm.pace_collections()
+    assert document._garbage_collect is warm.paced_collection  # what Panel schedules when a session ends
+
+    collected: list[float] = []
+    scheduled: list[float] = []
+    monkeypatch.setattr(warm.gc, "collect", lambda: collected.append(time.monotonic()))
+
+    def schedule_task(name, callback, at):
+        assert (name, callback) == ("gc.collect", warm.paced_collection)
+        scheduled.append((at - dt.datetime.now()).total_seconds())
+
+    monkeypatch.setattr(state, "schedule_task", schedule_task)
+    monkeypatch.setattr(warm, "_last_full_collection", -float("inf"))
+
+    warm.paced_collection()  # the first: collects
+    assert len(collected) == 1 and scheduled == []
+    warm.paced_collection()  # too soon after the first: put off to a minute after it
+    assert len(collected) == 1
+    assert scheduled and warm.GC_MIN_INTERVAL - 2 < scheduled[-1] <= warm.GC_MIN_INTERVAL
+    monkeypatch.setattr(warm, "_last_full_collection", time.monotonic() - warm.GC_MIN_INTERVAL + 10)
+    warm.paced_collection()  # 50 s after the last one: waits 10 s more
+    assert len(collected) == 1 and 8 < scheduled[-1] <= 10
+    monkeypatch.setattr(warm, "_last_full_collection", time.monotonic() - warm.GC_MIN_INTERVAL - 1)
+    warm.paced_collection()  # the interval is over: collects
+    assert len(collected) == 2
