@@ -124,9 +124,28 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
         assert after[title] == figures[title], f"figure {title!r} was rebuilt for the second star"
     expect(page.locator(".star-lightcurve .bk-Canvas")).to_have_count(2)
 
+    # Beside the views, yet a Bokeh root of its own: a card that grows relays out its own root
+    # only, not the four views (dashboard/app.py, BESIDE_CSS).
+    roots = page.evaluate(BESIDE_JS)
+    assert roots["views_root"] != roots["side_root"]
+    assert roots["side"]["left"] >= roots["views"]["right"] - 1, roots
+    assert abs(roots["side"]["top"] - roots["views"]["top"]) < 40, roots
+
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     # The card's column beside the views (queue and label buttons above the card).
     page.locator(".side-panel").first.screenshot(path=str(SCREENSHOT))
+
+
+#: Where the views and the side panel are, and which Bokeh root holds each.
+BESIDE_JS = """() => {
+  const views = document.querySelector('.desa-views'), side = document.querySelector('.desa-side');
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top};
+  };
+  const root = (el) => el.closest('[data-root-id]').dataset.rootId;
+  return {views: box(views), side: box(side), views_root: root(views), side_root: root(side)};
+}"""
 
 
 @pytest.mark.ui
