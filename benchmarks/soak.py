@@ -141,9 +141,11 @@ def desa_serve(
         yield base + "/app", pid
 
 
-#: A server log line of a page arriving or leaving (its websocket), with its local timestamp.
+#: A server log line of a page arriving or leaving (its websocket) or of a long full garbage
+#: collection (dashboard/warm.py), with its local timestamp.
 SERVER_EVENT = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) (WebSocket connection \w+|ServerConnection \w+)"
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) "
+    r"(WebSocket connection \w+|ServerConnection \w+|full garbage collection: the loop stopped [\d.]+ s)"
 )
 #: What each server worker logs once its warm-up page is built (dashboard/warm.py).
 WARM_LINE = re.compile(r"worker warm(ed up|-up failed)")

@@ -41,6 +41,8 @@ GC_THRESHOLD = (20_000, 20, 10)
 #: Seconds between two of Panel's full collections at most (Panel: 5 s after each ended session).
 GC_MIN_INTERVAL = 60.0
 _last_full_collection = -float("inf")
+#: A full collection at least this long is logged: it stopped every user of the process.
+GC_LOG_S = 0.3
 
 
 def settle_collector() -> int:
@@ -82,6 +84,31 @@ def pace_collections() -> None:
     from panel.io import document
 
     document._garbage_collect = paced_collection
+
+
+def log_long_collections() -> None:
+    """Log each full collection of this process that takes ``GC_LOG_S`` or more.
+
+    Such a collection stops every user of the process; ``make soak`` puts the lines beside its
+    slow replies.
+    """
+    started: list[float] = []
+
+    def timer(phase: str, info: dict) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            took = time.perf_counter() - started.pop()
+            if took >= GC_LOG_S:
+                log.warning(
+                    "full garbage collection: the loop stopped %.2f s (%d objects freed)",
+                    took,
+                    info.get("collected", 0),
+                )
+
+    gc.callbacks.append(timer)
 
 
 def warm_up() -> float:
@@ -139,3 +166,4 @@ if __name__ == "panel_setup_module":  # run by `panel serve --setup`, not when i
         log.warning("worker warm-up failed (%s); the first session builds the page", type(exc).__name__)
     log.info("garbage collector: %d long-lived objects frozen", settle_collector())
     pace_collections()
+    log_long_collections()

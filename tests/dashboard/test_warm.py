@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 _FIRST_SELECTION = """
@@ -93,3 +95,34 @@ def test_panel_collects_after_ended_sessions_at_most_once_a_minute(monkeypatch: 
     monkeypatch.setattr(warm, "_last_full_collection", time.monotonic() - warm.GC_MIN_INTERVAL - 1)
     warm.paced_collection()  # the interval is over: collects
     assert len(collected) == 2
+
+
+def test_a_long_full_collection_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full collection that stopped the loop names its length in the server's log; a short one does not."""
+    import gc
+    import logging
+
+    from dashboard import warm
+
+    before = list(gc.callbacks)
+    warm.log_long_collections()
+    timer = gc.callbacks[-1]
+    try:
+        with caplog.at_level(logging.WARNING, logger="desa.serve"):
+            monkeypatch.setattr(warm, "GC_LOG_S", 0.0)
+            gc.collect()
+            gc.collect(1)  # a young generation: never logged
+            monkeypatch.setattr(warm, "GC_LOG_S", 60.0)
+            gc.collect()
+    finally:
+        gc.callbacks.remove(timer)
+    assert gc.callbacks == before
+    lines = [r.getMessage() for r in caplog.records if "garbage collection" in r.getMessage()]
+    assert len(lines) == 1 and re.fullmatch(
+        r"full garbage collection: the loop stopped [\d.]+ s \(\d+ objects freed\)", lines[0]
+    )
+    from benchmarks.soak import SERVER_EVENT  # the soak's timeline reads the line
+
+    assert SERVER_EVENT.match("2026-12-07 05:19:11,171 " + lines[0])
