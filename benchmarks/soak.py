@@ -76,6 +76,7 @@ from benchmarks.common import (
     machine_busy_seconds,
     tree_rss_bytes,
 )
+from dashboard.warm import GC_LOG_LINE
 from data.storage import SurveyStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def desa_serve(
 #: collection (dashboard/warm.py), with its local timestamp.
 SERVER_EVENT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) "
-    r"(WebSocket connection \w+|ServerConnection \w+|full garbage collection: the loop stopped [\d.]+ s)"
+    rf"(WebSocket connection \w+|ServerConnection \w+|{re.escape(GC_LOG_LINE)} [\d.]+ s)"
 )
 #: What each server worker logs once its warm-up page is built (dashboard/warm.py).
 WARM_LINE = re.compile(r"worker warm(ed up|-up failed)")
