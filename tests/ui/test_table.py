@@ -28,7 +28,10 @@ def test_table_row_click_opens_the_star_card(page: Page, app_url: str) -> None:
     expect(rows).to_have_count(3, timeout=30_000)
     expect(rows.nth(1)).to_contain_text("42")
     wait_for_parts(page)
-    rows.nth(1).click()  # rows are in catalogue order: 7, 42, 1234
+    # Rows are in catalogue order: 7, 42, 1234. Click the row's first (frozen) cell, as a person
+    # would: the row is ~4,300 px wide, so a click at its centre first scrolls the table sideways,
+    # and one such click was lost in a full CI run.
+    rows.nth(1).locator("[tabulator-field='row']").click()
     # The synthetic KIC id is 1,000,000 + row.
     expect(page.locator(".star-card").first).to_contain_text("KIC 1000042", timeout=30_000)
     expect(page).to_have_url(re.compile(r"focused_row=42"), timeout=30_000)
