@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import learned_ceiling
+from benchmarks import frozen_ceiling, learned_ceiling
 from data.storage import SurveyStore
 from desa_core.config import DesaConfig, DualFormerConfig
 from training.ablation import AblationConfig, build_variants, paper_fusion
@@ -62,6 +62,13 @@ def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyS
     ceiling = learned_ceiling.run(synthetic_store.root, checkpoint, steps=3)
     assert ceiling["steps"] == 3 and ceiling["n_test"] > 0
     assert all(math.isfinite(ceiling[k]) for k in ("r2_cmd", "r2_hr", "detectable_auc", "detectable_ap"))
+    # So does the frozen-input ceiling (benchmarks/frozen_ceiling.py): supervised models on the pooled vectors.
+    frozen = frozen_ceiling.run(synthetic_store.root, checkpoint, seeds=1)
+    assert frozen["n_test"] > 0 and set(frozen["r2"]) == {"cmd", "hr"}
+    for scores in frozen["binary"].values():
+        assert set(scores) == {"logistic", "boosting", "mlp"}
+        assert all(0.0 <= v["auc"] <= 1.0 for v in scores.values())
+    assert all(math.isfinite(v) for task in frozen["r2"].values() for v in task.values())
 
 
 def test_train_config_chooses_the_fusion(tmp_path: Path) -> None:
