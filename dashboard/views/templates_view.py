@@ -64,37 +64,53 @@ class TemplatesView(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._widgets = {
-            name: {
-                t.name: pn.widgets.FloatInput(
-                    label=t.label, value=t.default, start=t.start, end=t.end, step=t.step, width=200
-                )
-                for t in template.thresholds
-            }
-            for name, template in tpl.TEMPLATES.items()
-        }
+        #: Each template's threshold inputs, made when its card is first opened (``widgets``): a
+        #: page whose user never edits a threshold does not carry 13 inputs and their models, about a
+        #: fifth of a session's Python objects, which every full collection of the server walks.
+        self._widgets: dict[str, dict[str, pn.widgets.FloatInput]] = {}
         self._pair_button = pn.widgets.Button(
             label="Synchronized binaries vs young stars", color="primary", css_classes=["template-pair"]
         )
         self._pair_button.on_click(lambda _event: self.apply_pair())
         self._summary = pn.Column(css_classes=["template-summary"], sizing_mode="stretch_width")
         self._checks = {name: pn.pane.Markdown("", css_classes=["template-check"]) for name in tpl.TEMPLATES}
-        self._cards = pn.Accordion(*[self._template_card(name) for name in tpl.TEMPLATES], active=[])
+        #: The cards' bodies, filled by ``_open`` the first time each card is opened.
+        self._bodies = {name: pn.Column(sizing_mode="stretch_width") for name in tpl.TEMPLATES}
+        self._cards = pn.Accordion(
+            *[(template.label, self._bodies[name]) for name, template in tpl.TEMPLATES.items()], active=[]
+        )
+        self._cards.param.watch(self._open, "active")
+
+    def widgets(self, name: str) -> dict[str, pn.widgets.FloatInput]:
+        """The threshold inputs of template ``name`` (made on first use, at their defaults)."""
+        if name not in self._widgets:
+            self._widgets[name] = {
+                t.name: pn.widgets.FloatInput(
+                    label=t.label, value=t.default, start=t.start, end=t.end, step=t.step, width=200
+                )
+                for t in tpl.TEMPLATES[name].thresholds
+            }
+        return self._widgets[name]
 
     def _values(self, name: str) -> dict[str, float]:
+        """The thresholds of template ``name``: its inputs' values, or the defaults before it was opened."""
+        if name not in self._widgets:
+            return {t.name: float(t.default) for t in tpl.TEMPLATES[name].thresholds}
         return {key: float(w.value) for key, w in self._widgets[name].items()}
 
-    def _template_card(self, name: str) -> tuple[str, pn.Column]:
+    def _open(self, event: param.parameterized.Event) -> None:
+        names = list(tpl.TEMPLATES)
+        for index in set(event.new) - set(event.old or []):
+            body = self._bodies[names[index]]
+            if not body.objects:
+                body.objects = self._card_body(names[index])
+
+    def _card_body(self, name: str) -> list[Any]:
         template = tpl.TEMPLATES[name]
         button = pn.widgets.Button(label=f"Select {template.label.lower()}", css_classes=[f"template-{name}"])
         button.on_click(lambda _event, name=name: self.apply(name))
-        body = pn.Column(
-            pn.pane.Markdown(template.description),
-            *self._widgets[name].values(),
-            button,
-            self._checks[name],
-        )
-        return template.label, body
+        inputs = self.widgets(name).values()
+        return [pn.pane.Markdown(template.description), *inputs, button, self._checks[name]]
 
     def apply(self, name: str) -> np.ndarray:
         """Apply one template with the widgets' thresholds; return its mask."""

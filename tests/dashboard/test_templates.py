@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import panel as pn
 import pytest
 
 from dashboard import templates as tpl
@@ -97,7 +98,7 @@ def test_edited_threshold_changes_the_selection(catalog: pd.DataFrame) -> None:
     view = TemplatesView(state=state)
     view.apply("giant")
     before = state.n_selected
-    view._widgets["giant"]["giant_excess"].value = 5.0
+    view.widgets("giant")["giant_excess"].value = 5.0
     view.apply("giant")
     assert 0 < state.n_selected < before
     assert "cmd_excess_mag > 5" in state.expression
@@ -114,3 +115,21 @@ def test_typical_row_is_a_member(catalog: pd.DataFrame) -> None:
     mask = tpl.TEMPLATES["young"].mask(catalog)
     assert mask[typical_row(catalog, mask)]
     assert typical_row(catalog, np.zeros(len(catalog), dtype=bool)) is None
+
+
+def test_threshold_inputs_are_made_when_their_card_is_first_opened(catalog: pd.DataFrame) -> None:
+    state = DashboardState(catalog=catalog)
+    view = TemplatesView(state=state)
+    assert view._widgets == {} and not any(body.objects for body in view._bodies.values())
+    # Unopened, a template applies its default thresholds.
+    np.testing.assert_array_equal(view.apply("giant"), tpl.TEMPLATES["giant"].mask(catalog))
+    names = list(tpl.TEMPLATES)
+    view._cards.active = [names.index("wide_binary")]
+    assert list(view._widgets) == ["wide_binary"]
+    body = view._bodies["wide_binary"].objects
+    inputs = [w for w in body if isinstance(w, pn.widgets.FloatInput)]
+    assert [w.name for w in inputs] == [t.label for t in tpl.TEMPLATES["wide_binary"].thresholds]
+    view._cards.active = []
+    view._cards.active = [names.index("wide_binary"), names.index("giant")]
+    assert view._bodies["wide_binary"].objects == body, "a card opened again keeps its inputs"
+    assert sorted(view._widgets) == ["giant", "wide_binary"]

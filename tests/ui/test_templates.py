@@ -61,3 +61,25 @@ def test_template_button_selects_sync_binaries_and_young_stars_everywhere(
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+@pytest.mark.ui
+def test_a_template_card_opens_with_its_thresholds_and_an_edited_one_applies(
+    page: Page, app_url: str
+) -> None:
+    """A card's threshold inputs are made when it is first opened (dashboard/views/templates_view.py)."""
+    page.set_viewport_size({"width": 1600, "height": 2400})
+    page.goto(app_url)
+    count = page.locator(".selected-count")
+    expect(count).to_have_text(f"Selected: 0 / {N_STARS}", timeout=60_000)
+    label = tpl.TEMPLATES["giant"].thresholds[1].label  # height above the main sequence
+    expect(page.get_by_text(label)).to_have_count(0, timeout=30_000)
+    page.locator(".accordion-header").filter(has_text="Giants").click()
+    field = page.locator(".bk-input-group").filter(has_text=label).locator("input")
+    expect(field).to_have_value("3.5", timeout=30_000)
+    field.fill("5")
+    field.press("Enter")
+    page.locator(".template-giant button").click()
+    expression = page.locator(".selection-expression textarea")
+    expect(expression).to_have_value(re.compile(r"cmd_excess_mag > 5\b"), timeout=30_000)
+    expect(count).not_to_have_text(f"Selected: 0 / {N_STARS}")
