@@ -4,8 +4,8 @@ DESA's fusion and every frozen baseline (concatenation, CLIP) see the same thing
 the pooled light-curve and spectrum vectors of one run's frozen encoders. Whatever a label-free
 fusion does with them, a supervised model fitted on those same vectors with *every* training and
 validation label is a practical ceiling for what its embedding can give a probe. This module fits
-such models (logistic, gradient boosting, a two-layer MLP) on the pooled vectors and scores the
-test split exactly as ``training.probes.frozen_scores`` does:
+such models (logistic, gradient boosting, a two-layer MLP) on the pooled vectors of the training
+and validation stars and scores the test split with the metrics of ``training.probes.frozen_scores``:
 
 * detectable-binary and ``is_binary`` AUC / AP (the probes' own logistic model on every training
   label, then boosting and an MLP);
@@ -13,7 +13,8 @@ test split exactly as ``training.probes.frozen_scores`` does:
   stars, standardised) in a *supervised* one-dimensional embedding: the log-odds of a classifier
   fitted on the training sync and young stars; the purity a random embedding would give (the
   classes' p² + q²) beside it;
-* few-shot-free R² of the dereddened CMD and HR coordinates (boosting and MLP, every label).
+* R² of the dereddened CMD and HR coordinates with every label (boosting and MLP), against the
+  probes' linear few-shot R² on 10 % of the labels.
 
 If the label-free embeddings already sit at this ceiling on a column, no fusion of these frozen
 inputs can be "strictly better" than the best baseline there by more than the gap printed; issue
@@ -49,13 +50,7 @@ def _classifiers(seed: int) -> dict:
         "boosting": HistGradientBoostingClassifier(random_state=seed),
         "mlp": make_pipeline(
             StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=(256, 256),
-                alpha=1e-3,
-                early_stopping=True,
-                max_iter=300,
-                random_state=seed,
-            ),
+            MLPClassifier(**MLP, random_state=seed),
         ),
     }
 
@@ -65,13 +60,7 @@ def _regressors(seed: int) -> dict:
         "boosting": HistGradientBoostingRegressor(random_state=seed),
         "mlp": make_pipeline(
             StandardScaler(),
-            MLPRegressor(
-                hidden_layer_sizes=(256, 256),
-                alpha=1e-3,
-                early_stopping=True,
-                max_iter=300,
-                random_state=seed,
-            ),
+            MLPRegressor(**MLP, random_state=seed),
         ),
     }
 
