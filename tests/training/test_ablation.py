@@ -62,7 +62,7 @@ def test_ablate_command_trains_and_scores_every_variant(synthetic_store: SurveyS
     ceiling = learned_ceiling.run(synthetic_store.root, checkpoint, steps=3)
     assert ceiling["steps"] == 3 and ceiling["n_test"] > 0
     assert all(math.isfinite(ceiling[k]) for k in ("r2_cmd", "r2_hr", "detectable_auc", "detectable_ap"))
-    # So does the frozen-input ceiling (benchmarks/frozen_ceiling.py): supervised models on the pooled vectors.
+    # So does the frozen-input ceiling (benchmarks/frozen_ceiling.py): supervised models, pooled vectors.
     frozen = frozen_ceiling.run(synthetic_store.root, checkpoint, seeds=1)
     assert frozen["n_test"] > 0 and set(frozen["r2"]) == {"cmd", "hr"}
     for scores in frozen["binary"].values():
