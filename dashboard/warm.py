@@ -21,7 +21,7 @@ Panel itself forces a full collection about 5 s after each session ends. With 20
 (about ten page loads a minute at 10^6 stars) that was one every 25 s, each stopping the loop for
 1.0–1.7 s (``gc.callbacks`` timings over 290 s of ``make soak``: all eleven full collections were
 Panel's). ``pace_collections`` lets at most one through every ``GC_MIN_INTERVAL`` seconds; the
-garbage of the sessions that ended meanwhile waits for it (an ended session is ~56,000 objects
+garbage of the sessions that ended meanwhile waits for it (an ended session is ~51,000 objects
 and ~15 MB). Each collection then frees more and takes longer, 1.3–2.9 s in ``make soak`` (logged
 by ``log_long_collections``), but the loop stopped 21 s in 11 minutes where Panel's
 own pace (eleven stops in 290 s) gives ~34 s.
