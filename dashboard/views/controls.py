@@ -83,14 +83,24 @@ class Controls(pn.viewable.Viewer):
         )
         self._search.param.watch(lambda event: self.search(event.new), "value")
         self._found = pn.pane.Markdown("", css_classes=["search-result"])
-        # Neighbours of the last "Find similar" with their distances; a click focuses one.
+        # Neighbours of the last "Find similar" with their distances; a click focuses one. Hidden
+        # until then, so it keeps Tabulator's own resize module (views.table_view.CLICKABLE_TABLE):
+        # without it, a table built hidden is shown empty.
         self._distances = pn.widgets.Tabulator(
-            pd.DataFrame({"row": [], "star": [], "distance": []}),
+            # Typed from the start: Tabulator picks each column's formatter from the first frame
+            # (empty lists gave floats: rows shown as "1,154.0" and star ids as NaN).
+            pd.DataFrame(
+                {
+                    "row": np.empty(0, np.int64),
+                    "star": pd.Series([], dtype=object),
+                    "distance": np.empty(0, np.float64),
+                }
+            ),
             show_index=False,
             disabled=True,
             page_size=10,
             pagination="local",
-            formatters={"distance": NumberFormatter(format="0.00")},
+            formatters={"row": NumberFormatter(format="0"), "distance": NumberFormatter(format="0.00")},
             visible=False,
             css_classes=["similar-distances"],
             sizing_mode="stretch_width",

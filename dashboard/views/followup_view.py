@@ -24,6 +24,7 @@ from dashboard.followup import LABELS, FollowupError, FollowupList, export_frame
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.views.export_view import FORMATS
+from dashboard.views.table_view import CLICKABLE_TABLE
 
 #: Button colours per label.
 LABEL_COLORS = {"candidate": "primary", "confirmed": "success", "rejected": "danger"}
@@ -189,6 +190,7 @@ class FollowupView(pn.viewable.Viewer):
             hidden_columns=["user", "added_utc"],
             sizing_mode="stretch_width",
             css_classes=["followup-table"],
+            configuration=CLICKABLE_TABLE,
         )
         self._table.on_click(self._on_click)
         self._add = pn.widgets.Button(label="Add selection as candidates", css_classes=["followup-add"])

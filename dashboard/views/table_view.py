@@ -133,6 +133,14 @@ def _title(name: str) -> str:
     return column_label(name)
 
 
+#: Tabulator configuration of a table whose rows are clicked. Tabulator's own resize module
+#: redraws the whole table, every cell replaced, each time the table scrolls into view; Chrome
+#: sends no click when the cell under a press is replaced before the release, so a row clicked as
+#: the table scrolled in was lost on a loaded machine (tests/ui/test_table.py). Panel redraws the
+#: table itself when its size changes.
+CLICKABLE_TABLE = {"autoResize": False}
+
+
 class TableView(pn.viewable.Viewer):
     """The selected stars, one page at a time; clicking a row sets ``state.focused_row``.
 
@@ -161,6 +169,7 @@ class TableView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             height=470,
             css_classes=["selected-table"],
+            configuration=CLICKABLE_TABLE,
         )
         self._table.on_click(self._on_click)
         self._table.param.watch(self._on_sort, "sorters")
