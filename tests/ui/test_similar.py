@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.test_table import wait_for_parts, wait_until_cells_stay
+from tests.ui.waits import wait_for_parts, wait_until_cells_stay
 
 
 @pytest.mark.ui
