@@ -21,10 +21,12 @@ def test_scrolling_the_table_into_view_keeps_its_cells(page: Page, app_url: str)
     scrolled into view; a click landing in that redraw (Playwright scrolls, then clicks; a person
     on a loaded machine) was lost (dashboard/views/table_view.py, ``CLICKABLE_TABLE``).
     """
+    page.set_viewport_size({"width": 1600, "height": 600})  # the table (~1,100 px down) off screen
     page.goto(app_url + "?expression=" + urllib.parse.quote("row in [42, 7, 1234]"), timeout=90_000)
     rows = page.locator(".selected-table .tabulator-row")
     expect(rows).to_have_count(3, timeout=60_000)
     wait_for_parts(page)
+    page.evaluate("window.scrollTo(0, 0)")
     cell = rows.nth(1).locator("[tabulator-field='row']")
     below_fold = cell.evaluate("el => el.getBoundingClientRect().top >= window.innerHeight")
     assert below_fold, "the table must start below the fold"
