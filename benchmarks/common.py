@@ -7,6 +7,7 @@ a meaningful comparison.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -294,7 +295,8 @@ def desa_serve(
             time.sleep(0.3)
         yield base, proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # stopped already (a test may stop it itself)
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

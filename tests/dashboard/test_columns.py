@@ -148,10 +148,10 @@ def test_desa_serve_writes_the_column_files_before_the_server_starts(
     store = write_synthetic_survey(tmp_path / "s", n=30, seed=7).snapshot()
     started = []
 
-    def panel_serve(cmd: list[str], **_: object) -> None:  # stands in for `panel serve`
+    def panel_serve(cmd: list[str], env: dict[str, str]) -> None:  # stands in for `panel serve`
         started.append((store.data_dir / columns.FOLDER / columns.INDEX).is_file())
 
-    monkeypatch.setattr(serve.subprocess, "run", panel_serve)
+    monkeypatch.setattr(serve, "become_server", panel_serve)
     assert main(["serve", "--survey-dir", str(store.root)]) == 0
     assert started == [True]
 

@@ -10,7 +10,9 @@ import argparse
 import html
 import http.cookiejar
 import json
+import os
 import re
+import signal
 import stat
 import time
 import urllib.parse
@@ -241,6 +243,22 @@ def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
         status(url + "/app")  # a page request builds the document: this one fails, and says so
         time.sleep(1.0)
     assert "ArrowInvalid" in log_path.read_text(), "the broken catalogue did not break a page build"
+
+
+def test_stopping_desa_serve_by_its_pid_stops_the_server(tmp_path: Path) -> None:
+    """``kill PID`` of ``desa serve`` (a service manager, ``docker stop``) leaves nothing listening.
+
+    ``desa serve`` once ran ``panel serve`` as a child: the signal ended the parent only and the
+    server kept the port, so the next start failed with "port already in use".
+    """
+    fixtures.write_synthetic_survey(tmp_path / "data" / "stop", n=50, seed=3)
+    with desa_serve(tmp_path / "data", "stop", "--no-warm", log_path=tmp_path / "serve.log") as (url, pid):
+        assert status(url + "/liveness")[0] == 200
+        os.kill(pid, signal.SIGTERM)  # the pid it was started as, not its process group
+        deadline = time.monotonic() + 30
+        while status(url + "/liveness")[0] != 0 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert status(url + "/liveness")[0] == 0, "the server still answers after its pid was stopped"
 
 
 def test_the_worker_built_one_page_before_its_first_session(server) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import subprocess
+import sys
 
 from dashboard.serve_options import add_arguments, serve_command, serve_environment, warn_literal_password
 from data.errors import DataError
@@ -32,8 +32,20 @@ def _prepare(survey_dir: os.PathLike) -> None:
         raise SystemExit(1) from exc
 
 
+def become_server(cmd: list[str], env: dict[str, str]) -> None:
+    """Replace this process by ``panel serve`` (``exec``): the server keeps this process's pid.
+
+    A child process instead outlived its parent: ``kill PID`` (a service manager or ``docker
+    stop`` stopping the pid it started) ended ``desa serve`` and left the server running on its
+    port, so a restart failed with "port already in use" (tests/hardening/test_serving.py).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(cmd[0], cmd, env)
+
+
 def run(args: argparse.Namespace) -> None:
-    """Start ``panel serve`` on the survey's catalogue, secrets in its environment, until Ctrl-C."""
+    """Become ``panel serve`` on the survey's catalogue, secrets in its environment, until Ctrl-C."""
     cmd = serve_command(args)
     warn_literal_password(args)
     survey = store(args)
@@ -55,4 +67,4 @@ def run(args: argparse.Namespace) -> None:
     if builder.exitcode != 0:
         print("could not prepare them now; the first session will try again and log why", flush=True)
     print(f"DESA explorer: http://{args.address}:{args.port}/app  (Ctrl-C to stop)", flush=True)
-    subprocess.run(cmd, env=env, check=False)
+    become_server(cmd, env)
