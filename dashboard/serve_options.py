@@ -33,6 +33,8 @@ COOKIE_SECRET_FILE = ".desa_cookie_secret"
 LIVENESS_PLUGIN = "dashboard.liveness"
 #: Serves the tables the page offers over the SAMP Web Profile (dashboard/samp_web.py).
 SAMP_WEB_PLUGIN = "dashboard.samp_web_route"
+#: With several processes: the forked workers stop when the main process has gone.
+WORKER_EXIT_PLUGIN = "dashboard.worker_exit"
 #: Secrets of ``desa serve``: option stem -> (environment variable we read, Panel's variable).
 SECRETS = {
     "cookie_secret": ("DESA_COOKIE_SECRET", "PANEL_COOKIE_SECRET"),
@@ -161,7 +163,7 @@ def serve_command(args: argparse.Namespace) -> list[str]:
         # A page request and its websocket are two connections that Tornado may hand to two
         # workers. Panel's session reuse answers the page request from a page it keeps, and the
         # one session is built where the websocket lands: each page costs one build, not two.
-        cmd += ["--reuse-sessions"]
+        cmd += ["--reuse-sessions", "--plugins", WORKER_EXIT_PLUGIN]
     cmd += ["--plugins", SAMP_WEB_PLUGIN]
     if getattr(args, "warm", True):
         cmd += ["--setup", str(app.with_name("warm.py"))]

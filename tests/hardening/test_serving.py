@@ -245,14 +245,17 @@ def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
     assert "ArrowInvalid" in log_path.read_text(), "the broken catalogue did not break a page build"
 
 
-def test_stopping_desa_serve_by_its_pid_stops_the_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_stopping_desa_serve_by_its_pid_stops_the_server(tmp_path: Path, procs: str) -> None:
     """``kill PID`` of ``desa serve`` (a service manager, ``docker stop``) leaves nothing listening.
 
     ``desa serve`` once ran ``panel serve`` as a child: the signal ended the parent only and the
-    server kept the port, so the next start failed with "port already in use".
+    server kept the port, so the next start failed with "port already in use". With two processes
+    the workers Tornado forks must stop too (dashboard/worker_exit.py).
     """
     fixtures.write_synthetic_survey(tmp_path / "data" / "stop", n=50, seed=3)
-    with desa_serve(tmp_path / "data", "stop", "--no-warm", log_path=tmp_path / "serve.log") as (url, pid):
+    options = ("--no-warm", "--num-procs", procs)
+    with desa_serve(tmp_path / "data", "stop", *options, log_path=tmp_path / "serve.log") as (url, pid):
         assert status(url + "/liveness")[0] == 200
         os.kill(pid, signal.SIGTERM)  # the pid it was started as, not its process group
         deadline = time.monotonic() + 30
