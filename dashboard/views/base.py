@@ -252,17 +252,24 @@ class ScatterView(pn.viewable.Viewer):
         return self.overlays.layer(self.overlay_kind, self.columns())
 
     # --- tool events -> state ----------------------------------------------------------------
+    # A tool event arrives in an async HoloViews callback that holds no document lock, so each
+    # change it causes (every view's selected layer, the table page, the histogram, the counts,
+    # the expression) went to the browser as a message of its own: ~34 messages per box
+    # selection, each applied, laid out and painted by Chromium in turn. Held, they go as one
+    # message, as Panel sends the changes of a widget's event (``panel.reactive``).
     def _on_box(self, bounds: tuple[float, float, float, float] | None = None) -> None:
         if bounds is None or not np.all(np.isfinite(bounds)):
             return
         x, y = self.columns()
-        self.state.select(box_mask(self.state.catalog, x, y, bounds), box_term(x, y, bounds))
+        with pn.io.hold():
+            self.state.select(box_mask(self.state.catalog, x, y, bounds), box_term(x, y, bounds))
 
     def _on_lasso(self, geometry: np.ndarray | None = None) -> None:
         if geometry is None or len(geometry) < 3:
             return
         x, y = self.columns()
-        self.state.select(lasso_mask(self.state.catalog, x, y, geometry), lasso_term(x, y, geometry))
+        with pn.io.hold():
+            self.state.select(lasso_mask(self.state.catalog, x, y, geometry), lasso_term(x, y, geometry))
 
     def _on_tap(self, x: float | None = None, y: float | None = None) -> None:
         if x is None or y is None:
@@ -277,7 +284,8 @@ class ScatterView(pn.viewable.Viewer):
             y_range=self._range.y_range,
         )
         if row is not None:
-            self.state.focused_row = row
+            with pn.io.hold():
+                self.state.focused_row = row
 
     # --- state -> plot -----------------------------------------------------------------------
     def _on_mask(self, _event: param.parameterized.Event) -> None:
