@@ -1,8 +1,8 @@
 """``panel serve --plugins`` module of ``desa serve --num-procs`` > 1: workers stop with their main process.
 
 With more than one process Tornado forks the workers from the main process, which is the pid
-``desa serve`` was started as. A signal to that pid alone (``kill PID``, a process supervisor that
-stops the pid it started) ended the main process, and the workers, which share its listening
+``desa serve`` was started as. A signal to that pid alone (``kill PID``, or a process supervisor
+that signals the pid it started) ended the main process, and the workers, which share its listening
 socket, went on serving: the port stayed taken and the next start failed
 (tests/hardening/test_serving.py). Each worker now watches its parent from the moment it is forked
 and stops itself (SIGTERM, as a supervisor would) once the parent has gone. Under systemd

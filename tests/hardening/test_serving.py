@@ -247,7 +247,7 @@ def test_liveness_never_builds_a_page(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("procs", ["1", "2"])
 def test_stopping_desa_serve_by_its_pid_stops_the_server(tmp_path: Path, procs: str) -> None:
-    """``kill PID`` of ``desa serve`` (a service manager, ``docker stop``) leaves nothing listening.
+    """``kill PID`` of ``desa serve`` (by hand, or a process supervisor) leaves nothing listening.
 
     ``desa serve`` once ran ``panel serve`` as a child: the signal ended the parent only and the
     server kept the port, so the next start failed with "port already in use". With two processes

@@ -35,8 +35,8 @@ def _prepare(survey_dir: os.PathLike) -> None:
 def become_server(cmd: list[str], env: dict[str, str]) -> None:
     """Replace this process by ``panel serve`` (``exec``): the server keeps this process's pid.
 
-    A child process instead outlived its parent: ``kill PID`` (a service manager or ``docker
-    stop`` stopping the pid it started) ended ``desa serve`` and left the server running on its
+    A child process instead outlived its parent: ``kill PID`` (by hand, or a process supervisor
+    that signals the pid it started) ended ``desa serve`` and left the server running on its
     port, so a restart failed with "port already in use" (tests/hardening/test_serving.py).
     """
     sys.stdout.flush()
