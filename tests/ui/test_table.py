@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 from playwright.sync_api import Page, expect
 
+from dashboard.views.table_view import number_formatter
 from tests.ui.waits import wait_for_parts, wait_until_cells_stay
 
 N_STARS = 3000
@@ -41,6 +42,22 @@ def test_scrolling_the_table_into_view_keeps_its_cells(page: Page, app_url: str)
     page.wait_for_timeout(1000)
     kept = cell.evaluate("el => el.dataset.desaMark")
     assert kept == "kept", "scrolling the table into view replaced its cells"
+
+
+@pytest.mark.ui
+def test_table_numbers_are_shown_to_their_columns_precision(page: Page, app_url: str) -> None:
+    """Magnitudes to the mmag, temperatures to the kelvin, a missing number as "-" (table_view.py)."""
+    page.goto(app_url + "?expression=" + urllib.parse.quote("row in [42, 7, 1234]"), timeout=90_000)
+    rows = page.locator(".selected-table .tabulator-row")
+    expect(rows).to_have_count(3, timeout=60_000)
+    expect(rows.nth(0).locator("[tabulator-field='abs_g_mag']")).to_have_text(re.compile(r"^-?\d+\.\d{3}$"))
+    expect(rows.nth(0).locator("[tabulator-field='pred_teff_k']")).to_have_text(re.compile(r"^\d{4,5}$"))
+    # The served formatter's own code, compiled in the page as Panel compiles it.
+    shown = page.evaluate(
+        "() => { const f = (" + number_formatter("abs_g_mag").js_code + ");"
+        " return [NaN, null, undefined, 1.23456, 5781.6].map(v => f({getValue: () => v})); }"
+    )
+    assert shown == ["-", "-", "-", "1.235", "5781.600"], shown
 
 
 @pytest.mark.ui
