@@ -120,7 +120,8 @@ def number_formatter(name: str) -> pn.io.JSCode:
     decimals = int(column_decimals(name))
     return pn.io.JSCode(
         "function(cell) { const v = cell.getValue();"
-        f" return (v === null || v === undefined || Number.isNaN(v)) ? {MISSING_NUMBER!r} : v.toFixed({decimals}); }}"
+        " return (v === null || v === undefined || Number.isNaN(v))"
+        f" ? {MISSING_NUMBER!r} : v.toFixed({decimals}); }}"
     )
 
 
