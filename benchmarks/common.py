@@ -124,6 +124,32 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for a report that names its machine."""
+    return _cpu_model()
+
+
+#: Iterations of ``python_loop_seconds``' loop (about 0.3 s on the 2-core machines of 2026).
+CALIBRATION_LOOP = 3_000_000
+
+
+def python_loop_seconds(repeats: int = 3) -> float:
+    """Best of ``repeats`` timings of a fixed pure-Python loop on this process's CPU: the host's speed.
+
+    The shared machines this project is measured on change from day to day (an AMD EPYC or an
+    Intel Xeon, busy neighbours or not), and the same code's latencies move with them: a report
+    gives this figure so that two runs can be compared (lower is faster).
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        total = 0
+        for i in range(CALIBRATION_LOOP):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
+
+
 def _ram_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -593,6 +593,7 @@ def run(
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_start = list(os.getloadavg())
     server_set, client_set = cpu_list(server_cpus), cpu_list(client_cpus)
+    host_speed = common.python_loop_seconds()  # before the server starts, on an idle machine
     if client_set and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, client_set)  # this process, its threads and the browsers it starts
     plan = {
@@ -639,6 +640,7 @@ def run(
             server_errors, disconnects, log_text = [], [], ""
     report = _report(started, load_start, plan, stats, rec, monitor, server_errors, disconnects)
     report["timeline"] = _timeline(stats, rec, log_text)
+    report["machine"].update(cpu_model=common.cpu_model(), python_loop_s=host_speed)
     report.update(
         survey=survey if url is None else url,
         stars=n_stars,
@@ -766,6 +768,16 @@ def _report(
     return report
 
 
+def _host(machine: dict[str, Any]) -> str:
+    """The report's words on the host: its CPU and its speed (a fixed Python loop), when recorded."""
+    if not machine.get("cpu_model"):
+        return ""
+    return (
+        f", {machine['cpu_model']}; a fixed Python loop took {machine['python_loop_s']:.3f} s on it"
+        " before the run, `benchmarks.common.python_loop_seconds`: lower is faster, compare runs by it"
+    )
+
+
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -794,8 +806,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"on {report.get('stars') or '?':,} stars, started {report['started_utc']}; think time "
         f"{report['think_s'][0]:g}–{report['think_s'][1]:g} s before each action, a reload every "
         f"{report['reload_every']} rounds. Server on CPU {report.get('server_cpus') or 'any'}, load "
-        f"generator on CPU {report.get('client_cpus') or 'any'} ({machine['cores']} cores). "
-        "**Machine load** (1/5/15 min) at start "
+        f"generator on CPU {report.get('client_cpus') or 'any'} ({machine['cores']} cores"
+        f"{_host(machine)}). **Machine load** (1/5/15 min) at start "
         f"{machine['load_average_start']}, 1-min max {machine['load_average_1min_max']}, at end "
         f"{machine['load_average_end']}.\n",
         _other_jobs(report.get("cpu") or {}, machine),
