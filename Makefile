@@ -28,7 +28,7 @@ export DESA_DATA_DIR
 # pip prints ~65 harmless "Location 'file:///...' is ignored" lines on our machines.
 PIP_FILTER := { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install compile install-hats install-db chromium demo demo-data demo-train demo-weights serve test test-fast lint clean-demo evaluate evaluate-20k bench bench-full soak
+.PHONY: help install compile install-hats install-db chromium demo demo-data demo-train demo-weights serve test test-fast screenshots lint clean-demo evaluate evaluate-20k bench bench-full soak
 
 help:
 	@echo "make demo   - set up .venv, build the demo survey, embed it with the shipped model, serve on 127.0.0.1:$(PORT)"
@@ -36,6 +36,7 @@ help:
 	@echo "make demo-weights - retrain the demo model and rewrite the shipped weights (training/weights/$(DEMO_CONFIG))"
 	@echo "make test   - set up .venv and Chromium, run the whole test suite (browser tests included)"
 	@echo "make lint   - ruff"
+	@echo "make screenshots - rewrite the README's screenshots (docs/screenshot*.png) from the browser tests"
 	@echo "make evaluate-20k - simulate 20k stars, train the demo config, evaluate DESA against 4 baselines"
 	@echo "make bench  - benchmarks (<= 15 min on 2 cores) -> benchmarks/RESULTS.md; bench-full: largest sizes"
 	@echo "make soak   - 20 users (18 protocol, 2 Chromium) x 10 min, 10^6 stars, against desa serve -> benchmarks/soak_results.json"
@@ -156,6 +157,12 @@ test: install compile install-hats install-db chromium lint
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not ui and not slow"
+
+# The browser tests that take the README's screenshots, writing them into docs/ (commit them when
+# the page has changed); `make test` writes them to a temporary folder (tests/ui/conftest.py).
+SCREENSHOT_TESTS = tests/ui/test_linked_selection.py tests/ui/test_star_card.py tests/ui/test_templates.py tests/ui/test_followup.py
+screenshots: install compile install-hats install-db chromium
+	DESA_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/python -m pytest $(SCREENSHOT_TESTS)
 
 # Lint gates `make test`: the rules (and why) are in pyproject.toml [tool.ruff].
 lint: install

@@ -37,6 +37,21 @@ def browser_context_args(browser_context_args: dict) -> dict:
     return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}}
 
 
+#: Set to a folder (``make screenshots``: the repository's ``docs/``) to keep the README's
+#: screenshots there; otherwise the browser tests write them to a temporary folder, so a test run
+#: leaves the working tree as it found it.
+SCREENSHOTS_ENV = "DESA_SCREENSHOTS_DIR"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests write the pages they show in the README (``SCREENSHOTS_ENV``)."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def samp_lockfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the served app looks for a SAMP hub ($SAMP_HUB); a test starts the hub there."""

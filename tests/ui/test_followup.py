@@ -24,7 +24,6 @@ from data.storage import SurveyStore
 
 from .conftest import N_STARS, serve
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 SURVEY = "followup"
 
 
@@ -70,7 +69,7 @@ def _search(page: Page, text: str) -> None:
 
 
 @pytest.mark.ui
-def test_two_named_subsets_intersected(page: Page, served: tuple[str, Path]) -> None:
+def test_two_named_subsets_intersected(page: Page, served: tuple[str, Path], screenshot_dir: Path) -> None:
     url, root = served
     catalog = SurveyStore(root / SURVEY).read_catalog_with_truth()
     _open(page, url)
@@ -89,7 +88,7 @@ def test_two_named_subsets_intersected(page: Page, served: tuple[str, Path]) -> 
     expect(page.locator(".subset-entry")).to_have_count(3)
     # The subsets travel in the URL.
     expect(page).to_have_url(re.compile(r"subset=binaries"), timeout=30_000)
-    page.screenshot(path=str(DOCS / "screenshot-subsets.png"))
+    page.screenshot(path=str(screenshot_dir / "screenshot-subsets.png"))
 
 
 @pytest.mark.ui
@@ -116,7 +115,9 @@ def test_id_search_and_histogram_brush(page: Page, served: tuple[str, Path]) -> 
 
 
 @pytest.mark.ui
-def test_queue_shows_a_candidate_and_takes_a_label(page: Page, served: tuple[str, Path]) -> None:
+def test_queue_shows_a_candidate_and_takes_a_label(
+    page: Page, served: tuple[str, Path], screenshot_dir: Path
+) -> None:
     url, root = served
     _open(page, url)
     page.locator(".queue-next button").click()
@@ -127,7 +128,7 @@ def test_queue_shows_a_candidate_and_takes_a_label(page: Page, served: tuple[str
     card = page.locator(".star-card").first
     expect(card).to_contain_text(f"row {first}", timeout=30_000)
     expect(page.locator(".star-lightcurve .bk-Canvas")).to_have_count(2, timeout=30_000)
-    page.screenshot(path=str(DOCS / "screenshot-queue.png"))
+    page.screenshot(path=str(screenshot_dir / "screenshot-queue.png"))
     page.keyboard.press("3")  # one key labels it rejected and shows the next
     expect(status).to_contain_text("and 1 rejected", timeout=30_000)
     second = int(re.search(r"candidate row (\d+)", text.inner_text()).group(1))
@@ -147,7 +148,7 @@ def _label(page: Page, kic: int, label: str, note: str) -> None:
 
 @pytest.mark.ui
 def test_two_sessions_label_and_the_list_survives_a_restart(
-    browser: Browser, served: tuple[str, Path], tmp_path: Path
+    browser: Browser, served: tuple[str, Path], tmp_path: Path, screenshot_dir: Path
 ) -> None:
     url, root = served
     catalog = SurveyStore(root / SURVEY).read_catalog()
@@ -179,5 +180,5 @@ def test_two_sessions_label_and_the_list_survives_a_restart(
             expect(line).to_contain_text(label, timeout=30_000)
             expect(line).to_contain_text(note)
         expect(table.locator("b")).to_have_count(0)
-        page.screenshot(path=str(DOCS / "screenshot-followup.png"))
+        page.screenshot(path=str(screenshot_dir / "screenshot-followup.png"))
         context.close()

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+#: The README's picture of this page (in the ``screenshot_dir`` fixture's folder: docs/ with
+#: ``make screenshots``).
+SCREENSHOT = "screenshot.png"
 
 
 def _selected_pixels(canvas: Locator) -> int:
@@ -33,7 +35,7 @@ def _wait_for_selected_pixels(page: Page, canvas: Locator, more_than: int, timeo
 
 
 @pytest.mark.ui
-def test_box_on_umap_selects_in_all_views(page: Page, app_url: str) -> None:
+def test_box_on_umap_selects_in_all_views(page: Page, app_url: str, screenshot_dir: Path) -> None:
     page.goto(app_url)
     expect(page.get_by_text("DESA stellar embedding explorer").first).to_be_visible(timeout=60_000)
     canvases = page.locator(".bk-Canvas")
@@ -71,5 +73,4 @@ def test_box_on_umap_selects_in_all_views(page: Page, app_url: str) -> None:
             f"the {name} did not draw the selected stars ({before[name]} -> {pixels} pixels)"
         )
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot_dir / SCREENSHOT), full_page=True)

@@ -15,7 +15,9 @@ from benchmarks import fixtures
 
 from .conftest import N_STARS
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-star-card.png"
+#: The README's picture of this page (in the ``screenshot_dir`` fixture's folder: docs/ with
+#: ``make screenshots``).
+SCREENSHOT = "screenshot-star-card.png"
 
 #: Screen position of data point (x, y) in the Bokeh figure titled ``title`` (through its scales).
 SCREEN_POSITION_JS = """([title, x, y]) => {
@@ -86,7 +88,7 @@ def click_data_point(page: Page, title: str, x: float, y: float) -> None:
 
 
 @pytest.mark.ui
-def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
+def test_click_on_umap_shows_the_star_card(page: Page, app_url: str, screenshot_dir: Path) -> None:
     page.set_viewport_size({"width": 1600, "height": 2000})
     page.goto(app_url)
     canvases = page.locator(".bk-Canvas")
@@ -131,9 +133,8 @@ def test_click_on_umap_shows_the_star_card(page: Page, app_url: str) -> None:
     assert roots["side"]["left"] >= roots["views"]["right"] - 1, roots
     assert abs(roots["side"]["top"] - roots["views"]["top"]) < 40, roots
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     # The card's column beside the views (queue and label buttons above the card).
-    page.locator(".side-panel").first.screenshot(path=str(SCREENSHOT))
+    page.locator(".side-panel").first.screenshot(path=str(screenshot_dir / SCREENSHOT))
 
 
 #: Where the views and the side panel are, and which Bokeh root holds each.

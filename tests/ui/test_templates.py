@@ -16,7 +16,9 @@ from dashboard.store import load_catalog
 from .conftest import N_STARS
 from .test_linked_selection import _selected_pixels, _wait_for_selected_pixels
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-templates.png"
+#: The README's picture of this page (in the ``screenshot_dir`` fixture's folder: docs/ with
+#: ``make screenshots``).
+SCREENSHOT = "screenshot-templates.png"
 
 
 def _expected_masks(folder: Path) -> dict[str, np.ndarray]:
@@ -28,7 +30,7 @@ def _expected_masks(folder: Path) -> dict[str, np.ndarray]:
 
 @pytest.mark.ui
 def test_template_button_selects_sync_binaries_and_young_stars_everywhere(
-    page: Page, app_url: str, tmp_path: Path
+    page: Page, app_url: str, tmp_path: Path, screenshot_dir: Path
 ) -> None:
     page.set_viewport_size({"width": 1600, "height": 2400})
     page.goto(app_url)
@@ -59,8 +61,7 @@ def test_template_button_selects_sync_binaries_and_young_stars_everywhere(
     expect(summary).to_contain_text("Check against simulation truth")
     expect(summary.locator(".mini-card")).to_have_count(2)
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot_dir / SCREENSHOT), full_page=True)
 
 
 @pytest.mark.ui
