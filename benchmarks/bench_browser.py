@@ -304,14 +304,14 @@ def _click_star_card(page: Any, timeout_ms: int) -> dict[str, Any]:
     else:
         notes.append("no star drawn on the UMAP to click")
     _drag(page, 0.40, 0.40, 0.55, 0.60, timeout_ms)
-    rows = page.locator(".selected-table .tabulator-row")
+    rows = page.locator(".selected-table .desa-table-frozen tbody tr")
     try:
         rows.first.wait_for(timeout=timeout_ms)
     except Exception:
         return {"available": True, "note": "; ".join([*notes, "the selected-stars table shows no rows"])}
     before = page.evaluate("() => window.__bench.starCard()")
     start = time.perf_counter()
-    rows.first.locator("[tabulator-field='row']").click()  # the visible first cell, as a person would
+    rows.first.locator("td[data-field='row']").click()  # the visible first cell, as a person would
     if _wait_card(page, before, timeout_ms):
         elapsed = time.perf_counter() - start
         kic = page.evaluate("() => window.__bench.starCard()")

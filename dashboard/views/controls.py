@@ -84,7 +84,7 @@ class Controls(pn.viewable.Viewer):
         self._search.param.watch(lambda event: self.search(event.new), "value")
         self._found = pn.pane.Markdown("", css_classes=["search-result"])
         # Neighbours of the last "Find similar" with their distances; a click focuses one. Hidden
-        # until then, so it keeps Tabulator's own resize module (views.table_view.CLICKABLE_TABLE):
+        # until then, so it keeps Tabulator's own resize module (views.followup_view.CLICKABLE_TABLE):
         # without it, a table built hidden is shown empty.
         self._distances = pn.widgets.Tabulator(
             # Typed from the start: Tabulator picks each column's formatter from the first frame

@@ -24,10 +24,16 @@ from dashboard.followup import LABELS, FollowupError, FollowupList, export_frame
 from dashboard.safe_text import escape_markdown
 from dashboard.state import DashboardState
 from dashboard.views.export_view import FORMATS
-from dashboard.views.table_view import CLICKABLE_TABLE
 
 #: Button colours per label.
 LABEL_COLORS = {"candidate": "primary", "confirmed": "success", "rejected": "danger"}
+
+#: Tabulator configuration of a table whose rows are clicked. Tabulator's own resize module
+#: redraws the whole table, every cell replaced, each time the table scrolls into view; Chrome
+#: sends no click when the cell under a press is replaced before the release, so a row clicked as
+#: the table scrolled in was lost on a loaded machine. Panel redraws the table itself when its
+#: size changes.
+CLICKABLE_TABLE = {"autoResize": False}
 
 
 def current_user() -> str:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from panel.custom import JSComponent
 
 from dashboard.rounding import column_decimals
 from dashboard.state import DashboardState
@@ -75,9 +76,9 @@ def _sort_key(values: np.ndarray, ascending: bool) -> np.ndarray:
 def sorted_page(
     catalog: pd.DataFrame, rows: np.ndarray, sorters: list[dict[str, Any]], start: int, stop: int
 ) -> np.ndarray:
-    """Rows ``start:stop`` of ``rows`` (catalogue order) once ordered by Tabulator ``sorters``.
+    """Rows ``start:stop`` of ``rows`` (catalogue order) once ordered by ``sorters``.
 
-    ``sorters`` are Tabulator's ``[{"field": name, "dir": "asc" | "desc"}, ...]``, the first the
+    ``sorters`` are ``[{"field": name, "dir": "asc" | "desc"}, ...]``, the first the
     primary key; fields not in ``catalog`` are ignored. Ties and missing values keep catalogue
     order (missing last), as a stable sort of the whole selection would. One key and an early
     page use a partial sort: O(n) for the first pages of 10^6 stars instead of O(n log n).
@@ -106,30 +107,22 @@ def sorted_page(
 #: Shown for a missing number (NaN), as Bokeh's NumberFormatter showed it.
 MISSING_NUMBER = "-"
 
-
-def number_formatter(name: str) -> pn.io.JSCode:
-    """Tabulator formatter of column ``name``: its numbers to its precision, a missing one as "-".
-
-    A plain function of the cell's value, compiled once in the browser. Bokeh's ``NumberFormatter``
-    (numbro format ``0.000``) gave the same text, but Panel bridges it into Tabulator by building
-    each cell's HTML and parsing it back (``innerHTML``) for every cell of every new page: Tabulator's
-    ``setData`` took 2.5 and 1.7 s with it, 1.4 s without, for eight box selections (Chromium
-    traces, docs/DEPLOY.md §4). Values are numbers from the catalogue, never HTML, and the code
-    is ours (only ``decimals`` varies).
-    """
-    decimals = int(column_decimals(name))
-    return pn.io.JSCode(
-        "function(cell) { const v = cell.getValue();"
-        " return (v === null || v === undefined || Number.isNaN(v))"
-        f" ? {MISSING_NUMBER!r} : v.toFixed({decimals}); }}"
-    )
+#: A cell's text in the browser: a number to ``decimals`` places (a missing one as
+#: ``MISSING_NUMBER``), or, with ``decimals`` null, the value as text. Cells are set as text
+#: (``textContent``), never parsed as HTML: a catalogue value cannot become markup.
+CELL_TEXT_JS = (
+    "(value, decimals) => (decimals === null || decimals === undefined)"
+    " ? (value === null || value === undefined ? '' : String(value))"
+    " : ((value === null || value === undefined || Number.isNaN(value))"
+    f" ? {MISSING_NUMBER!r} : Number(value).toFixed(decimals))"
+)
 
 
 def column_width(name: str) -> int:
     """Pixels for column ``name``: its title, or its widest value, whichever is longer.
 
-    Fixed widths spare the browser Tabulator's measuring of every cell on each new page of rows
-    (about 10 % of Chromium's CPU per box selection, docs/DEPLOY.md §4).
+    Fixed widths (``table-layout: fixed``) spare the browser measuring every cell of each new
+    page of rows (docs/DEPLOY.md §4).
     """
     if name == "gaia_source_id":
         chars = 19
@@ -148,23 +141,249 @@ def _title(name: str) -> str:
     return column_label(name)
 
 
-#: Tabulator configuration of a table whose rows are clicked. Tabulator's own resize module
-#: redraws the whole table, every cell replaced, each time the table scrolls into view; Chrome
-#: sends no click when the cell under a press is replaced before the release, so a row clicked as
-#: the table scrolled in was lost on a loaded machine (tests/ui/test_table.py). Panel redraws the
-#: table itself when its size changes.
-CLICKABLE_TABLE = {"autoResize": False}
-#: Rows of one text line at a fixed height: Tabulator otherwise measures every cell of every new
-#: row (a forced layout each) when a box selection sends a new page (a Chromium trace of eight
-#: selections: the table 1.45 s of the page's 4.3 s of main-thread work, the row heights 0.24 s).
+#: Rows of one text line at a fixed height (the browser lays out no cell to size a row).
 ROW_HEIGHT_PX = 28
-FAST_ROWS = {"rowHeight": ROW_HEIGHT_PX}
+#: Height of the table [px]: its header, a whole page of rows and a sideways scroll bar.
+TABLE_HEIGHT_PX = (PAGE_SIZE + 1) * ROW_HEIGHT_PX + 20
+
+#: The table's look. The first column (``row``) is a table of its own beside the others, which
+#: scroll sideways; the box is tall enough for a whole page, so the header never scrolls away.
+#: (CSS ``position: sticky`` cells did the same, but Chromium made a compositing layer of each:
+#: ~0.1 s more per new page in a trace of eight box selections.) Colours follow the page's theme.
+TABLE_CSS = f"""
+:host {{ display: block; }}
+.desa-table {{ display: flex; align-items: flex-start; border: 1px solid rgba(128,128,128,0.35); }}
+.desa-table-scroll {{ overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; }}
+.desa-table-frozen {{ flex: 0 0 auto; border-right: 1px solid rgba(128,128,128,0.5); }}
+table {{ border-collapse: separate; border-spacing: 0; table-layout: fixed; font-size: 13px;
+  font-variant-numeric: tabular-nums; color: var(--panel-on-background-color, inherit); }}
+th, td {{ height: {ROW_HEIGHT_PX}px; box-sizing: border-box; padding: 0 8px; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; border-bottom: 1px solid rgba(128,128,128,0.2); }}
+td.number, th.number {{ text-align: right; }}
+th {{ text-align: left; font-weight: 600; cursor: pointer; user-select: none;
+  border-bottom: 1px solid rgba(128,128,128,0.5); }}
+th .arrow {{ margin-left: 4px; opacity: 0.7; }}
+tbody tr {{ cursor: pointer; }}
+tbody tr.hover td {{ background: rgba(128,128,128,0.12); }}
+tbody tr.focused td {{ background: rgba(0,114,178,0.22); }}
+tbody tr:focus-visible {{ outline: 2px solid #0072B2; outline-offset: -2px; }}
+"""
+
+
+class StarRows(JSComponent):
+    """A page of catalogue rows as a plain HTML table; the server does the paging and sorting.
+
+    ``columns`` are ``{"field", "title", "width", "decimals"}`` (``decimals`` null for text) and
+    ``values`` the page, one list per column. The browser sends ``{"click": position}`` when a row
+    is clicked (or Enter pressed on it) and ``{"sort": field, "add": bool}`` when a header is
+    (``add``: with Shift, Ctrl or Cmd, a further sort key); the server answers with new
+    ``sorters`` and ``values``.
+
+    Why not Panel's Tabulator (which this replaced, issue 16): each new page made Tabulator
+    rebuild its rows, ~0.2 s of the browser's main thread per box selection (a Chromium trace of
+    eight selections: ``setData`` 1.6 s) against ~0.01 s for this table's 25 rows; the browser's
+    share was what kept a selection over 1 s under load (docs/DEPLOY.md §4).
+    """
+
+    columns = param.List(default=[], doc="The columns: field, title, width [px], decimals.")
+    values = param.List(default=[], doc="The page on show, one list per column (null: missing).")
+    sorters = param.List(default=[], doc='The sort keys, first the primary: {"field", "dir"}.')
+
+    _esm = """
+    const cellText = CELL_TEXT;
+    export function render({ model }) {
+      // The first column in a table of its own (not scrolled sideways), the others beside it.
+      const box = document.createElement("div");
+      box.className = "desa-table";
+      const parts = [0, 1].map(() => {
+        const table = document.createElement("table");
+        const colgroup = document.createElement("colgroup");
+        const head = document.createElement("thead");
+        const body = document.createElement("tbody");
+        table.append(colgroup, head, body);
+        return { table, colgroup, head, body, from: 0, to: 0 };
+      });
+      const frozen = document.createElement("div");
+      frozen.className = "desa-table-frozen";
+      frozen.append(parts[0].table);
+      const scroll = document.createElement("div");
+      scroll.className = "desa-table-scroll";
+      scroll.append(parts[1].table);
+      box.append(frozen, scroll);
+      let focused = -1;
+      const rowsAt = (position) => parts.map((p) => p.body.children[position]).filter(Boolean);
+      const drawHeader = () => {
+        const cols = model.columns;
+        parts[0].to = parts[1].from = Math.min(1, cols.length);
+        parts[1].to = cols.length;
+        const dirs = new Map(model.sorters.map((s, i) => [s.field, [s.dir, i]]));
+        for (const p of parts) {
+          const mine = cols.slice(p.from, p.to);
+          p.colgroup.replaceChildren(...mine.map((c) => {
+            const col = document.createElement("col");
+            col.style.width = c.width + "px";
+            return col;
+          }));
+          p.table.style.width = mine.reduce((sum, c) => sum + c.width, 0) + "px";
+          const tr = document.createElement("tr");
+          for (const c of mine) {
+            const th = document.createElement("th");
+            th.dataset.field = c.field;
+            if (c.decimals !== null) th.className = "number";
+            th.title = c.title + " (click to sort; Shift-click to add a key)";
+            th.textContent = c.title;
+            const sorted = dirs.get(c.field);
+            if (sorted) {
+              const arrow = document.createElement("span");
+              arrow.className = "arrow";
+              const rank = dirs.size > 1 ? sorted[1] + 1 : "";
+              arrow.textContent = (sorted[0] === "desc" ? "\\u25BC" : "\\u25B2") + rank;
+              th.setAttribute("aria-sort", sorted[0] === "desc" ? "descending" : "ascending");
+              th.append(arrow);
+            }
+            tr.append(th);
+          }
+          p.head.replaceChildren(tr);
+        }
+      };
+      const drawBody = () => {
+        const cols = model.columns;
+        const values = model.values;
+        const n = values.length ? values[0].length : 0;
+        for (const p of parts) {
+          const rows = [];
+          for (let i = 0; i < n; i++) {
+            const tr = document.createElement("tr");
+            tr.dataset.position = i;
+            if (p.from === 0) tr.tabIndex = 0;
+            for (let j = p.from; j < p.to; j++) {
+              const td = document.createElement("td");
+              td.dataset.field = cols[j].field;
+              if (cols[j].decimals !== null) td.className = "number";
+              td.textContent = cellText(values[j][i], cols[j].decimals);
+              tr.append(td);
+            }
+            rows.push(tr);
+          }
+          p.body.replaceChildren(...rows);
+        }
+        focused = -1;
+      };
+      const choose = (tr) => {
+        for (const row of rowsAt(focused)) row.classList.remove("focused");
+        focused = Number(tr.dataset.position);
+        for (const row of rowsAt(focused)) row.classList.add("focused");
+        model.send_msg({ click: focused });
+      };
+      for (const p of parts) {
+        p.body.addEventListener("click", (event) => {
+          const tr = event.target.closest("tr");
+          if (tr) choose(tr);
+        });
+        p.body.addEventListener("keydown", (event) => {
+          const tr = event.target.closest("tr");
+          if (tr && event.key === "Enter") choose(tr);
+        });
+        // One row across both tables lights up under the pointer.
+        p.body.addEventListener("mouseover", (event) => {
+          const tr = event.target.closest("tr");
+          if (tr) for (const row of rowsAt(Number(tr.dataset.position))) row.classList.add("hover");
+        });
+        p.body.addEventListener("mouseout", (event) => {
+          const tr = event.target.closest("tr");
+          if (tr) for (const row of rowsAt(Number(tr.dataset.position))) row.classList.remove("hover");
+        });
+        p.head.addEventListener("click", (event) => {
+          const th = event.target.closest("th");
+          const add = event.shiftKey || event.ctrlKey || event.metaKey;
+          if (th) model.send_msg({ sort: th.dataset.field, add });
+        });
+      }
+      model.on("values", drawBody);
+      model.on("sorters", drawHeader);
+      model.on("columns", () => { drawHeader(); drawBody(); });
+      drawHeader();
+      drawBody();
+      return box;
+    }
+    """.replace("CELL_TEXT", CELL_TEXT_JS)
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("stylesheets", [TABLE_CSS])
+        super().__init__(**params)
+        self._on_click: list[Any] = []
+        self._on_sort: list[Any] = []
+
+    def on_row_click(self, callback: Any) -> None:
+        """Call ``callback(position)`` when the row at ``position`` of the page is clicked."""
+        self._on_click.append(callback)
+
+    def on_header_click(self, callback: Any) -> None:
+        """Call ``callback(field, add)`` when a column header is clicked."""
+        self._on_sort.append(callback)
+
+    def _handle_msg(self, data: Any) -> None:
+        # From the browser: anything but a known field or a position on the page is ignored.
+        if not isinstance(data, dict):
+            return
+        position, field = data.get("click"), data.get("sort")
+        if isinstance(position, int) and not isinstance(position, bool):
+            n = len(self.values[0]) if self.values else 0
+            if 0 <= position < n:
+                for callback in self._on_click:
+                    callback(position)
+        elif isinstance(field, str) and field in {c["field"] for c in self.columns}:
+            for callback in self._on_sort:
+                callback(field, bool(data.get("add")))
+
+
+def column_spec(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``StarRows.columns`` for the columns of ``frame``: numbers with their column's decimals."""
+    return [
+        {
+            "field": name,
+            "title": _title(name),
+            "width": column_width(name),
+            "decimals": int(column_decimals(name)) if pd.api.types.is_float_dtype(frame[name]) else None,
+        }
+        for name in frame.columns
+    ]
+
+
+def column_values(frame: pd.DataFrame) -> list[list[Any]]:
+    """``StarRows.values`` of ``frame``: one list per column, a missing value as ``None``."""
+    out = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column):
+            array = column.to_numpy(dtype=np.float64)
+            out.append([None if v != v else v for v in array.tolist()])
+        elif pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
+            out.append(column.to_numpy().tolist())
+        else:
+            out.append([None if pd.isna(v) else str(v) for v in column.tolist()])
+    return out
+
+
+def next_sorters(sorters: list[dict[str, str]], field: str, add: bool) -> list[dict[str, str]]:
+    """The sort keys after a click on ``field``'s header (``add``: Shift-click, a further key).
+
+    A first click sorts ascending, the next descending, and so on; a plain click makes ``field``
+    the only key, a Shift-click adds it after the others (or flips it where it already is).
+    """
+    current = next((s for s in sorters if s["field"] == field), None)
+    direction = "desc" if current is not None and current["dir"] == "asc" else "asc"
+    if not add:
+        return [{"field": field, "dir": direction}]
+    if current is None:
+        return [*sorters, {"field": field, "dir": direction}]
+    return [{"field": s["field"], "dir": direction} if s is current else s for s in sorters]
 
 
 class TableView(pn.viewable.Viewer):
     """The selected stars, one page at a time; clicking a row sets ``state.focused_row``.
 
-    The Tabulator holds only the page on show; the pager (previous / page number / next) and the
+    The table holds only the page on show; the pager (previous / page number / next) and the
     column headers' sorting are served here over the whole selection.
     """
 
@@ -173,26 +392,15 @@ class TableView(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._selected = self._selected_rows()
-        frame = table_frame(self.state, self._selected[:0])
-        floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-        self._table = pn.widgets.Tabulator(
-            frame,
-            pagination=None,
-            widths={c: column_width(c) for c in frame.columns},
-            show_index=False,
-            disabled=True,
-            selectable=1,
-            titles={c: _title(c) for c in frame.columns},
-            # Each number to its column's precision (Teff to the kelvin, magnitudes to mmag).
-            formatters={c: number_formatter(c) for c in floats},
-            frozen_columns=["row"] if "row" in frame.columns else [],
+        self._frame = table_frame(self.state, self._selected[:0])
+        self._table = StarRows(
+            columns=column_spec(self._frame),
             sizing_mode="stretch_width",
-            height=470,
+            height=TABLE_HEIGHT_PX + 2,
             css_classes=["selected-table"],
-            configuration={**CLICKABLE_TABLE, **FAST_ROWS},
         )
-        self._table.on_click(self._on_click)
-        self._table.param.watch(self._on_sort, "sorters")
+        self._table.on_row_click(self.focus_table_row)
+        self._table.on_header_click(self.sort_by)
         self._title = pn.pane.Markdown(self._heading(), css_classes=["selected-table-title"])
         self._previous = pn.widgets.Button(label="‹ Previous", width=100, css_classes=["table-previous"])
         self._next = pn.widgets.Button(label="Next ›", width=100, css_classes=["table-next"])
@@ -209,6 +417,11 @@ class TableView(pn.viewable.Viewer):
         """Pages of ``PAGE_SIZE`` rows in the current selection (at least 1)."""
         return max(1, -(-len(self._selected) // PAGE_SIZE))
 
+    @property
+    def page_frame(self) -> pd.DataFrame:
+        """The rows on show, as the table shows them (ids as text)."""
+        return self._frame
+
     def _heading(self) -> str:
         n = self.state.n_selected
         if n == 0:
@@ -224,7 +437,11 @@ class TableView(pn.viewable.Viewer):
         self._title.object = self._heading()
         self._show_page(1)
 
-    def _on_sort(self, _event: param.parameterized.Event) -> None:
+    def sort_by(self, field: str, add: bool = False) -> None:
+        """A click on ``field``'s header (``add``: Shift-click): sort the selection, show page 1."""
+        if field not in self._frame.columns:
+            return
+        self._table.sorters = next_sorters(self._table.sorters, field, add)
         self._show_page(1)
 
     def go_to_page(self, page: int) -> None:
@@ -238,18 +455,16 @@ class TableView(pn.viewable.Viewer):
         n = len(self._selected)
         start = (page - 1) * PAGE_SIZE
         rows = sorted_page(self.state.catalog, self._selected, self._table.sorters, start, start + PAGE_SIZE)
-        self._table.value = table_frame(self.state, rows)
+        self._frame = table_frame(self.state, rows)
+        self._table.values = column_values(self._frame)
         self._page.param.update(end=self.n_pages, value=page)
         self._previous.disabled = page <= 1
         self._next.disabled = page >= self.n_pages
         self._range.object = f"stars {start + 1:,}–{start + len(rows):,} of {n:,}" if n else ""
 
-    def _on_click(self, event: Any) -> None:
-        self.focus_table_row(event.row)
-
     def focus_table_row(self, position: int) -> None:
         """Focus the star shown at ``position`` of the page on show (its frame's order)."""
-        value = self._table.value
+        value = self._frame
         if "row" not in value.columns or not 0 <= position < len(value):
             return
         self.state.focused_row = int(np.int64(value["row"].iloc[position]))

@@ -6,7 +6,6 @@ import pandas as pd
 
 from dashboard.rounding import column_decimals, interval_decimals, uncertainty_decimals
 from dashboard.views.star_card import gaia_table, predictions_table
-from dashboard.views.table_view import number_formatter
 
 
 def test_decimals_follow_the_uncertainty() -> None:
@@ -22,9 +21,6 @@ def test_column_decimals_by_kind() -> None:
     assert column_decimals("bp_rp_mag") == 3
     assert column_decimals("pred_feh_lo") == 2
     assert column_decimals("binary_prob") == 3
-    # The selected-stars table's formatters (run in Chromium: tests/ui/test_table.py).
-    assert "toFixed(0)" in number_formatter("pred_teff_k").js_code
-    assert "toFixed(3)" in number_formatter("abs_g_mag").js_code
 
 
 def test_the_star_card_rounds_to_the_interval() -> None:

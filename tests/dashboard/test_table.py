@@ -15,6 +15,8 @@ from dashboard.views.table_view import (
     PAGE_SIZE,
     TableView,
     _title,
+    column_values,
+    next_sorters,
     sorted_page,
     table_columns,
     table_frame,
@@ -44,38 +46,48 @@ def test_every_column_has_a_fixed_width_its_title_fits(state: DashboardState) ->
     """Fixed widths: the browser does not measure every cell of each new page (DEPLOY.md §4)."""
     table = TableView(state=state)._table
     columns = table_columns(state.catalog)
-    assert set(table.widths) == set(columns)
+    widths = {c["field"]: c["width"] for c in table.columns}
+    assert list(widths) == columns
     for name in columns:
-        assert table.widths[name] >= 8 * len(_title(name)), name
-    assert table.widths["gaia_source_id"] >= 8 * 19  # all 19 digits
+        assert widths[name] >= 8 * len(_title(name)), name
+    assert widths["gaia_source_id"] >= 8 * 19  # all 19 digits
+    # Numbers carry their column's decimals (the browser rounds with them), identifiers are text.
+    decimals = {c["field"]: c["decimals"] for c in table.columns}
+    assert decimals["pred_teff_k"] == 0 and decimals["abs_g_mag"] == 3 and decimals["binary_prob"] == 3
+    assert decimals["gaia_source_id"] is None and decimals["true_population"] is None
 
 
 def test_table_follows_the_selection_and_a_click_focuses_the_star(state: DashboardState) -> None:
     view = TableView(state=state)
     table = view._table
     assert 20 <= PAGE_SIZE <= 50
-    assert len(table.value) == 0 and "Select stars" in view._title.object
+    assert len(view.page_frame) == 0 and "Select stars" in view._title.object
     state.apply_expression("true_population == 'young'")
     n = state.n_selected
     assert n > 2 * PAGE_SIZE and f"({n:,};" in view._title.object
     # Only the page on show is built: the first PAGE_SIZE selected rows, in catalogue order.
     selected = np.flatnonzero(state.mask)
-    assert table.value["row"].tolist() == selected[:PAGE_SIZE].tolist()
+    assert view.page_frame["row"].tolist() == selected[:PAGE_SIZE].tolist()
     assert view._range.object == f"stars 1–{PAGE_SIZE} of {n:,}" and view._previous.disabled
     view._next.clicks += 1
-    assert table.value["row"].tolist() == selected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
+    assert view.page_frame["row"].tolist() == selected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
     view._page.value = view.n_pages  # typed page number: the last, partial page
-    assert table.value["row"].tolist() == selected[(view.n_pages - 1) * PAGE_SIZE :].tolist()
+    assert view.page_frame["row"].tolist() == selected[(view.n_pages - 1) * PAGE_SIZE :].tolist()
     assert view._next.disabled and not view._previous.disabled
     view.go_to_page(10_000)  # beyond the end: the last page
     assert view._page.value == view.n_pages
-    # A click reports the position in the page's frame.
-    view.focus_table_row(2)
-    assert state.focused_row == int(table.value["row"].iloc[2])
-    view.focus_table_row(10_000)  # outside the table: ignored
-    assert state.focused_row == int(table.value["row"].iloc[2])
+    # What the browser gets: the page, one list per column, numbers as numbers, ids as text.
+    fields = [c["field"] for c in table.columns]
+    assert table.values[fields.index("row")] == view.page_frame["row"].tolist()
+    assert all(isinstance(v, str) for v in table.values[fields.index("gaia_source_id")])
+    # A click (the browser's message) reports the position in the page's frame.
+    table._handle_msg({"click": 2})
+    assert state.focused_row == int(view.page_frame["row"].iloc[2])
+    for bad in ({"click": 10_000}, {"click": -1}, {"click": "1"}, {"click": True}, {"sort": "<b>"}, [], None):
+        table._handle_msg(bad)  # outside the page, or not a message this table sends: ignored
+    assert state.focused_row == int(view.page_frame["row"].iloc[2])
     state.apply_expression("row in [3, 1]")  # a new selection starts at its first page
-    assert table.value["row"].tolist() == [1, 3] and view._page.value == 1 == view.n_pages
+    assert view.page_frame["row"].tolist() == [1, 3] and view._page.value == 1 == view.n_pages
 
 
 def test_a_header_sort_orders_the_whole_selection(state: DashboardState) -> None:
@@ -83,11 +95,34 @@ def test_a_header_sort_orders_the_whole_selection(state: DashboardState) -> None
     state.apply_expression("true_population == 'young'")
     teff = state.catalog["pred_teff_k"].to_numpy()
     selected = np.flatnonzero(state.mask)
-    view._table.sorters = [{"field": "pred_teff_k", "dir": "desc"}]  # as a header click sends it
+    for _ in range(2):  # two clicks on the header, as the browser sends them: ascending, descending
+        view._table._handle_msg({"sort": "pred_teff_k", "add": False})
+    assert view._table.sorters == [{"field": "pred_teff_k", "dir": "desc"}]
     expected = selected[np.argsort(-teff[selected], kind="stable")]
-    assert view._table.value["row"].tolist() == expected[:PAGE_SIZE].tolist()
+    assert view.page_frame["row"].tolist() == expected[:PAGE_SIZE].tolist()
     view._next.clicks += 1
-    assert view._table.value["row"].tolist() == expected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
+    assert view.page_frame["row"].tolist() == expected[PAGE_SIZE : 2 * PAGE_SIZE].tolist()
+    view._table._handle_msg({"sort": "row", "add": True})  # Shift-click: a second key
+    assert view._table.sorters == [{"field": "pred_teff_k", "dir": "desc"}, {"field": "row", "dir": "asc"}]
+    assert view.page_frame["row"].tolist() == expected[:PAGE_SIZE].tolist()  # back to page 1
+
+
+def test_header_clicks_cycle_and_add_sort_keys() -> None:
+    asc, desc = "asc", "desc"
+    assert next_sorters([], "a", False) == [{"field": "a", "dir": asc}]
+    assert next_sorters([{"field": "a", "dir": asc}], "a", False) == [{"field": "a", "dir": desc}]
+    assert next_sorters([{"field": "a", "dir": desc}], "a", False) == [{"field": "a", "dir": asc}]
+    two = [{"field": "a", "dir": asc}, {"field": "b", "dir": asc}]
+    assert next_sorters(two, "b", False) == [{"field": "b", "dir": desc}]  # a plain click: one key
+    assert next_sorters(two, "b", True) == [{"field": "a", "dir": asc}, {"field": "b", "dir": desc}]
+    assert next_sorters(two, "c", True) == [*two, {"field": "c", "dir": asc}]
+
+
+def test_column_values_send_missing_numbers_as_null() -> None:
+    frame = pd.DataFrame(
+        {"x": [1.5, np.nan], "n": np.array([3, 4], np.int64), "s": pd.Series(["a", None], dtype=object)}
+    )
+    assert column_values(frame) == [[1.5, None], [3, 4], ["a", None]]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -158,4 +193,4 @@ def test_controls_without_an_embedding_disable_find_similar(catalog: pd.DataFram
 def test_a_table_made_after_the_selection_shows_it(state: DashboardState) -> None:
     state.apply_expression("row in [5, 2]")  # e.g. a link's expression, applied before the page
     view = TableView(state=state)
-    assert view._table.value["row"].tolist() == [2, 5] and view._range.object == "stars 1–2 of 2"
+    assert view.page_frame["row"].tolist() == [2, 5] and view._range.object == "stars 1–2 of 2"
