@@ -154,6 +154,7 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
             overlays.controls(),
             ExportView(state=state, survey_dir=folder),
             SampWebView(state=state, survey_dir=folder),
+            *([] if url is None else [url.writer]),  # the address bar follows the state
         ],
         sidebar_width=SIDEBAR_WIDTH,
         main=[views, side, table, templates],  # the views and the card beside them: BESIDE_CSS

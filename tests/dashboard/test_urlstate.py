@@ -25,12 +25,14 @@ def _params(search: str) -> dict[str, str]:
 
 def test_state_changes_are_written_to_the_url(state: DashboardState) -> None:
     location = Location(search="?tab=2")
-    UrlSync(state, location)
-    assert _params(location.search) == {"tab": "2", "color_by": "density"}
+    sync = UrlSync(state, location)
+    assert _params(sync.search) == {"tab": "2", "color_by": "density"}
+    assert sync.writer.search == sync.search  # what the page's address bar shows
     state.apply_expression("binary_prob > 0.9 and true_population in ['young', 'giant']")
     state.color_by = "pred_age_gyr"
     state.focused_row = 17
-    params = _params(location.search)
+    params = _params(sync.search)
+    assert sync.writer.search == sync.search
     assert params == {
         "tab": "2",
         "expression": "binary_prob > 0.9 and true_population in ['young', 'giant']",
@@ -38,7 +40,7 @@ def test_state_changes_are_written_to_the_url(state: DashboardState) -> None:
         "focused_row": "17",
     }
     state.clear()
-    assert "expression" not in _params(location.search)
+    assert "expression" not in _params(sync.search) and sync.writer.search == sync.search
 
 
 def test_a_shared_link_restores_selection_colour_and_star(

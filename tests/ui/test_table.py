@@ -121,7 +121,9 @@ def test_table_cells_show_catalogue_text_literally(page: Page) -> None:
     module = StarRows._esm.replace("export function render", "function render")
     page.set_content("<html><body><div id='host'></div></body></html>")
     shown = page.evaluate(
-        "([columns, values]) => {" + module + """
+        "([columns, values]) => {"
+        + module
+        + """
           const sent = [];
           const model = { columns, values, sorters: [], on: () => {}, send_msg: (m) => sent.push(m) };
           const el = render({ model });

@@ -26,6 +26,7 @@ def test_typed_expression_goes_into_the_url_and_a_fresh_page_restores_it(
     page.goto(app_url, timeout=90_000)
     count = page.locator(".selected-count")
     expect(count).to_have_text(f"Selected: 0 / {N_STARS}", timeout=60_000)
+    entries = page.evaluate("() => history.length")
     giants = expected_count("giant")
     box = page.locator(".selection-expression textarea")
     box.fill("true_population == 'giant' and binary_prob >= 0")
@@ -35,6 +36,9 @@ def test_typed_expression_goes_into_the_url_and_a_fresh_page_restores_it(
     shared = page.url
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(shared).query))
     assert params["expression"] == "true_population == 'giant' and binary_prob >= 0"
+    # The address was replaced, not pushed: Back leaves the explorer instead of changing the
+    # address under an unchanged page (dashboard/urlstate.py, UrlWriter).
+    assert page.evaluate("() => history.length") == entries
 
     fresh = browser.new_page()
     try:
