@@ -13,7 +13,7 @@ the page's websocket (``/app/ws``) as bokehjs does:
 
   - **box**: a ``SelectionGeometry`` (final, rectangle) on the UMAP figure, as the box-select
     tool sends at the end of a drag; the reply is the new ``box(…)`` expression in the page's URL
-    (a ``ModelChanged`` of the ``Location`` model's ``search``);
+    (a ``ModelChanged`` of the ``search`` of ``dashboard/urlstate.py``'s ``UrlWriter``);
   - **expression**: types an expression into the selection box (a ``ModelChanged`` of its
     ``value``) and clicks *Apply expression* (a ``ButtonClick``); the reply is the URL again;
   - **click**: a ``Tap`` on a star of the UMAP (a position read from the catalogue), as the
@@ -287,7 +287,8 @@ class Page:
                 float(y_range.get("start", 0.0)),
                 float(y_range.get("end", 1.0)),
             )
-            self.location = one(lambda m: m["name"].endswith(".Location"))
+            # The page's address, as dashboard/urlstate.py's UrlWriter holds it (its data model).
+            self.location = one(lambda m: "search" in attrs(m) and not m["name"].endswith(".Location"))
             self.expression = one(css("selection-expression"))
             self.apply = one(css("apply-expression"))
             self.card = one(css("star-card-header"))
