@@ -359,7 +359,8 @@ def column_values(frame: pd.DataFrame) -> list[list[Any]]:
             array = column.to_numpy(dtype=np.float64)
             out.append([None if v != v else v for v in array.tolist()])
         elif pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
-            out.append(column.to_numpy().tolist())
+            # Nullable integer columns (``Int64``) may hold NA: sent as null, like a missing float.
+            out.append([None if pd.isna(v) else v for v in column.astype(object).tolist()])
         else:
             out.append([None if pd.isna(v) else str(v) for v in column.tolist()])
     return out

@@ -120,9 +120,16 @@ def test_header_clicks_cycle_and_add_sort_keys() -> None:
 
 def test_column_values_send_missing_numbers_as_null() -> None:
     frame = pd.DataFrame(
-        {"x": [1.5, np.nan], "n": np.array([3, 4], np.int64), "s": pd.Series(["a", None], dtype=object)}
+        {
+            "x": [1.5, np.nan],
+            "n": np.array([3, 4], np.int64),
+            "k": pd.array([7, None], dtype="Int64"),
+            "s": pd.Series(["a", None], dtype=object),
+        }
     )
-    assert column_values(frame) == [[1.5, None], [3, 4], ["a", None]]
+    values = column_values(frame)
+    assert values == [[1.5, None], [3, 4], [7, None], ["a", None]]
+    assert all(type(v) is int for v in values[1])  # plain Python numbers: what Bokeh serialises
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
