@@ -94,12 +94,12 @@ def test_observed_cmd_gets_isochrones_reddened_by_the_median_gspphot_reddening(c
 def test_the_cmd_photometry_goes_into_the_url_and_comes_back(catalog: pd.DataFrame) -> None:
     state = DashboardState(catalog=catalog)
     location = Location(search="")
-    UrlSync(state, location)
-    assert "cmd" not in location.search, "the default is not written"
+    sync = UrlSync(state, location)
+    assert "cmd" not in sync.search, "the default is not written"
     state.cmd_photometry = OBSERVED
-    assert "cmd=observed" in location.search
+    assert "cmd=observed" in sync.search
     fresh = DashboardState(catalog=catalog)
-    assert restore(fresh, location.search) == [] and fresh.cmd_photometry == OBSERVED
+    assert restore(fresh, sync.search) == [] and fresh.cmd_photometry == OBSERVED
 
 
 def test_a_link_asking_for_dereddened_photometry_that_is_not_there_is_reported(

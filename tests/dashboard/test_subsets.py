@@ -88,15 +88,15 @@ def test_subsets_are_drawn_in_their_colours_in_every_view(state: DashboardState)
 
 def test_subsets_travel_in_the_url(state: DashboardState, catalog: pd.DataFrame) -> None:
     location = Location(search="")
-    UrlSync(state, location)
+    sync = UrlSync(state, location)
     state.apply_expression("binary_prob > 0.5")
     state.save_selection("binaries")
     state.apply_expression("row < 100")
     state.save_selection("first 100")
-    pairs = urllib.parse.parse_qsl(location.search.lstrip("?"))
+    pairs = urllib.parse.parse_qsl(sync.search.lstrip("?"))
     assert [v for k, v in pairs if k == "subset"] == ["binaries:binary_prob > 0.5", "first 100:row < 100"]
     other = DashboardState(catalog=catalog, color_options=color_options(catalog))
-    assert restore(other, location.search) == []
+    assert restore(other, sync.search) == []
     assert other.subsets == state.subsets
     np.testing.assert_array_equal(other.subset_mask("binaries"), state.subset_mask("binaries"))
 
