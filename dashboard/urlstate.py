@@ -198,21 +198,24 @@ class UrlSync(param.Parameterized):
     """
 
     problems = param.List(default=[], doc="Parameters of the opening URL that could not be applied.")
-    search = param.String(default="", doc="The query string that restores what is on screen.")
 
     def __init__(self, state: DashboardState, location: Any, **params: Any) -> None:
         super().__init__(**params)
         self._state = state
-        self.search = location.search or ""
-        self.writer = UrlWriter(search=self.search)
+        self.writer = UrlWriter(search=location.search or "")
         self.problems = restore(state, self.search)
         self._write()
         state.param.watch(self._write, ["terms", "color_by", "focused_row", "cmd_photometry", "subsets"])
 
+    @property
+    def search(self) -> str:
+        """The query string that restores what is on screen (what ``writer`` shows)."""
+        return self.writer.search
+
     def _write(self, *_events: param.parameterized.Event) -> None:
         search = search_with(self.search, query_from_state(self._state))
         if search != self.search:
-            self.search = self.writer.search = search
+            self.writer.search = search
 
 
 class TextLocation(Location):

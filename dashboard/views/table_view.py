@@ -10,6 +10,7 @@ JS number it would lose its last digits (DASHBOARD.md section 2.4); it is sorted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -311,16 +312,9 @@ class StarRows(JSComponent):
     def __init__(self, **params: Any) -> None:
         params.setdefault("stylesheets", [TABLE_CSS])
         super().__init__(**params)
-        self._on_click: list[Any] = []
-        self._on_sort: list[Any] = []
-
-    def on_row_click(self, callback: Any) -> None:
-        """Call ``callback(position)`` when the row at ``position`` of the page is clicked."""
-        self._on_click.append(callback)
-
-    def on_header_click(self, callback: Any) -> None:
-        """Call ``callback(field, add)`` when a column header is clicked."""
-        self._on_sort.append(callback)
+        #: ``(position)`` when a row of the page is clicked; ``(field, add)`` when a header is.
+        self.on_row: Callable[[int], Any] = lambda _position: None
+        self.on_header: Callable[[str, bool], Any] = lambda _field, _add: None
 
     def _handle_msg(self, data: Any) -> None:
         # From the browser: anything but a known field or a position on the page is ignored.
@@ -328,13 +322,10 @@ class StarRows(JSComponent):
             return
         position, field = data.get("click"), data.get("sort")
         if isinstance(position, int) and not isinstance(position, bool):
-            n = len(self.values[0]) if self.values else 0
-            if 0 <= position < n:
-                for callback in self._on_click:
-                    callback(position)
+            if 0 <= position < (len(self.values[0]) if self.values else 0):
+                self.on_row(position)
         elif isinstance(field, str) and field in {c["field"] for c in self.columns}:
-            for callback in self._on_sort:
-                callback(field, bool(data.get("add")))
+            self.on_header(field, bool(data.get("add")))
 
 
 def column_spec(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -400,8 +391,8 @@ class TableView(pn.viewable.Viewer):
             height=TABLE_HEIGHT_PX + 2,
             css_classes=["selected-table"],
         )
-        self._table.on_row_click(self.focus_table_row)
-        self._table.on_header_click(self.sort_by)
+        self._table.on_row = self.focus_table_row
+        self._table.on_header = self.sort_by
         self._title = pn.pane.Markdown(self._heading(), css_classes=["selected-table-title"])
         self._previous = pn.widgets.Button(label="‹ Previous", width=100, css_classes=["table-previous"])
         self._next = pn.widgets.Button(label="Next ›", width=100, css_classes=["table-next"])
