@@ -13,6 +13,7 @@ from dashboard.state import DashboardState
 from dashboard.views.controls import Controls
 from dashboard.views.table_view import (
     PAGE_SIZE,
+    StarRows,
     TableView,
     _title,
     column_values,
@@ -201,3 +202,20 @@ def test_a_table_made_after_the_selection_shows_it(state: DashboardState) -> Non
     state.apply_expression("row in [5, 2]")  # e.g. a link's expression, applied before the page
     view = TableView(state=state)
     assert view.page_frame["row"].tolist() == [2, 5] and view._range.object == "stars 1–2 of 2"
+
+
+def test_the_table_passes_on_only_messages_it_sends() -> None:
+    """A message from the browser is untrusted: a position off the page or an unknown field is dropped."""
+    table = StarRows(
+        columns=[{"field": "row", "title": "row", "width": 80, "decimals": None}], values=[[4, 9]]
+    )
+    rows, sorts = [], []
+    table.on_row, table.on_header = rows.append, lambda field, add: sorts.append((field, add))
+    for bad in ({"click": 2}, {"click": -1}, {"click": "1"}, {"click": True}, {"click": 1.0}):
+        table._handle_msg(bad)
+    for bad in ({"sort": "<b>"}, {"sort": ["row"]}, [], None, "click"):
+        table._handle_msg(bad)
+    assert rows == [] and sorts == []
+    table._handle_msg({"click": 1})
+    table._handle_msg({"sort": "row", "add": 1})
+    assert rows == [1] and sorts == [("row", True)]
