@@ -1,13 +1,18 @@
-"""The selected layer of a view: a one-colour image of the selected stars, redrawn straight into Bokeh.
+"""The selected layer of a view: a one-colour image of the selected stars, drawn straight into Bokeh.
 
 A selection changes only this layer of each view. Sending the selected rows through a HoloViews
 ``Pipe`` into ``datashade`` re-ran the whole overlay's pipeline per view (Dataset wrapping, range
 computation, overlay resolution) and recomputed the Bokeh document's model graph once per view:
 about 0.1 s per view at 10^6 stars, while the aggregation itself takes milliseconds (DASHBOARD.md
 2.1). Here a new mask is aggregated with datashader and shaded once, and the image is written into
-the ``ColumnDataSource`` of every rendered copy of the layer (captured by a HoloViews hook, so each
-browser session's own plot). HoloViews still draws the layer on first render and on zoom or pan
-(a ``RangeXY`` stream), through the same ``element`` function, so both paths draw the same pixels.
+the ``ColumnDataSource`` of every rendered copy of the layer (each browser session's own plot).
+
+The layer is not a HoloViews element either: a HoloViews hook on the view's base layer
+(``attach``) adds the image's Bokeh renderer to the figure HoloViews made, just above the base
+image, and the view's zoom stream (``zoom``, a ``RangeXY`` subscriber) redraws it at the plotted
+ranges. As a second layer of the HoloViews overlay it cost each new page ~0.05 s of CPU per view
+at 10^6 stars (an element plot, its ranges and its stream, made and resolved for every session;
+issue 16, item 7), for the same pixels.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from typing import Any
 
 import datashader as ds
 import datashader.transfer_functions as tf
-import holoviews as hv
 import numpy as np
 import pandas as pd
+from bokeh.models import ColumnDataSource, GlyphRenderer, ImageRGBA
 from panel.io import unlocked
 from panel.io.state import state as panel_state
 
@@ -32,6 +37,8 @@ SELECTED_COLOR = "#e6007e"
 MIN_ALPHA = 180
 
 Range = tuple[float, float]
+#: Name of the layer's renderer in a view's figure (HoloViews runs hooks again on each redraw).
+RENDERER_NAME = "desa-selected-stars"
 
 
 def _sorted_range(bounds: Any, default: Range) -> Range:
@@ -45,8 +52,8 @@ def _sorted_range(bounds: Any, default: Range) -> Range:
 class SelectedLayer:
     """The selected stars of one view, as an image that follows the mask and the zoom.
 
-    ``update(mask)`` redraws every rendered copy at once; ``dynamic(range_stream)`` is the
-    HoloViews layer to overlay on the view's base (it re-draws on zoom and pan).
+    ``update(mask)`` redraws every rendered copy at once; ``attach`` (a HoloViews hook) adds the
+    layer to a view's figure and ``zoom`` (a ``RangeXY`` subscriber) redraws it on zoom and pan.
     """
 
     def __init__(
@@ -118,34 +125,36 @@ class SelectedLayer:
         self._subset_cache = (ranges, image)
         return image
 
-    def element(self, x_range: Any = None, y_range: Any = None) -> hv.RGB:
-        """The layer at the plotted ranges (the full data range until the plot reports its own)."""
+    def zoom(self, x_range: Any = None, y_range: Any = None) -> int:
+        """The view was zoomed or panned: redraw every copy at the plotted ranges (a ``RangeXY`` subscriber).
+
+        Unset or degenerate ranges mean the full data range; inverted axes come sorted. Returns how
+        many copies were redrawn.
+        """
         xr = _sorted_range(x_range, self._limits[0])
         yr = _sorted_range(y_range, self._limits[1])
         self._ranges = (xr, yr)
-        packed = self.image(xr, yr)
-        # hv.RGB wants the top row first; Bokeh's image (what update() writes) the bottom row first.
-        rgba = packed.view(np.uint8).reshape(self.height, self.width, 4)[::-1]
-        element = hv.RGB(
-            rgba, bounds=(xr[0], yr[0], xr[1], yr[1]), kdims=[self.x, self.y], vdims=list("RGBA")
-        )
-        return element.opts(hooks=[self._capture])
+        return self.update(self._mask)
 
-    def dynamic(self, range_stream: hv.streams.RangeXY) -> hv.DynamicMap:
-        """The HoloViews layer: ``element`` at the zoom reported by ``range_stream``.
+    def data(self) -> dict[str, list[Any]]:
+        """The image at the current ranges as a ``ColumnDataSource``'s data (row 0 at the bottom)."""
+        (x0, x1), (y0, y1) = self._ranges
+        return {"image": [self.image(*self._ranges)], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
 
-        Not memoized: the mask changes without a stream event, so equal ranges must still redraw.
+    def attach(self, plot: Any, _element: Any = None) -> None:
+        """HoloViews hook of the view's base layer: add this layer's image to the plot's figure.
+
+        Once per figure (one per browser session's plot), just above the base image; its
+        ``ColumnDataSource`` is remembered for ``update``.
         """
-        return hv.DynamicMap(hv.Callable(self.element, memoize=False), streams=[range_stream])
-
-    def _capture(self, plot: Any, _element: Any) -> None:
-        """HoloViews hook: remember the rendered ColumnDataSource (one per browser session's plot)."""
-        source = plot.handles.get("source")
-        if source is None:
+        figure = plot.state
+        if any(renderer.name == RENDERER_NAME for renderer in figure.renderers):
             return
+        source = ColumnDataSource(self.data())
+        glyph = ImageRGBA(image="image", x="x", y="y", dw="dw", dh="dh")
+        add_above_base(figure, GlyphRenderer(name=RENDERER_NAME, data_source=source, glyph=glyph))
         self._sources = [ref for ref in self._sources if ref() is not None]
-        if not any(ref() is source for ref in self._sources):
-            self._sources.append(weakref.ref(source))
+        self._sources.append(weakref.ref(source))
 
     def set_subsets(self, layers: list[tuple[np.ndarray, str]]) -> int:
         """Draw the named subsets ``[(mask, colour), ...]`` (under the selection); redraw every copy."""
@@ -159,18 +168,32 @@ class SelectedLayer:
         sources = [s for s in (ref() for ref in self._sources) if s is not None]
         if not sources:
             return 0
-        (x0, x1), (y0, y1) = self._ranges
-        data = {"image": [self.image(*self._ranges)], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
+        data = self.data()
         for source in sources:
-            _write(source, dict(data))
+            write(source, dict(data))
         return len(sources)
+
+
+def add_above_base(figure: Any, renderer: Any) -> None:
+    """Put ``renderer`` into ``figure`` just above its first image (the base layer HoloViews drew).
+
+    Below whatever HoloViews drew after it (contours, physics curves); on top if there is no image.
+    """
+    renderers = list(figure.renderers)
+    images = [
+        i for i, r in enumerate(renderers) if type(getattr(r, "glyph", None)).__name__.startswith("Image")
+    ]
+    at = images[0] + 1 if images else len(renderers)
+    while at < len(renderers) and str(getattr(renderers[at], "name", "")).startswith("desa-"):
+        at += 1  # after this module's other layers, in the order they were added
+    figure.renderers = [*renderers[:at], renderer, *renderers[at:]]
 
 
 def _assign(source: Any, data: dict[str, list[Any]]) -> None:
     source.data = data
 
 
-def _write(source: Any, data: dict[str, list[Any]]) -> None:
+def write(source: Any, data: dict[str, list[Any]]) -> None:
     """Set ``source.data`` the way HoloViews refreshes a plot under ``panel serve``.
 
     A tool event (box, lasso) arrives in an async HoloViews callback that does not hold the

@@ -205,5 +205,5 @@ def test_axis_limits_and_the_star_count_come_from_the_aggregates(
     monkeypatch.setattr(plots, "data_limits", unread)
     assert {c: plots.column_limits(catalog, c) for c in want} == want
     monkeypatch.setattr(plots, "visible_rows", lambda *a: pytest.fail("the stars were counted"))
-    points = plots._hover_points(catalog, *PAIR)  # the full view: more stars than hover shows
+    points = plots.hover_stars(catalog, *PAIR)  # the full view: more stars than hover shows
     assert len(points) == 0 and int(pyramids[PAIR].levels[aggregates.COUNT][0].sum()) > plots.HOVER_MAX_POINTS

@@ -61,6 +61,12 @@ def test_unknown_kind_is_refused() -> None:
         OverlaySettings().layer("umap")
 
 
+def _layers(plot: hv.DynamicMap) -> list:
+    """The HoloViews layers of a view's plot: the base alone, or the base and the overlays."""
+    frame = plot[()]
+    return list(frame) if isinstance(frame, hv.Overlay) else [frame]
+
+
 def test_overlays_switched_off_are_not_drawn_and_a_shown_one_redraws_alone(catalog: pd.DataFrame) -> None:
     settings = OverlaySettings()
     state = DashboardState(catalog=catalog)
@@ -69,20 +75,20 @@ def test_overlays_switched_off_are_not_drawn_and_a_shown_one_redraws_alone(catal
         np.arange(len(catalog)) < 40, {"box": {"x": "umap_x", "y": "umap_y", "bounds": [0, 0, 1, 1]}}
     )
     # Off, no overlay layer is in the plot (each would be a renderer made for every page).
-    assert not any(isinstance(layer, (hv.Path, hv.Labels, hv.Curve)) for layer in cmd._pane.object[()])
+    assert not any(isinstance(layer, (hv.Path, hv.Labels, hv.Curve)) for layer in _layers(cmd._pane.object))
     settings.param.update(ages_gyr=[4.0], binary_sequence=True)  # switched on: the plots take the layers
     cmd_plot, hr_plot = cmd._pane.object, hr._pane.object
     assert state.n_selected == 40 and cmd._selected.n_selected == 40, "the selection was reset"
-    layers = list(cmd_plot[()])
+    layers = _layers(cmd_plot)
     assert [type(layer) for layer in layers[-4:]] == [hv.Path, hv.Labels, hv.Curve, hv.Curve]
-    assert len(layers[-4].split()) == 1 and len(layers[-1]) > 0 and len(list(hr_plot[()])[-1]) > 0
+    assert len(layers[-4].split()) == 1 and len(layers[-1]) > 0 and len(_layers(hr_plot)[-1]) > 0
     settings.ages_gyr = [1.0, 4.0]  # while shown, a change redraws the overlay alone
     assert cmd._pane.object is cmd_plot and hr._pane.object is hr_plot, "the plots were rebuilt"
-    assert len(list(cmd_plot[()])[-4].split()) == 2
+    assert len(_layers(cmd_plot)[-4].split()) == 2
     settings.binary_sequence = False
-    assert cmd._pane.object is cmd_plot and len(list(cmd_plot[()])[-1]) == 0
+    assert cmd._pane.object is cmd_plot and len(_layers(cmd_plot)[-1]) == 0
     settings.ages_gyr = []  # all off: the layers leave the plot
-    assert not any(isinstance(layer, (hv.Path, hv.Curve)) for layer in cmd._pane.object[()])
+    assert not any(isinstance(layer, (hv.Path, hv.Curve)) for layer in _layers(cmd._pane.object))
     assert cmd._selected.n_selected == 40
 
 

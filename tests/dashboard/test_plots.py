@@ -6,9 +6,10 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
-from bokeh.models import BoxSelectTool, ColorBar, HoverTool, LassoSelectTool, Legend
+from bokeh.models import BoxSelectTool, ColorBar, GlyphRenderer, HoverTool, LassoSelectTool, Legend
 
 from dashboard import plots
+from dashboard.selected_layer import RENDERER_NAME as SELECTED_RENDERER
 
 
 def _figure(obj: hv.core.Dimensioned):
@@ -16,16 +17,22 @@ def _figure(obj: hv.core.Dimensioned):
 
 
 @pytest.mark.parametrize("color_by", ["density", "true_population", "pred_teff_k"])
-def test_views_are_overlays_of_rasters_with_select_tools(catalog: pd.DataFrame, color_by: str) -> None:
+def test_views_are_rasters_with_select_tools_and_the_selected_and_hover_layers(
+    catalog: pd.DataFrame, color_by: str
+) -> None:
     for builder in (plots.umap_plot, plots.cmd_plot, plots.hr_plot):
         obj = builder(catalog, color_by=color_by)
         assert isinstance(obj, hv.DynamicMap), builder.__name__
-        overlay = obj[()]
-        assert isinstance(overlay, hv.Overlay)
-        base, selected, hover = list(overlay)
-        assert isinstance(base, (hv.RGB, hv.Image)) and isinstance(selected, hv.RGB), builder.__name__
-        assert isinstance(hover, hv.Points), builder.__name__
+        assert isinstance(obj[()], (hv.RGB, hv.Image)), builder.__name__
         fig = _figure(obj)
+        # The base image, then the selected stars' image, then the hover points (added by hooks).
+        names = [
+            r.name for r in fig.renderers if isinstance(r, GlyphRenderer) and str(r.name).startswith("desa-")
+        ]
+        assert names == [SELECTED_RENDERER, plots.HOVER_RENDERER], builder.__name__
+        order = [r.name or type(r.glyph).__name__ for r in fig.renderers]
+        assert order[0] in ("Image", "ImageRGBA"), "the base image comes first"
+        assert order.index(SELECTED_RENDERER) == 1, "the selected stars go just above the base image"
         tools = {type(tool) for tool in fig.tools}
         assert {BoxSelectTool, LassoSelectTool} <= tools, builder.__name__
         assert isinstance(fig.toolbar.active_drag, BoxSelectTool), builder.__name__
@@ -56,14 +63,21 @@ def test_hr_falls_back_to_truth_then_to_a_note(catalog: pd.DataFrame) -> None:
 
 
 def test_selected_layer_follows_the_mask(catalog: pd.DataFrame) -> None:
+    """The selected stars' pixels are those datashader counts for them (spread up to 3 px, no more)."""
+    import datashader as ds
+
     layer = plots.selected_layer(catalog, "umap_x", "umap_y")
-    obj = plots.umap_plot(catalog, selected=layer)
-    empty = obj[()].get(1)
-    assert isinstance(empty, hv.RGB)
-    assert int(empty.dimension_values("A").sum()) == 0
-    layer.update(np.arange(len(catalog)) < 50)
-    filled = obj[()].get(1)
-    assert int((filled.dimension_values("A") > 0).sum()) > 0
+    fig = _figure(plots.umap_plot(catalog, selected=layer))
+    (source,) = _image_source(fig)
+    assert not source.data["image"][0].any()
+    mask = np.arange(len(catalog)) < 50
+    layer.update(mask)
+    alpha = (source.data["image"][0] >> 24) > 0
+    (x0, x1), (y0, y1) = layer._ranges
+    canvas = ds.Canvas(plot_width=layer.width, plot_height=layer.height, x_range=(x0, x1), y_range=(y0, y1))
+    counts = canvas.points(catalog[mask], "umap_x", "umap_y", agg=ds.count()).to_numpy() > 0
+    assert counts.any() and not (counts & ~alpha).any(), "a selected star's pixel is not drawn"
+    assert alpha.sum() <= counts.sum() * 49, "drawn far beyond the selected stars (spread is 3 px at most)"
 
 
 def _image_source(fig):
@@ -74,8 +88,8 @@ def _image_source(fig):
 
 
 @pytest.mark.parametrize("builder", [plots.umap_plot, plots.cmd_plot, plots.hr_plot])
-def test_a_new_mask_redraws_the_rendered_layer_as_holoviews_would(catalog: pd.DataFrame, builder) -> None:
-    """update() writes into the rendered plot the pixels HoloViews draws for the same mask."""
+def test_a_new_mask_redraws_the_rendered_layer_as_a_new_plot_draws_it(catalog: pd.DataFrame, builder) -> None:
+    """update() writes into the rendered plot the pixels a plot made after the selection starts with."""
     x, y = {plots.umap_plot: plots.UMAP_COLUMNS, plots.cmd_plot: plots.CMD_COLUMNS}.get(
         builder, plots.hr_columns(catalog)
     )
@@ -131,29 +145,53 @@ def test_colour_by_any_column_has_a_colour_bar_or_legend(
 
 
 def test_hover_points_appear_only_when_zoomed_in(catalog: pd.DataFrame) -> None:
-    full = plots._hover_points(catalog, "umap_x", "umap_y", None, None)
+    full = plots.hover_stars(catalog, "umap_x", "umap_y", None, None)
     assert len(catalog) > 0
     expected_full = len(catalog) if len(catalog) <= plots.HOVER_MAX_POINTS else 0
     assert len(full) == expected_full
-    zoomed = plots._hover_points(catalog, "umap_x", "umap_y", (-1.0, 1.0), (-1.0, 1.0))
+    zoomed = plots.hover_stars(catalog, "umap_x", "umap_y", (-1.0, 1.0), (-1.0, 1.0))
     inside = catalog["umap_x"].between(-1, 1) & catalog["umap_y"].between(-1, 1)
     assert len(zoomed) == inside.sum() > 0
-    star = zoomed.iloc[0]
-    assert star.dimension_values("star")[0] == f"KIC {int(catalog.loc[inside, 'kic_id'].iloc[0])}"
-    assert {"row", "star", "true_population", "binary_prob", "pred_age_gyr"} <= {d.name for d in zoomed.vdims}
+    assert zoomed["star"].iloc[0] == f"KIC {int(catalog.loc[inside, 'kic_id'].iloc[0])}"
+    assert {"row", "star", "true_population", "binary_prob", "pred_age_gyr"} <= set(zoomed.columns)
     expected = catalog.loc[inside]
-    np.testing.assert_array_equal(zoomed.dimension_values("row"), expected["row"])
-    np.testing.assert_allclose(zoomed.dimension_values("pred_age_gyr"), expected["pred_age_gyr"])
-    np.testing.assert_allclose(zoomed.dimension_values("binary_prob"), expected["binary_prob"])
-    assert list(zoomed.dimension_values("true_population")) == list(expected["true_population"].astype(str))
+    np.testing.assert_array_equal(zoomed["row"], expected["row"])
+    np.testing.assert_allclose(zoomed["pred_age_gyr"], expected["pred_age_gyr"])
+    np.testing.assert_allclose(zoomed["binary_prob"], expected["binary_prob"])
+    assert list(zoomed["true_population"]) == list(expected["true_population"].astype(str))
+
+
+def test_a_zoom_fills_the_rendered_hover_points(
+    catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view's zoom stream refills the hover layer's source in the figure; zoomed out it empties."""
+    monkeypatch.setattr(plots, "HOVER_MAX_POINTS", 100)
+    zoom = hv.streams.RangeXY()
+    fig = _figure(plots.umap_plot(catalog, streams=[zoom]))
+    (renderer,) = [r for r in fig.renderers if r.name == plots.HOVER_RENDERER]
+    assert len(renderer.data_source.data["star"]) == 0, "600 stars in view: no hover points"
+    (hover,) = [tool for tool in fig.tools if isinstance(tool, HoverTool)]
+    assert hover.renderers == [renderer]
+    # The base's own zoom stream (made by scatter_view) has the same source as ``zoom``.
+    (base_zoom,) = [
+        s
+        for s in hv.streams.Stream.registry[zoom.source]
+        if s is not zoom and isinstance(s, hv.streams.RangeXY)
+    ]
+    base_zoom.event(x_range=(-0.2, 0.2), y_range=(-0.2, 0.2))
+    inside = catalog["umap_x"].between(-0.2, 0.2) & catalog["umap_y"].between(-0.2, 0.2)
+    assert 0 < inside.sum() <= 100
+    np.testing.assert_array_equal(renderer.data_source.data["row"], catalog.loc[inside, "row"])
+    base_zoom.event(x_range=(-100.0, 100.0), y_range=(-100.0, 100.0))
+    assert len(renderer.data_source.data["row"]) == 0
 
 
 def test_hover_is_hidden_above_the_threshold(catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plots, "HOVER_MAX_POINTS", 10)
-    assert len(plots._hover_points(catalog, "umap_x", "umap_y", None, None)) == 0
+    assert len(plots.hover_stars(catalog, "umap_x", "umap_y", None, None)) == 0
     rows = plots.visible_rows(catalog, "umap_x", "umap_y", (-0.2, 0.2), (-0.2, 0.2))
     assert 0 < rows.sum() <= 10, "pick a smaller window for this synthetic catalogue"
-    assert len(plots._hover_points(catalog, "umap_x", "umap_y", (-0.2, 0.2), (-0.2, 0.2))) == rows.sum()
+    assert len(plots.hover_stars(catalog, "umap_x", "umap_y", (-0.2, 0.2), (-0.2, 0.2))) == rows.sum()
 
 
 def test_hover_tool_shows_star_id_population_and_predictions(catalog: pd.DataFrame) -> None:
@@ -176,8 +214,8 @@ def test_after_a_zoom_a_new_mask_is_drawn_at_the_zoomed_ranges(catalog: pd.DataF
     layer = plots.selected_layer(catalog, "bp_rp_mag", "abs_g_mag")
     fig = _figure(plots.cmd_plot(catalog, selected=layer))
     (source,) = _image_source(fig)
-    zoomed = layer.element(x_range=(0.5, 1.0), y_range=(8.0, 2.0))  # the plot's M_G axis is inverted
-    assert zoomed.bounds.lbrt() == pytest.approx((0.5, 2.0, 1.0, 8.0))
+    assert layer.zoom(x_range=(0.5, 1.0), y_range=(8.0, 2.0)) == 1  # the plot's M_G axis is inverted
+    assert layer._ranges == ((0.5, 1.0), (2.0, 8.0))
     layer.update(np.ones(len(catalog), dtype=bool))
     assert source.data["x"] == [0.5] and source.data["y"] == [2.0]
     assert source.data["dw"] == [pytest.approx(0.5)] and source.data["dh"] == [pytest.approx(6.0)]
