@@ -159,6 +159,11 @@ def build_app(location: TextLocation | None = None) -> pn.viewable.Viewable:
         sidebar_width=SIDEBAR_WIDTH,
         main=[views, side, table, templates],  # the views and the card beside them: BESIDE_CSS
         accent="#0072B2",
+        # Panel's busy spinner is one flag for the whole server process: every event of any user
+        # turned on the spinner of every open page, one message to each (8 % of the server's CPU
+        # with 20 users in ``make soak``; py-spy, issue 16 item 7), and it told nobody whether
+        # their own request was running. The parts still loading say so themselves.
+        busy_indicator=None,
     )
     template.config.raw_css.append(BESIDE_CSS)
     if url is not None and url.problems:

@@ -141,3 +141,23 @@ def test_app_without_a_writable_followup_database_still_builds(
     parts = [part for obj in page.main for part in obj.select()]
     classes = {c for part in parts for c in part.css_classes}
     assert "followup-unavailable" in classes and "star-card" in classes and "label-bar" not in classes
+
+
+def test_a_page_never_joins_the_process_wide_busy_spinner(
+    survey_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Panel's busy flag is one per process: each page's spinner would turn for every other user.
+
+    Every event of any session set the spinner of every open page (one message to each page); the
+    template has none, and a new page adds nothing to Panel's list of spinners to update.
+    """
+    from bokeh.document import Document
+    from panel.io.state import state
+
+    monkeypatch.setenv("DESA_DATA_DIR", str(survey_dir.parent))
+    monkeypatch.setenv("DESA_SURVEY", survey_dir.name)
+    before = list(state._indicators)
+    page = build_app()
+    page.server_doc(Document())
+    assert page.busy_indicator is None
+    assert state._indicators == before
