@@ -24,7 +24,7 @@ from bokeh.models import BoxSelectTool, ColumnDataSource, Range1d
 from bokeh.plotting import figure
 from panel.io import unlocked
 
-from dashboard import plots
+from dashboard import plots, shared
 from dashboard.selected_layer import SELECTED_COLOR
 from dashboard.selection import expression_term, round_geometry, term_mask
 from dashboard.state import DashboardState
@@ -51,18 +51,47 @@ def bin_edges(values: pd.Series) -> np.ndarray:
     return np.linspace(lo, hi, BINS + 1)
 
 
-def fractions(
-    values: np.ndarray, edges: np.ndarray, mask: np.ndarray | None = None, *, finite: np.ndarray | None = None
-) -> np.ndarray:
-    """Fraction of the finite ``values`` (of ``mask`` if given) in each bin; they sum to 1.
+def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Each value's bin as ``np.histogram(values, edges)`` counts it, as uint8; ``len(edges) - 1`` for none.
 
-    ``finite``: ``np.isfinite(values)`` when the caller keeps it (not recomputed then).
+    Bin i holds ``edges[i] <= v < edges[i + 1]``, the last bin its right edge too; a non-finite
+    value or one outside the edges is in no bin.
     """
-    finite = np.isfinite(values) if finite is None else finite
-    keep = finite if mask is None else finite & mask
-    counts, _ = np.histogram(values[keep], bins=edges)
+    n_bins = len(edges) - 1
+    if n_bins >= 255:
+        raise ValueError(f"at most 254 bins fit a uint8 index, not {n_bins}")
+    index = np.searchsorted(edges, values, side="right") - 1  # NaN sorts last: no bin
+    index[values == edges[-1]] = n_bins - 1
+    index[(index < 0) | (index >= n_bins)] = n_bins
+    return index.astype(np.uint8)
+
+
+def binned_fractions(index: np.ndarray, n_bins: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """``fractions`` from ``bin_index``: the stars of ``mask`` (all if None) per bin, summing to 1."""
+    counts = np.bincount(index if mask is None else index[mask], minlength=n_bins + 1)[:n_bins]
     total = counts.sum()
-    return counts / total if total else np.zeros(len(counts))
+    return counts / total if total else np.zeros(n_bins)
+
+
+def column_bins(catalog: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column's bin edges, every star's bin (``bin_index``) and the all-star fractions.
+
+    Once per process for a served catalogue (dashboard/shared.py): a selection then bins only
+    its own stars' bin numbers (``np.bincount``), 1 byte a star, instead of testing every star's
+    value for finiteness and binning the selected values anew in each session (~10 ms per
+    selection at 10^6 stars, issue 16 item 7). The index is 1 MB a column at 10^6 stars.
+    """
+
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        series = catalog[column]
+        values = series.to_numpy()
+        if values.dtype.kind != "f":  # integers, nullable or Arrow-backed columns: as floats
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        edges = bin_edges(series)
+        index = bin_index(values, edges)
+        return edges, index, binned_fractions(index, len(edges) - 1)
+
+    return shared.shared(catalog, "histogram_bins", (column, BINS), compute)
 
 
 def _no_dimming(renderer: Any) -> None:
@@ -93,8 +122,6 @@ class HistogramView(pn.viewable.Viewer):
         # were 55 of a page's ~670 Bokeh models, made for every page and mostly empty.
         self.subsets = ColumnDataSource({"xs": [], "ys": [], "color": []})
         self.figure = self._figure()
-        # column -> (bin edges, all-star fractions): what a new selection does not change.
-        self._base: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._drawn_column: str | None = None
         self._doc = pn.state.curdoc
         self.fill()
@@ -135,47 +162,27 @@ class HistogramView(pn.viewable.Viewer):
         fig.on_event(SelectionGeometry, self._on_geometry)
         return fig
 
-    def _column_base(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The column's values (the catalogue's own array, no copy), bin edges and all-star fractions.
-
-        Only the edges and fractions (41 + 40 numbers) are kept per column: a float64 copy of the
-        values held by every session would cost 8 MB a session at 10^6 stars.
-        """
-        series = self.state.catalog[column]
-        values = series.to_numpy()
-        if values.dtype.kind != "f":  # integers, nullable or Arrow-backed columns: as floats
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        if column not in self._base:
-            if len(self._base) >= 16:
-                self._base.pop(next(iter(self._base)))
-            edges = bin_edges(self.state.catalog[column])
-            self._base[column] = (edges, fractions(values, edges))
-        return (values, *self._base[column])
-
     def fill(self) -> None:
         """Draw the chosen column for all stars, each subset and the selection.
 
         The all-star bars and the axes are sent only when the column changes; a new selection
-        bins only its own stars (np.histogram over the selected values).
+        counts only its own stars' bin numbers (``column_bins``).
         """
         column = self._column.value
         if column is None:
             return
-        values, edges, base = self._column_base(column)
-        finite = np.isfinite(values)
+        edges, index, base = column_bins(self.state.catalog, column)
         left, right = edges[:-1], edges[1:]
         new_column = column != self._drawn_column
         if new_column:
             self.base.data = {"left": left, "right": right, "top": base}
         mask = self.state.mask
-        chosen = (
-            fractions(values, edges, mask, finite=finite) if mask is not None and mask.any() else np.empty(0)
-        )
+        chosen = binned_fractions(index, len(left), mask) if mask is not None and mask.any() else np.empty(0)
         self.selection.data = {"left": left[: chosen.size], "right": right[: chosen.size], "top": chosen}
         tops = [base.max(), chosen.max(initial=0.0)]
         outlines: dict[str, list[Any]] = {"xs": [], "ys": [], "color": []}
         for mask, colour in self.state.subset_layers():  # each in the colour the views give it
-            part = fractions(values, edges, mask, finite=finite)
+            part = binned_fractions(index, len(left), mask)
             # The bins' tops as a step line: (e0, f0) (e1, f0) (e1, f1) (e2, f1) ...
             outlines["xs"].append(np.repeat(edges, 2)[1:-1])
             outlines["ys"].append(np.repeat(part, 2))

@@ -7,8 +7,42 @@ import pandas as pd
 from bokeh.events import SelectionGeometry
 
 from dashboard.state import DashboardState
-from dashboard.views.histogram_view import HistogramView, fractions, range_text
+from dashboard.views.histogram_view import HistogramView, bin_index, binned_fractions, range_text
 from data.query import expression_mask
+
+
+def fractions(values: np.ndarray, edges: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """What the histogram shows, by definition: np.histogram of the finite values of ``mask``."""
+    keep = np.isfinite(values) if mask is None else np.isfinite(values) & mask
+    counts, _ = np.histogram(values[keep], bins=edges)
+    return counts / counts.sum() if counts.sum() else np.zeros(len(counts))
+
+
+def test_bin_numbers_count_as_numpy_histogram_does() -> None:
+    """An edge is in the bin on its right, the last edge in the last bin; NaN, inf and outliers in none."""
+    edges = np.linspace(-1.0, 3.0, 41)
+    rng = np.random.default_rng(5)
+    values = np.concatenate(
+        [
+            rng.uniform(-1.5, 3.5, 5000),
+            edges,  # every edge exactly, the last one included
+            np.nextafter(edges, np.inf),
+            np.nextafter(edges, -np.inf),
+            [np.nan, np.inf, -np.inf],
+        ]
+    )
+    for dtype in (np.float64, np.float32):
+        typed = values.astype(dtype)
+        index = bin_index(typed, edges)
+        mask = rng.random(len(typed)) < 0.3
+        for subset in (None, mask):
+            np.testing.assert_array_equal(
+                binned_fractions(index, 40, subset), fractions(typed.astype(np.float64), edges, subset)
+            )
+        keep = np.isfinite(typed) & (typed >= edges[0]) & (typed <= edges[-1])
+        counts, _ = np.histogram(typed[keep], bins=edges)
+        np.testing.assert_array_equal(np.bincount(index, minlength=41)[:40], counts)
+        assert (index[~keep] == 40).all()
 
 
 def _drag(view: HistogramView, x0: float, x1: float, *, final: bool = True) -> None:
