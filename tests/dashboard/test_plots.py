@@ -161,13 +161,16 @@ def test_hover_points_appear_only_when_zoomed_in(catalog: pd.DataFrame) -> None:
     assert list(zoomed["true_population"]) == list(expected["true_population"].astype(str))
 
 
-def test_a_zoom_fills_the_rendered_hover_points(
+def test_a_zoom_redraws_the_selected_stars_and_fills_the_hover_points(
     catalog: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The view's zoom stream refills the hover layer's source in the figure; zoomed out it empties."""
+    """The view's zoom stream redraws the selected image and refills the hover points in the figure."""
     monkeypatch.setattr(plots, "HOVER_MAX_POINTS", 100)
     zoom = hv.streams.RangeXY()
-    fig = _figure(plots.umap_plot(catalog, streams=[zoom]))
+    layer = plots.selected_layer(catalog, *plots.UMAP_COLUMNS)
+    layer.update(np.ones(len(catalog), dtype=bool))
+    fig = _figure(plots.umap_plot(catalog, streams=[zoom], selected=layer))
+    (selected,) = _image_source(fig)
     (renderer,) = [r for r in fig.renderers if r.name == plots.HOVER_RENDERER]
     assert len(renderer.data_source.data["star"]) == 0, "600 stars in view: no hover points"
     (hover,) = [tool for tool in fig.tools if isinstance(tool, HoverTool)]
@@ -182,6 +185,8 @@ def test_a_zoom_fills_the_rendered_hover_points(
     inside = catalog["umap_x"].between(-0.2, 0.2) & catalog["umap_y"].between(-0.2, 0.2)
     assert 0 < inside.sum() <= 100
     np.testing.assert_array_equal(renderer.data_source.data["row"], catalog.loc[inside, "row"])
+    assert selected.data["x"] == [-0.2] and selected.data["dw"] == [pytest.approx(0.4)]
+    np.testing.assert_array_equal(selected.data["image"][0], layer.image((-0.2, 0.2), (-0.2, 0.2)))
     base_zoom.event(x_range=(-100.0, 100.0), y_range=(-100.0, 100.0))
     assert len(renderer.data_source.data["row"]) == 0
 
