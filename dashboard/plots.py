@@ -13,9 +13,8 @@ HoloViews layers: a view of a new page costs 0.13 s of CPU instead of 0.32 s at 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
 
 import datashader as ds
 import holoviews as hv
@@ -24,12 +23,11 @@ import numpy as np
 import pandas as pd
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
-from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, Scatter
 from holoviews.operation.datashader import datashade, dynspread, rasterize
 
 from dashboard import aggregates, shared
-from dashboard.selected_layer import SelectedLayer, add_above_base
-from dashboard.selected_layer import write as write_source
+from dashboard.hover_layer import HOVER_MAX_POINTS, HoverLayer, hover_frame, visible_rows
+from dashboard.selected_layer import SelectedLayer
 from dashboard.store import CMD_DEREDDENED, CMD_OBSERVED, categorical_columns, column_label, has_values
 from data import schema
 from data.schema import TRUTH_PREFIX
@@ -65,18 +63,6 @@ silence(FIXED_SIZING_MODE, True)
 # Canvas, not WebGL: the views are images, and without a GPU (a VM, a remote desktop) WebGL runs in
 # software: 16 % more browser CPU per box selection (docs/DEPLOY.md §4).
 hv.renderer("bokeh").webgl = False
-#: Hover tooltips appear once at most this many stars are in the visible range (zoomed in).
-HOVER_MAX_POINTS = 1500
-#: Columns shown in a hover tooltip when the catalogue has them (after the star id).
-HOVER_COLUMNS = (
-    TRUTH_PREFIX + schema.POPULATION,
-    "binary_prob",
-    "pred_teff_k",
-    "pred_logg",
-    "pred_prot_d",
-    "pred_age_gyr",
-)
-
 UMAP_COLUMNS = ("umap_x", "umap_y")
 CMD_COLUMNS = CMD_OBSERVED
 #: Axis labels of the CMD columns: observed, and dereddened with GSP-Phot (subscript 0).
@@ -270,44 +256,6 @@ def selected_layer(df: pd.DataFrame, x: str, y: str) -> SelectedLayer:
     )
 
 
-def visible_rows(
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    x_range: tuple[float, float] | None,
-    y_range: tuple[float, float] | None,
-) -> np.ndarray:
-    """Boolean mask of rows whose ``(x, y)`` lie in the plotted ranges (all finite rows if None)."""
-    xs, ys = df[x].to_numpy(dtype=np.float64), df[y].to_numpy(dtype=np.float64)
-    inside = np.isfinite(xs) & np.isfinite(ys)
-    for values, bounds in ((xs, x_range), (ys, y_range)):
-        if bounds is not None and None not in bounds:
-            lo, hi = sorted(float(b) for b in bounds)
-            inside &= (values >= lo) & (values <= hi)
-    return inside
-
-
-def hover_frame(df: pd.DataFrame, x: str, y: str, rows: np.ndarray) -> pd.DataFrame:
-    """The hover table of ``rows``: position, ``row``, the star id as text, population, predictions.
-
-    The KIC id is text: a 64-bit id is not exact as a JavaScript number (DASHBOARD.md 2.4).
-    """
-    sub = df.iloc[rows]
-    out = pd.DataFrame({x: sub[x].to_numpy(), y: sub[y].to_numpy()})
-    out["row"] = sub["row"].to_numpy() if "row" in sub.columns else rows
-    if "kic_id" in sub.columns:
-        out["star"] = [f"KIC {k}" for k in sub["kic_id"].to_numpy()]
-    else:
-        out["star"] = [f"row {r}" for r in out["row"]]
-    for name in HOVER_COLUMNS:
-        if name in sub.columns and name not in out.columns:
-            col = sub[name]
-            out[name] = (
-                col.astype(str).to_numpy() if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
-            )
-    return out
-
-
 def hover_stars(df: pd.DataFrame, x: str, y: str, x_range=None, y_range=None) -> pd.DataFrame:
     """The hover table (``hover_frame``) of the stars in view; none until at most ``HOVER_MAX_POINTS`` are."""
     if _covers(column_limits(df, x), x_range) and _covers(column_limits(df, y), y_range):
@@ -338,71 +286,6 @@ def _covers(limits: tuple[float, float], bounds: tuple[float, float] | None) -> 
         return True
     lo, hi = sorted(float(b) for b in bounds)
     return lo <= limits[0] and hi >= limits[1]
-
-
-#: Name of the hover layer's renderer in a view's figure.
-HOVER_RENDERER = "desa-hover-stars"
-
-
-class HoverLayer:
-    """Points carrying tooltips (star id, population, predictions), empty until zoomed in.
-
-    A rasterized image cannot tell which star is under the cursor, so below ``HOVER_MAX_POINTS``
-    visible stars the view adds the stars themselves as transparent glyphs. As the selected layer
-    (dashboard/selected_layer.py), a Bokeh renderer added to the view's figure by a HoloViews hook
-    (``attach``) and refilled by the view's zoom stream (``zoom``), not a HoloViews layer (see
-    there for what the two layers cost as ``DynamicMap``s).
-    """
-
-    def __init__(self, df: pd.DataFrame, x: str, y: str) -> None:
-        self.df, self.x, self.y = df, x, y
-        self._ranges: tuple = (None, None)
-        self._sources: list[weakref.ref] = []
-
-    def data(self) -> dict[str, np.ndarray]:
-        """The stars in view as a ``ColumnDataSource``'s data."""
-        frame = hover_stars(self.df, self.x, self.y, *self._ranges)
-        return {name: frame[name].to_numpy() for name in frame.columns}
-
-    def tooltips(self) -> list[tuple[str, str]]:
-        tooltips = [("star", "@{star}")]
-        for name in HOVER_COLUMNS:
-            if name in self.df.columns:
-                numeric = pd.api.types.is_numeric_dtype(self.df[name])
-                # Numbers as 4784.1, not Bokeh's default 4.784e+3.
-                tooltips.append((column_label(name), f"@{{{name}}}" + ("{0.[000]}" if numeric else "")))
-        return tooltips
-
-    def attach(self, plot: Any, _element: Any = None) -> None:
-        """HoloViews hook of the view's base layer: add the points and their hover tool, once per figure."""
-        figure = plot.state
-        if any(renderer.name == HOVER_RENDERER for renderer in figure.renderers):
-            return
-        source = ColumnDataSource(self.data())
-        invisible = {"x": self.x, "y": self.y, "size": 7, "fill_alpha": 0.0, "line_alpha": 0.0}
-        renderer = GlyphRenderer(
-            name=HOVER_RENDERER,
-            data_source=source,
-            glyph=Scatter(**invisible),
-            hover_glyph=Scatter(**{**invisible, "line_alpha": 1.0, "line_color": "black"}),
-            selection_glyph=None,
-            nonselection_glyph=Scatter(**invisible),
-        )
-        add_above_base(figure, renderer)
-        figure.add_tools(HoverTool(renderers=[renderer], tooltips=self.tooltips()))
-        self._sources = [ref for ref in self._sources if ref() is not None]
-        self._sources.append(weakref.ref(source))
-
-    def zoom(self, x_range: Any = None, y_range: Any = None) -> None:
-        """The view was zoomed or panned (a ``RangeXY`` subscriber): the stars now in view."""
-        if (x_range, y_range) == self._ranges:
-            return
-        self._ranges = (x_range, y_range)
-        sources = [s for s in (ref() for ref in self._sources) if s is not None]
-        if sources:
-            data = self.data()
-            for source in sources:
-                write_source(source, dict(data))
 
 
 def _note(text: str, title: str) -> hv.Overlay:
@@ -452,7 +335,7 @@ def scatter_view(
     hooks = [selected.attach]
     zoom.add_subscriber(selected.zoom)
     if hover:
-        hover_layer = HoverLayer(df, x, y)
+        hover_layer = HoverLayer(df, x, y, partial(hover_stars, df, x, y))
         hooks.append(hover_layer.attach)
         zoom.add_subscriber(hover_layer.zoom)
     legend = {"legend_position": "bottom", "legend_cols": 3, "legend_opts": LEGEND_OPTS}

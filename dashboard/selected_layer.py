@@ -11,7 +11,7 @@ The layer is not a HoloViews element either: a HoloViews hook on the view's base
 (``attach``) adds the image's Bokeh renderer to the figure HoloViews made, just above the base
 image, and the view's zoom stream (``zoom``, a ``RangeXY`` subscriber) redraws it at the plotted
 ranges. As layers of the HoloViews overlay (an element plot each, with its ranges and stream,
-made and resolved for every session), this layer and the hover points (``plots.HoverLayer``) made
+made and resolved for every session), this layer and the hover points (``dashboard.hover_layer``) made
 each view of a new page cost 0.32 s of CPU at 10^6 stars instead of 0.13 s (issue 16, item 7),
 for the same pixels.
 """

@@ -9,6 +9,7 @@ import pytest
 from bokeh.models import BoxSelectTool, ColorBar, GlyphRenderer, HoverTool, LassoSelectTool, Legend
 
 from dashboard import plots
+from dashboard.hover_layer import HOVER_RENDERER
 from dashboard.selected_layer import RENDERER_NAME as SELECTED_RENDERER
 
 
@@ -29,7 +30,7 @@ def test_views_are_rasters_with_select_tools_and_the_selected_and_hover_layers(
         names = [
             r.name for r in fig.renderers if isinstance(r, GlyphRenderer) and str(r.name).startswith("desa-")
         ]
-        assert names == [SELECTED_RENDERER, plots.HOVER_RENDERER], builder.__name__
+        assert names == [SELECTED_RENDERER, HOVER_RENDERER], builder.__name__
         order = [r.name or type(r.glyph).__name__ for r in fig.renderers]
         assert order[0] in ("Image", "ImageRGBA"), "the base image comes first"
         assert order.index(SELECTED_RENDERER) == 1, "the selected stars go just above the base image"
@@ -171,7 +172,7 @@ def test_a_zoom_redraws_the_selected_stars_and_fills_the_hover_points(
     layer.update(np.ones(len(catalog), dtype=bool))
     fig = _figure(plots.umap_plot(catalog, streams=[zoom], selected=layer))
     (selected,) = _image_source(fig)
-    (renderer,) = [r for r in fig.renderers if r.name == plots.HOVER_RENDERER]
+    (renderer,) = [r for r in fig.renderers if r.name == HOVER_RENDERER]
     assert len(renderer.data_source.data["star"]) == 0, "600 stars in view: no hover points"
     (hover,) = [tool for tool in fig.tools if isinstance(tool, HoverTool)]
     assert hover.renderers == [renderer]
