@@ -344,7 +344,12 @@ def scatter_view(
     else:  # the base alone: a legend only for labels (HoloViews' count_cat image draws it)
         layers = base
         categorical = color_by in df.columns and isinstance(df[color_by].dtype, pd.CategoricalDtype)
-        legend = {**legend, "show_legend": True} if categorical else {}
+        # An element's ``legend_cols`` sets Bokeh's rows, an overlay's its columns: three columns
+        # here too, so that the legend and the view keep their size.
+        columns = {**LEGEND_OPTS, "ncols": 3, "orientation": "vertical"}
+        legend = (
+            {"legend_position": "bottom", "legend_opts": columns, "show_legend": True} if categorical else {}
+        )
     return layers.opts(
         hooks=hooks,
         frame_width=FRAME_WIDTH,

@@ -139,6 +139,8 @@ def test_colour_by_any_column_has_a_colour_bar_or_legend(
     if guide is ColorBar and color_by != "density":
         assert guides[0].title == plots.column_label(color_by)
     if guide is Legend:
+        # Three columns, as an overlay's legend had (an element's ``legend_cols`` sets rows).
+        assert (guides[0].ncols, guides[0].nrows) == (3, "auto")
         # HoloViews draws the legend of a count_cat image from a hidden glyph whose "color"
         # column lists the categories.
         labels = {str(v) for item in guides[0].items for v in item.renderers[0].data_source.data["color"]}
