@@ -9,7 +9,6 @@ that the view's zoom stream refills, not a HoloViews layer (docs/DASHBOARD.md §
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import ColumnDataSource, GlyphRenderer, HoverTool, Scatter
 
-from dashboard.selected_layer import add_above_base, write
+from dashboard.selected_layer import RenderedCopies, add_above_base
 from dashboard.store import column_label
 from data import schema
 from data.schema import TRUTH_PREFIX
@@ -92,7 +91,7 @@ class HoverLayer:
         self.df, self.x, self.y = df, x, y
         self._stars = stars
         self._ranges: tuple = (None, None)
-        self._sources: list[weakref.ref] = []
+        self._copies = RenderedCopies()
 
     def data(self) -> dict[str, np.ndarray]:
         """The stars in view as a ``ColumnDataSource``'s data."""
@@ -125,16 +124,11 @@ class HoverLayer:
         )
         add_above_base(figure, renderer)
         figure.add_tools(HoverTool(renderers=[renderer], tooltips=self.tooltips()))
-        self._sources = [ref for ref in self._sources if ref() is not None]
-        self._sources.append(weakref.ref(source))
+        self._copies.add(source)
 
     def zoom(self, x_range: Any = None, y_range: Any = None) -> None:
         """The view was zoomed or panned (a ``RangeXY`` subscriber): the stars now in view."""
         if (x_range, y_range) == self._ranges:
             return
         self._ranges = (x_range, y_range)
-        sources = [s for s in (ref() for ref in self._sources) if s is not None]
-        if sources:
-            data = self.data()
-            for source in sources:
-                write(source, dict(data))
+        self._copies.write(self.data)

@@ -330,8 +330,11 @@ def scatter_view(
     if selected is None:
         selected = selected_layer(df, x, y)
     # The selected stars and the hover points are Bokeh renderers that the hooks add to the
-    # figure HoloViews makes of the base, redrawn by this zoom stream (``SelectedLayer``).
-    zoom = hv.streams.RangeXY(source=base, x_range=xlim, y_range=ylim)
+    # figure HoloViews makes of the base, redrawn by the view's zoom stream (``SelectedLayer``):
+    # the caller's ``RangeXY`` if it gave one (a second would send every zoom twice).
+    zoom = next((s for s in streams if isinstance(s, hv.streams.RangeXY)), None)
+    if zoom is None:
+        zoom = hv.streams.RangeXY(source=base, x_range=xlim, y_range=ylim)
     hooks = [selected.attach]
     zoom.add_subscriber(selected.zoom)
     if hover:

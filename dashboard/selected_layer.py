@@ -19,6 +19,7 @@ for the same pixels.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -77,7 +78,7 @@ class SelectedLayer:
         self._subsets: list[tuple[np.ndarray, str]] = []
         self._subset_cache: tuple[tuple[Range, Range], Any] | None = None
         self._ranges: tuple[Range, Range] = (xlim, ylim)
-        self._sources: list[weakref.ref] = []
+        self._copies = RenderedCopies()
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -158,8 +159,7 @@ class SelectedLayer:
         source = ColumnDataSource(self.data())
         glyph = ImageRGBA(image="image", x="x", y="y", dw="dw", dh="dh")
         add_above_base(figure, GlyphRenderer(name=RENDERER_NAME, data_source=source, glyph=glyph))
-        self._sources = [ref for ref in self._sources if ref() is not None]
-        self._sources.append(weakref.ref(source))
+        self._copies.add(source)
 
     def set_subsets(self, layers: list[tuple[np.ndarray, str]]) -> int:
         """Draw the named subsets ``[(mask, colour), ...]`` (under the selection); redraw every copy."""
@@ -170,12 +170,29 @@ class SelectedLayer:
     def update(self, mask: np.ndarray | None) -> int:
         """Take the new selection and redraw every rendered copy; returns how many were redrawn."""
         self._mask = None if mask is None else np.asarray(mask, dtype=bool)
-        sources = [s for s in (ref() for ref in self._sources) if s is not None]
-        if not sources:
-            return 0
-        data = self.data()
-        for source in sources:
-            write(source, dict(data))
+        return self._copies.write(self.data)
+
+
+class RenderedCopies:
+    """The ``ColumnDataSource`` of each rendered copy of a layer (one per browser session's plot).
+
+    Held weakly: a plot that is gone (a closed page, a view redrawn for a new colouring) drops out.
+    """
+
+    def __init__(self) -> None:
+        self._refs: list[weakref.ref] = []
+
+    def add(self, source: Any) -> None:
+        self._refs = [ref for ref in self._refs if ref() is not None]
+        self._refs.append(weakref.ref(source))
+
+    def write(self, data: Callable[[], dict[str, Any]]) -> int:
+        """Write ``data()`` (made only if a copy is left) into every copy; how many were written."""
+        sources = [s for s in (ref() for ref in self._refs) if s is not None]
+        if sources:
+            made = data()
+            for source in sources:
+                write(source, dict(made))
         return len(sources)
 
 

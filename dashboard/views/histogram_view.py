@@ -41,10 +41,9 @@ def range_text(column: str, bounds: tuple[float, float]) -> str:
     return f"{column} >= {lo!r} and {column} <= {hi!r}"
 
 
-def bin_edges(values: pd.Series) -> np.ndarray:
-    """``BINS + 1`` edges spanning the column's finite values (a unit around a constant one)."""
-    finite = values.to_numpy(dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
+def bin_edges(values: np.ndarray) -> np.ndarray:
+    """``BINS + 1`` edges spanning the finite ``values`` (a unit around a constant column)."""
+    finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
@@ -87,7 +86,7 @@ def column_bins(catalog: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndar
         values = series.to_numpy()
         if values.dtype.kind != "f":  # integers, nullable or Arrow-backed columns: as floats
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        edges = bin_edges(series)
+        edges = bin_edges(values)  # the values read once, for the edges and the bins
         index = bin_index(values, edges)
         return edges, index, binned_fractions(index, len(edges) - 1)
 
