@@ -50,7 +50,7 @@ def test_shipped_demo_weights_fit_this_code_and_say_where_they_come_from() -> No
     assert set(sidecar["figures"]) == {"survey_test", "check"}
     model, metadata = load_checkpoint(weights.path)
     assert metadata["stages_done"] == list(STAGES)
-    assert model.config == DesaConfig.preset(load_config("demo").model, load_config("demo").fusion)
+    assert model.config == load_config("demo").model_config()  # preset, fusion and measured indices
 
 
 def test_weights_for_another_architecture_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
