@@ -161,3 +161,20 @@ def test_flag_on_gives_every_method_the_same_two_columns(tmp_path: Path) -> None
     with torch.no_grad():
         direct = on.fuse(lc_on, spec_on).embedding.numpy()
     np.testing.assert_allclose(vectors, direct, rtol=1e-5, atol=1e-5)
+
+
+def test_the_ccf_on_the_touched_pixels_equals_the_ccf_over_every_pixel() -> None:
+    """The grid CCF reads only the pixels a shifted mask line touches, as over every pixel.
+
+    ``_ccf_columns`` keeps about 230 of the 3,840; masked pixels included, the product must not change.
+    """
+    from desa_core.line_indices import _ccf_columns, _ccf_matrix
+
+    rng = np.random.default_rng(3)
+    flux = _spectra(np.full(6, 150.0), np.array([0.0, 0.0, 80.0, 150.0, 250.0, 0.0]), 30.0, 7)
+    good = rng.random(flux.shape) > 0.05
+    full = np.where(good, 1.0 - flux, 0.0) @ _ccf_matrix(WAVE).T
+    columns, weights = _ccf_columns(WAVE.tobytes())
+    touched = np.where(good[:, columns], 1.0 - flux[:, columns], 0.0) @ weights
+    assert len(columns) < WAVE.size / 10
+    np.testing.assert_allclose(touched, full, rtol=0, atol=1e-9)
